@@ -1,0 +1,130 @@
+--- Pretty-printing of Lua values for the REPL, `aibench eval` and scripts.
+-- Tables print nested and sorted, cycles print as <cycle>, depth is limited.
+local M = {}
+
+local NULL = require("aibench.json").null
+
+local keywords = {}
+for w in ([[and break do else elseif end false for function goto if in
+  local nil not or repeat return then true until while]]):gmatch("%a+") do
+  keywords[w] = true
+end
+
+local function key_repr(k)
+  if type(k) == "string" and k:match("^[%a_][%w_]*$") and not keywords[k] then
+    return k
+  end
+  if type(k) == "string" then
+    return "[" .. string.format("%q", k) .. "]"
+  end
+  return "[" .. tostring(k) .. "]"
+end
+
+local function scalar(v)
+  local t = type(v)
+  if t == "string" then
+    return string.format("%q", v):gsub("\\\n", "\\n")
+  elseif v == NULL then
+    return "null"
+  elseif t == "number" or t == "boolean" or t == "nil" then
+    return tostring(v)
+  end
+  return "<" .. tostring(v) .. ">"
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then
+      return ta < tb
+    end
+    if ta == "number" or ta == "string" then
+      return a < b
+    end
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
+local function is_sequence(t)
+  local n = #t
+  local count = 0
+  for _ in pairs(t) do
+    count = count + 1
+  end
+  return count == n, n
+end
+
+--- Renders a value as text.
+---@param v any
+---@param opts? {depth?: integer, indent?: string}
+---@return string
+function M.render(v, opts)
+  opts = opts or {}
+  local max_depth = opts.depth or 8
+  local unit = opts.indent or "  "
+  local visiting = {}
+
+  local function go(x, depth)
+    if type(x) ~= "table" then
+      return scalar(x)
+    end
+    if visiting[x] then
+      return "<cycle>"
+    end
+    if next(x) == nil then
+      return "{}"
+    end
+    if depth >= max_depth then
+      return "{...}"
+    end
+    visiting[x] = true
+    local seq, n = is_sequence(x)
+    local parts = {}
+    local simple = true
+    if seq then
+      for i = 1, n do
+        local s = go(x[i], depth + 1)
+        if type(x[i]) == "table" then
+          simple = false
+        end
+        parts[#parts + 1] = s
+      end
+    else
+      simple = false
+      for _, k in ipairs(sorted_keys(x)) do
+        parts[#parts + 1] = key_repr(k) .. " = " .. go(x[k], depth + 1)
+      end
+    end
+    visiting[x] = nil
+    local one_line = "{ " .. table.concat(parts, ", ") .. " }"
+    if simple and #one_line <= 72 then
+      return one_line
+    end
+    local pad = string.rep(unit, depth + 1)
+    local lines = {}
+    for i, p in ipairs(parts) do
+      lines[i] = pad .. p:gsub("\n", "\n" .. unit)
+    end
+    return "{\n" .. table.concat(lines, ",\n") .. "\n" .. string.rep(unit, depth) .. "}"
+  end
+
+  return go(v, 0)
+end
+
+--- Prints values like `print`, with tables rendered.
+function M.print(...)
+  local n = select("#", ...)
+  local out = {}
+  for i = 1, n do
+    local v = select(i, ...)
+    out[i] = type(v) == "string" and v or M.render(v)
+  end
+  print(table.concat(out, "\t"))
+end
+
+return M

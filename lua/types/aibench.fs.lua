@@ -1,0 +1,95 @@
+---@meta aibench.fs
+
+---Files and folders. Failures return `nil, err` with `kind` one of
+---`not_found`, `permission`, `exists`, `is_dir`, `not_dir`, `not_empty`, `io`.
+---@class aibench.fs
+local fs = {}
+
+---Reads a whole file.
+---@param path string
+---@return string? data
+---@return aibench.Error? err
+function fs.read(path) end
+
+---Writes a file atomically (temporary file in the same folder, then rename).
+---@param path string
+---@param data string
+---@param opts? {mode?: integer, mkdir?: boolean} `mode` e.g. tonumber("600", 8); `mkdir` creates parent folders
+---@return true? ok
+---@return aibench.Error? err
+function fs.write(path, data, opts) end
+
+---Appends to a file, creating it if needed.
+---@param path string
+---@param data string
+---@return true? ok
+---@return aibench.Error? err
+function fs.append(path, data) end
+
+---@param path string
+---@return boolean
+function fs.exists(path) end
+
+---@param path string
+---@return boolean
+function fs.is_dir(path) end
+
+---Creates a folder and its parents.
+---@param path string
+---@return true? ok
+---@return aibench.Error? err
+function fs.mkdir(path) end
+
+---Entry names of a folder, sorted.
+---@param path string
+---@return string[]? names
+---@return aibench.Error? err
+function fs.list(path) end
+
+---Removes a file or an (empty, or with `recursive`) folder.
+---@param path string
+---@param opts? {recursive?: boolean}
+---@return true? ok
+---@return aibench.Error? err
+function fs.remove(path, opts) end
+
+---Creates a new temporary folder and returns its path (the caller removes it).
+---@param prefix? string
+---@return string? path
+---@return aibench.Error? err
+function fs.tmpdir(prefix) end
+
+---@class aibench.fs.Stat
+---@field size integer
+---@field is_dir boolean
+---@field is_file boolean
+---@field mtime number seconds since the epoch
+---@field mode integer permission bits
+
+---@param path string
+---@return aibench.fs.Stat? stat
+---@return aibench.Error? err
+function fs.stat(path) end
+
+---Joins path parts.
+---@param ... string
+---@return string
+function fs.join(...) end
+
+---@param path string
+---@return string
+function fs.dirname(path) end
+
+---@param path string
+---@return string
+function fs.basename(path) end
+
+---@param path string
+---@return string
+function fs.abspath(path) end
+
+---The current working folder.
+---@return string
+function fs.cwd() end
+
+return fs

@@ -1,0 +1,14 @@
+---@meta aibench.uuid
+
+---@class aibench.uuid
+local uuid = {}
+
+---A random (version 4) UUID.
+---@return string
+function uuid.v4() end
+
+---Eight hex digits, for short instance ids.
+---@return string
+function uuid.short() end
+
+return uuid

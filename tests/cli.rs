@@ -1,0 +1,139 @@
+//! The binary's command line, end to end.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn aibench(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(args)
+        .env("AIBENCH_HOME", home.path())
+        .output()
+        .expect("run aibench")
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(args)
+        .env("AIBENCH_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn eval_prints_returned_values() {
+    let o = aibench(&["eval", "return 1+1"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "2\n");
+    let o = aibench(&["eval", "return 'a', nil, {x = 1}"]);
+    assert_eq!(text(&o.stdout), "a\tnil\t{\n  x = 1\n}\n");
+    let o = aibench(&["eval", "x = 1"]);
+    assert_eq!(text(&o.stdout), "");
+    assert!(o.status.success());
+}
+
+#[test]
+fn eval_error_exits_1() {
+    let o = aibench(&["eval", "error('nope')"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("nope"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn repl_from_a_pipe_prints_tables() {
+    let o = with_stdin(&["repl"], "return {a=1,b={2,3}}\n");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "{\n  a = 1,\n  b = { 2, 3 }\n}\n");
+}
+
+#[test]
+fn repl_async_sleep() {
+    let o = with_stdin(&["repl"], "local t=require\"aibench.time\"; t.sleep(0.2); return \"ok\"\n");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "ok\n");
+}
+
+#[test]
+fn repl_multiline_globals_and_errors() {
+    let input = "local s = 0\nfor i = 1, 3 do\n  s = s + i\nend\nerror('bad line')\nreturn json.encode({1, 2})\nfunction f(x)\n  return x * 2\nend\nreturn f(21)\n";
+    let o = with_stdin(&["repl"], input);
+    assert_eq!(text(&o.stdout), "[1,2]\n42\n");
+    assert!(text(&o.stderr).contains("bad line"));
+    assert_eq!(o.status.code(), Some(1), "an error in piped input is reported in the exit code");
+}
+
+#[test]
+fn repl_unfinished_chunk_at_eof_is_an_error() {
+    let o = with_stdin(&["repl"], "for i = 1, 2 do\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("<eof>"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("file.lua");
+    std::fs::write(&p, "local a = 1\nlocal b = 2\nlocal c = = 3\n").unwrap();
+    let o = aibench(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("file.lua:3:"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn missing_script_exits_2() {
+    let o = aibench(&["run", "missing.lua"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("cannot open script 'missing.lua'"));
+}
+
+#[test]
+fn os_exit_sets_code_and_flushes() {
+    let o = aibench(&["eval", "io.write('partial'); os.exit(7)"]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(text(&o.stdout), "partial");
+    assert_eq!(aibench(&["eval", "os.exit(true)"]).status.code(), Some(0));
+    assert_eq!(aibench(&["eval", "os.exit(false)"]).status.code(), Some(1));
+}
+
+#[test]
+fn types_writes_stubs_and_luarc() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join(".luarc.json"), r#"{"diagnostics.disable": ["lowercase-global"]}"#).unwrap();
+    let o = aibench(&["types", "--out", d.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stub = std::fs::read_to_string(d.path().join("types/aibench.json.lua")).unwrap();
+    assert!(stub.contains("---@meta aibench.json"));
+    let rc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join(".luarc.json")).unwrap()).unwrap();
+    assert_eq!(rc["runtime.version"], "Lua 5.4");
+    assert_eq!(rc["workspace.library"][0], "types");
+    assert_eq!(rc["diagnostics.disable"][0], "lowercase-global", "existing settings are kept");
+}
+
+#[test]
+fn version_and_log_levels() {
+    let o = aibench(&["--version"]);
+    assert!(text(&o.stdout).starts_with("aibench "));
+    let home = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(["eval", "require('aibench.log').debug('dbg-line')"])
+        .env("AIBENCH_HOME", home.path())
+        .env("AIBENCH_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(text(&o.stderr).contains("dbg-line"));
+    let o = aibench(&["-vv", "eval", "require('aibench.log').debug('dbg-line')"]);
+    assert!(text(&o.stderr).contains("dbg-line"));
+    let o = aibench(&["eval", "require('aibench.log').debug('dbg-line')"]);
+    assert!(!text(&o.stderr).contains("dbg-line"));
+}

@@ -1,0 +1,67 @@
+//! Runs every `tests/lua/*.lua` inside the real host (`aibench run`), one
+//! test per file, discovered at run time. A file fails by raising.
+//!
+//! A file may declare what it needs in its first lines: `-- needs: slurm`,
+//! `-- needs: prometheus`, `-- needs: chromium`. When a need is missing the
+//! test is reported as ignored, never as passed; with `AIBENCH_REQUIRE_SLURM=1`
+//! (set by `.ci/run`) a missing need is a failure.
+
+use std::path::Path;
+use std::process::Command;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "support/mod.rs"]
+mod support;
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lua");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/lua")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .collect();
+    files.sort();
+    let trials = files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let needs = support::needs_of(&path);
+            let missing = support::missing(&needs);
+            let ignored = !missing.is_empty() && !support::required();
+            Trial::test(name, move || run(&path, &missing)).with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(path: &Path, missing: &[String]) -> Result<(), Failed> {
+    if !missing.is_empty() {
+        return Err(format!(
+            "needs {} but it is not available (AIBENCH_REQUIRE_SLURM=1 makes this a failure)",
+            missing.join(", ")
+        )
+        .into());
+    }
+    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .arg("run")
+        .arg(path)
+        .env("AIBENCH_HOME", home.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map_err(|e| format!("cannot run aibench: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            path.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    }
+}

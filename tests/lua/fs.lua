@@ -1,0 +1,63 @@
+-- aibench.fs: atomic write, append, list, mkdir, remove, errors.
+local fs = require("aibench.fs")
+local t = require("aibench.testing")
+
+local dir = assert(fs.tmpdir())
+
+t.case("write / read / append", function()
+  local p = fs.join(dir, "a.txt")
+  t.eq(fs.write(p, "one"), true)
+  t.eq(fs.read(p), "one")
+  t.eq(fs.write(p, "two"), true)
+  t.eq(fs.read(p), "two")
+  assert(fs.append(p, "\nthree"))
+  t.eq(fs.read(p), "two\nthree")
+  t.eq(fs.write(p, "bin\0ary"), true)
+  t.eq(#fs.read(p), 7)
+end)
+
+t.case("write mode and mkdir", function()
+  local p = fs.join(dir, "sub", "deep", "f.json")
+  local ok, err = fs.write(p, "{}")
+  t.fails("not_found", ok, err)
+  assert(fs.write(p, "{}", { mkdir = true, mode = tonumber("600", 8) }))
+  t.eq(fs.stat(p).mode, tonumber("600", 8))
+  t.ok(fs.is_dir(fs.join(dir, "sub", "deep")))
+end)
+
+t.case("list is sorted and leaves no temp files", function()
+  local d = fs.join(dir, "listing")
+  assert(fs.mkdir(d))
+  for _, n in ipairs({ "c", "a", "b" }) do
+    assert(fs.write(fs.join(d, n), n))
+  end
+  t.eq(fs.list(d), { "a", "b", "c" })
+end)
+
+t.case("remove", function()
+  local d = fs.join(dir, "rm")
+  assert(fs.mkdir(fs.join(d, "x")))
+  assert(fs.write(fs.join(d, "x", "f"), "1"))
+  t.fails("not_empty", fs.remove(d))
+  assert(fs.remove(d, { recursive = true }))
+  t.eq(fs.exists(d), false)
+  t.fails("not_found", fs.remove(d))
+end)
+
+t.case("errors", function()
+  local v, err = fs.read(fs.join(dir, "nope"))
+  t.fails("not_found", v, err)
+  t.contains(err.message, "nope")
+  t.fails("not_found", fs.list(fs.join(dir, "nope")))
+  t.raises("unknown option 'recursve'", fs.remove, dir, { recursve = true })
+end)
+
+t.case("paths", function()
+  t.eq(fs.dirname("a/b/c.lua"), "a/b")
+  t.eq(fs.dirname("c.lua"), ".")
+  t.eq(fs.basename("a/b/c.lua"), "c.lua")
+  t.ok(fs.abspath("x"):sub(1, 1) == "/")
+end)
+
+t.run()
+fs.remove(dir, { recursive = true })

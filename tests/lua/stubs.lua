@@ -1,0 +1,70 @@
+-- Every function a native module registers has a LuaLS stub in lua/types/,
+-- and so does every method of the handles those modules return.
+local aibench = require("aibench")
+local fs = require("aibench.fs")
+local t = require("aibench.testing")
+
+local missing = {}
+
+local function stub_text(modname)
+  local text = fs.read("lua/types/" .. modname .. ".lua")
+  if not text then
+    missing[#missing + 1] = modname .. " (no lua/types/" .. modname .. ".lua)"
+  end
+  return text or ""
+end
+
+local function escape(s)
+  return (s:gsub("%p", "%%%0"))
+end
+
+for _, name in ipairs(aibench.modules("native")) do
+  local stub = stub_text(name)
+  t.contains(stub, "---@meta " .. name, name .. " stub header")
+  for k, v in pairs(require(name)) do
+    if type(v) == "function" and not stub:find("function [%w_]+%." .. escape(k) .. "%(") then
+      missing[#missing + 1] = name .. "." .. k
+    end
+  end
+end
+
+-- Handles (userdata) returned by native modules: their methods need stubs too.
+local handles = dofile("tests/lua/support/handles.lua")
+for _, h in ipairs(handles) do
+  local stub = stub_text(h.module)
+  local obj = h.make()
+  -- mlua keeps a userdata's field getters and methods in tables held as
+  -- upvalues of its __index function; debug reaches past __metatable.
+  local index = debug.getmetatable(obj).__index
+  local names = {}
+  if type(index) == "table" then
+    names[1] = index
+  else
+    for i = 1, 16 do
+      local n, v = debug.getupvalue(index, i)
+      if n == nil then
+        break
+      end
+      if type(v) == "table" then
+        names[#names + 1] = v
+      end
+    end
+  end
+  t.ok(#names > 0, h.class .. ": no methods found")
+  for _, tbl in ipairs(names) do
+    for k in pairs(tbl) do
+      local documented = stub:find("function " .. escape(h.class) .. "[:.]" .. escape(k) .. "%(")
+        or stub:find("---@field " .. escape(k) .. "[%s?]")
+      if not k:match("^__") and not documented then
+        missing[#missing + 1] = h.module .. " " .. h.class .. "." .. k
+      end
+    end
+  end
+  if h.cleanup then
+    h.cleanup(obj)
+  end
+end
+
+if #missing > 0 then
+  error("functions without a LuaLS stub:\n  " .. table.concat(missing, "\n  "))
+end
