@@ -42,12 +42,126 @@ pub enum Command {
     },
     /// Interactive Lua prompt with the aibench modules loaded as globals.
     Repl,
+    /// Run the simulated vLLM server (OpenAI + Ollama APIs, vLLM metrics).
+    Sim(SimArgs),
     /// Write the LuaLS type stubs and a .luarc.json for script authors.
     Types {
         /// Folder to write into (stubs go to DIR/types, settings to DIR/.luarc.json).
         #[arg(long)]
         out: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one; the URL is printed as the first line).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Served model name (default: the profile's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Stock profile (instant, opt-125m-cpu, llama-8b-a100) or a YAML file.
+    #[arg(long, default_value = "opt-125m-cpu")]
+    pub profile: String,
+    /// Override the profile's batch limit.
+    #[arg(long)]
+    pub max_num_seqs: Option<u32>,
+    /// Override the profile's KV-cache capacity (tokens).
+    #[arg(long)]
+    pub kv_cache_tokens: Option<u64>,
+    /// Override the profile's context length.
+    #[arg(long)]
+    pub max_model_len: Option<u32>,
+    /// Seed for generated text, output lengths and fault draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of requests answered with HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of requests whose connection is dropped mid-stream.
+    #[arg(long, default_value_t = 0.0)]
+    pub disconnect_rate: f64,
+    /// Fraction of requests whose stream pauses for --stall-s mid-way.
+    #[arg(long, default_value_t = 0.0)]
+    pub stall_rate: f64,
+    /// Length of a stall, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub stall_s: f64,
+    /// Answer 503 on /health (and refuse requests) for this many seconds after start.
+    #[arg(long, default_value_t = 0.0)]
+    pub startup_delay: f64,
+}
+
+impl SimArgs {
+    pub fn to_config(&self) -> Result<crate::sim::SimConfig, String> {
+        let mut profile = crate::sim::Profile::load(&self.profile)?;
+        if let Some(n) = self.max_num_seqs {
+            profile.max_num_seqs = n;
+        }
+        if let Some(n) = self.kv_cache_tokens {
+            profile.kv_cache_tokens = n;
+        }
+        if let Some(n) = self.max_model_len {
+            profile.max_model_len = n;
+        }
+        let mut cfg = crate::sim::SimConfig::new(profile);
+        cfg.host = self.host.clone();
+        cfg.port = self.port;
+        if let Some(m) = &self.model {
+            cfg.model = m.clone();
+        }
+        cfg.seed = self.seed;
+        for (flag, v) in [("--stall-s", self.stall_s), ("--startup-delay", self.startup_delay)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{flag}: expected a non-negative number of seconds, got {v}"));
+            }
+        }
+        cfg.faults = crate::sim::Faults {
+            fail_rate: self.fail_rate,
+            disconnect_rate: self.disconnect_rate,
+            stall_rate: self.stall_rate,
+            stall: std::time::Duration::from_secs_f64(self.stall_s),
+        };
+        cfg.startup_delay = std::time::Duration::from_secs_f64(self.startup_delay);
+        cfg.validate().map_err(|e| e.replace('_', "-"))?;
+        Ok(cfg)
+    }
+}
+
+async fn run_sim(args: &SimArgs) -> u8 {
+    let cfg = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aibench sim: {e}");
+            return 2;
+        }
+    };
+    // Handlers first: a signal right after the URL is printed must not kill us.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        eprintln!("aibench sim: cannot install signal handlers");
+        return 1;
+    };
+    let (profile, model) = (cfg.profile.name.clone(), cfg.model.clone());
+    let mut server = match crate::sim::start(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("aibench sim: {e}");
+            return 1;
+        }
+    };
+    println!("{}", server.url());
+    crate::flush_std();
+    eprintln!("aibench sim: simulated vLLM serving '{model}' (profile {profile}) at {}", server.url());
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    server.stop(std::time::Duration::from_secs(5)).await;
+    0
 }
 
 pub fn parse() -> Cli {
@@ -59,6 +173,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Run { script, args } => run_script(&script, &args).await,
         Command::Eval { code, args } => eval(&code, &args).await,
         Command::Repl => crate::repl::run().await,
+        Command::Sim(a) => run_sim(&a).await,
         Command::Types { out } => match crate::types::write(std::path::Path::new(&out)) {
             Ok(written) => {
                 println!("wrote {written} stub files and .luarc.json under {out}");

@@ -1,25 +1,8 @@
-//! aibench: deploy, discover, monitor and benchmark AI inference servers on
-//! HPC clusters, from one binary with Lua embedded.
+//! The `aibench` command.
 
-mod api;
-mod assets;
-mod cli;
-mod host;
-mod interrupt;
-mod repl;
-mod types;
-mod util;
-
-mod procs;
-
-use std::io::Write;
 use std::process::ExitCode;
 
-/// Flushes stdout and stderr (before `process::exit`).
-pub fn flush_std() {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-}
+use aibench::{cli, flush_std};
 
 fn main() -> ExitCode {
     let args = cli::parse();

@@ -15,6 +15,7 @@ pub mod http;
 pub mod json;
 pub mod log;
 pub mod proc;
+pub mod sim;
 pub mod time;
 pub mod uuid;
 pub mod yaml;
@@ -30,6 +31,7 @@ pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench.json", json::module),
     ("aibench.log", log::module),
     ("aibench.proc", proc::module),
+    ("aibench.sim", sim::module),
     ("aibench.time", time::module),
     ("aibench.uuid", uuid::module),
     ("aibench.yaml", yaml::module),

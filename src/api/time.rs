@@ -92,9 +92,9 @@ mod tests {
     fn iso_round_trip() {
         let t = 1_795_802_000.25;
         let s = format_iso(t).unwrap();
-        assert_eq!(s, "2026-11-27T13:53:20.250Z");
+        assert_eq!(s, "2026-11-27T17:53:20.250Z");
         assert!((parse_iso(&s).unwrap() - t).abs() < 1e-6);
-        assert_eq!(parse_iso("2026-11-27T13:53:20+01:00").unwrap(), 1_795_802_000.0 - 3600.0);
+        assert_eq!(parse_iso("2026-11-27T18:53:20+01:00").unwrap(), 1_795_802_000.0);
         assert!(parse_iso("yesterday").is_err());
     }
 }

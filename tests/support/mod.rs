@@ -1,5 +1,8 @@
-//! Shared by the integration tests: what external services are available.
+//! Shared by the integration tests: what external services are available,
+//! and a plain HTTP client.
 #![allow(dead_code)]
+
+pub mod http;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,6 @@
 -- One constructor per handle type a native module returns (for stubs.lua).
 local proc = require("aibench.proc")
+local sim = require("aibench.sim")
 
 return {
   {
@@ -10,6 +11,16 @@ return {
     end,
     cleanup = function(h)
       h:wait()
+    end,
+  },
+  {
+    module = "aibench.sim",
+    class = "Handle",
+    make = function()
+      return assert(sim.start({ profile = "instant" }))
+    end,
+    cleanup = function(h)
+      h:stop()
     end,
   },
 }

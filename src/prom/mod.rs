@@ -1,0 +1,4 @@
+//! Prometheus: the exposition-format parser, the HTTP API client, and
+//! configuration rendering.
+
+pub mod expfmt;

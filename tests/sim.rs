@@ -1,0 +1,432 @@
+//! The simulator against a plain HTTP client and the real vLLM fixtures.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use aibench::prom::expfmt;
+use aibench::sim::{Faults, Profile, SimConfig, SimServer};
+use serde_json::Value;
+
+mod support;
+use support::http;
+
+/// Timing assertions run one at a time so they do not disturb each other.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
+    let mut cfg = SimConfig::new(Profile::load(profile).unwrap());
+    tweak(&mut cfg);
+    aibench::sim::start(cfg).await.unwrap()
+}
+
+fn words(n: usize) -> String {
+    (0..n).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+}
+
+fn completion(prompt_words: usize, max_tokens: u32, stream: bool, usage: bool) -> String {
+    serde_json::json!({
+        "prompt": words(prompt_words), "max_tokens": max_tokens, "ignore_eos": true, "stream": stream,
+        "stream_options": {"include_usage": usage}
+    })
+    .to_string()
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Data events (without `[DONE]`) parsed as JSON.
+fn chunks(events: &[(Instant, String)]) -> Vec<(Instant, Value)> {
+    events.iter().filter(|(_, d)| d != "[DONE]").map(|(t, d)| (*t, serde_json::from_str(d).unwrap())).collect()
+}
+
+fn content_of(v: &Value) -> Option<String> {
+    let c = v.get("choices")?.get(0)?;
+    let s = c.get("text").or_else(|| c.get("delta").and_then(|d| d.get("content")))?.as_str()?;
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn key_shape(v: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = format!("{prefix}.{k}");
+                    out.insert(p.clone());
+                    walk(&p, x, out);
+                }
+            }
+            Value::Array(a) => {
+                if let Some(first) = a.first() {
+                    walk(&format!("{prefix}[]"), first, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk("", v, &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_families_labels_and_buckets_match_vllm() {
+    let s = sim("opt-125m-cpu", |c| {
+        c.profile.max_model_len = 2048; // the fixture's model
+        c.model = "tiny-model".into();
+    })
+    .await;
+    let r = http::post(&s.url(), "/v1/completions", &completion(10, 5, false, false)).await;
+    assert_eq!(r.status, 200);
+    let ours = expfmt::parse(&http::get(&s.url(), "/metrics").await.text()).unwrap();
+    let real = expfmt::parse(&fixture("vllm-0.32-cpu-metrics.txt")).unwrap();
+    let required = [
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+        "vllm:request_success_total",
+        "vllm:num_preemptions_total",
+        "vllm:time_to_first_token_seconds",
+        "vllm:inter_token_latency_seconds",
+        "vllm:e2e_request_latency_seconds",
+        "vllm:request_queue_time_seconds",
+        "vllm:request_prefill_time_seconds",
+        "vllm:request_decode_time_seconds",
+        "vllm:request_prompt_tokens",
+        "vllm:request_generation_tokens",
+    ];
+    for name in required {
+        assert!(expfmt::family(&ours, name).is_some(), "simulator lacks {name}");
+    }
+    let mut compared = 0;
+    for f in ours.iter().filter(|f| f.name.starts_with("vllm:")) {
+        let r = expfmt::family(&real, &f.name).unwrap_or_else(|| panic!("{} is not a vLLM 0.32 family", f.name));
+        assert_eq!(f.kind, r.kind, "{}: type", f.name);
+        let label_keys = |fam: &expfmt::Family| -> BTreeSet<Vec<String>> {
+            fam.samples
+                .iter()
+                .filter(|s| !s.name.ends_with("_created"))
+                .map(|s| s.labels.keys().cloned().collect())
+                .collect()
+        };
+        assert_eq!(label_keys(f), label_keys(r), "{}: label sets", f.name);
+        if f.kind == expfmt::Kind::Histogram {
+            let bounds = |fam: &expfmt::Family| fam.histograms()[0].buckets.iter().map(|b| b.0).collect::<Vec<_>>();
+            assert_eq!(bounds(f), bounds(r), "{}: bucket bounds", f.name);
+        }
+        if f.name == "vllm:request_success_total" {
+            let reasons = |fam: &expfmt::Family| -> BTreeSet<String> {
+                fam.samples.iter().filter_map(|s| s.labels.get("finished_reason").cloned()).collect()
+            };
+            assert_eq!(reasons(f), reasons(r), "finished_reason values");
+        }
+        compared += 1;
+    }
+    assert!(compared >= 15, "compared only {compared} families");
+    assert_eq!(
+        expfmt::family(&ours, "vllm:request_success_total").unwrap().samples[0].labels["model_name"],
+        "tiny-model"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_chunk_shapes_match_vllm() {
+    let s = sim("instant", |_| {}).await;
+    let real = |name: &str| {
+        let r = http::Response { pieces: vec![(Instant::now(), fixture(name).into_bytes())], ..Default::default() };
+        chunks(&r.sse_events()).into_iter().map(|(_, v)| v).collect::<Vec<_>>()
+    };
+    // completions: token chunks, last token chunk, usage chunk
+    let fx = real("vllm-0.32-cpu-completions-stream.txt");
+    let r = http::post(&s.url(), "/v1/completions", &completion(5, 6, true, true)).await;
+    let ours: Vec<Value> = chunks(&r.sse_events()).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(ours.len(), fx.len());
+    for (i, (a, b)) in ours.iter().zip(&fx).enumerate() {
+        assert_eq!(key_shape(a), key_shape(b), "completions chunk {i}");
+    }
+    assert_eq!(ours[5]["choices"][0]["finish_reason"], "length");
+    assert_eq!(ours[6]["usage"]["completion_tokens"], 6);
+    // chat: role chunk first, then content, last content, usage
+    let fx = real("vllm-0.32-cpu-chat-stream.txt");
+    let body = serde_json::json!({"messages": [{"role": "user", "content": words(20)}], "max_tokens": 6,
+        "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true}})
+    .to_string();
+    let r = http::post(&s.url(), "/v1/chat/completions", &body).await;
+    let ours: Vec<Value> = chunks(&r.sse_events()).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(ours.len(), fx.len());
+    for (i, (a, b)) in ours.iter().zip(&fx).enumerate() {
+        assert_eq!(key_shape(a), key_shape(b), "chat chunk {i}");
+    }
+    assert_eq!(ours[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(ours.last().unwrap()["usage"]["prompt_tokens"], 20);
+    // non-streamed completion
+    let fx: Value = serde_json::from_str(&fixture("vllm-0.32-cpu-completions.json")).unwrap();
+    let r = http::post(&s.url(), "/v1/completions", &completion(10, 5, false, false)).await;
+    assert_eq!(key_shape(&r.json()), key_shape(&fx));
+    assert_eq!(r.json()["usage"]["completion_tokens"], 5);
+    assert_eq!(r.json()["usage"]["prompt_tokens"], 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_framing_done_last_usage_only_when_asked() {
+    let s = sim("instant", |_| {}).await;
+    for usage in [false, true] {
+        let r = http::post(&s.url(), "/v1/completions", &completion(3, 8, true, usage)).await;
+        assert!(r.complete);
+        assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
+        let ev = r.sse_events();
+        assert_eq!(ev.last().unwrap().1, "[DONE]");
+        assert_eq!(ev.iter().filter(|(_, d)| d == "[DONE]").count(), 1);
+        let with_usage = chunks(&ev).iter().filter(|(_, v)| v.get("usage").is_some()).count();
+        assert_eq!(with_usage, usize::from(usage));
+        assert_eq!(chunks(&ev).iter().filter(|(_, v)| content_of(v).is_some()).count(), 8);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_load_timing_matches_the_profile() {
+    let _g = TIMING.lock().await;
+    let p = Profile::load("opt-125m-cpu").unwrap();
+    let s = sim("opt-125m-cpu", |_| {}).await;
+    let prompt = 50;
+    let want_ttft = p.step_seconds(1, prompt as u64);
+    let want_itl = p.step_seconds(1, 0);
+    let mut ttfts = Vec::new();
+    let mut itls = Vec::new();
+    for _ in 0..5 {
+        let r = http::post(&s.url(), "/v1/completions", &completion(prompt, 20, true, false)).await;
+        let toks: Vec<Instant> =
+            chunks(&r.sse_events()).into_iter().filter(|(_, v)| content_of(v).is_some()).map(|(t, _)| t).collect();
+        assert_eq!(toks.len(), 20);
+        ttfts.push(toks[0].duration_since(r.sent_at.unwrap()).as_secs_f64());
+        itls.extend(toks.windows(2).map(|w| w[1].duration_since(w[0]).as_secs_f64()));
+    }
+    ttfts.sort_by(f64::total_cmp);
+    let ttft = ttfts[2];
+    let itl = itls.iter().sum::<f64>() / itls.len() as f64;
+    // Tolerance: TTFT within 1.5 ms of the model (HTTP and scheduling on top);
+    // mean ITL within 5% + 0.1 ms (absolute deadlines keep the clock exact).
+    assert!((ttft - want_ttft).abs() < 0.0015, "TTFT {ttft:.4} s, profile says {want_ttft:.4} s");
+    assert!((itl - want_itl).abs() < want_itl * 0.05 + 0.0001, "ITL {itl:.5} s, profile says {want_itl:.5} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queueing_beyond_max_num_seqs() {
+    let _g = TIMING.lock().await;
+    let s = sim("opt-125m-cpu", |c| c.profile.max_num_seqs = 2).await;
+    let url = s.url();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let u = url.clone();
+        tasks.push(tokio::spawn(
+            async move { http::post(&u, "/v1/completions", &completion(10, 30, true, false)).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let m = expfmt::parse(&http::get(&url, "/metrics").await.text()).unwrap();
+    let waiting = expfmt::family(&m, "vllm:num_requests_waiting").unwrap().total();
+    let running = expfmt::family(&m, "vllm:num_requests_running").unwrap().total();
+    assert_eq!(running, 2.0);
+    assert!(waiting >= 3.0, "waiting = {waiting}");
+    let mut ttfts = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        let first = chunks(&r.sse_events()).into_iter().find(|(_, v)| content_of(v).is_some()).unwrap().0;
+        ttfts.push(first.duration_since(r.sent_at.unwrap()).as_secs_f64());
+    }
+    ttfts.sort_by(f64::total_cmp);
+    // Two run at once; the rest wait for whole 30-token generations.
+    let step = Profile::load("opt-125m-cpu").unwrap().step_seconds(2, 0);
+    assert!(ttfts[5] > 2.0 * 29.0 * step, "last TTFT {:.3} s should include two queued generations", ttfts[5]);
+    assert!(ttfts[2] > 25.0 * step, "third TTFT {:.3} s should include one queued generation", ttfts[2]);
+    let m = expfmt::parse(&http::get(&url, "/metrics").await.text()).unwrap();
+    let queue = &expfmt::family(&m, "vllm:request_queue_time_seconds").unwrap().histograms()[0];
+    assert_eq!(queue.count, 6.0);
+    assert!(queue.sum > 4.0 * 25.0 * step, "queue time sum {}", queue.sum);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_equal_what_was_served() {
+    let s = sim("instant", |c| c.seed = 42).await;
+    let n = 20;
+    let (mut streamed, mut prompt_total) = (0usize, 0usize);
+    for i in 0..n {
+        // No ignore_eos: the simulator picks each output length itself.
+        let body = serde_json::json!({"prompt": words(3 + i), "max_tokens": 40, "stream": true}).to_string();
+        let r = http::post(&s.url(), "/v1/completions", &body).await;
+        streamed += chunks(&r.sse_events()).iter().filter(|(_, v)| content_of(v).is_some()).count();
+        prompt_total += 3 + i;
+    }
+    let m = expfmt::parse(&http::get(&s.url(), "/metrics").await.text()).unwrap();
+    let total = |name: &str| expfmt::family(&m, name).unwrap().total();
+    assert_eq!(total("vllm:request_success_total"), n as f64);
+    assert_eq!(total("vllm:generation_tokens_total"), streamed as f64);
+    assert_eq!(total("vllm:prompt_tokens_total"), prompt_total as f64);
+    let h = |name: &str| expfmt::family(&m, name).unwrap().histograms()[0].clone();
+    assert_eq!(h("vllm:e2e_request_latency_seconds").count, n as f64);
+    assert_eq!(h("vllm:request_generation_tokens").sum, streamed as f64);
+    assert_eq!(h("vllm:inter_token_latency_seconds").count, (streamed - n) as f64);
+    let stops = expfmt::family(&m, "vllm:request_success_total")
+        .unwrap()
+        .samples
+        .iter()
+        .find(|s| s.labels["finished_reason"] == "stop")
+        .unwrap()
+        .value;
+    assert!(stops > 0.0, "some requests should stop before max_tokens without ignore_eos");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_produce_exactly_their_failure() {
+    let s = sim("instant", |c| c.faults = Faults { fail_rate: 1.0, ..Default::default() }).await;
+    let r = http::post(&s.url(), "/v1/completions", &completion(3, 5, true, false)).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"]["code"], 500);
+
+    let s = sim("instant", |c| c.faults = Faults { disconnect_rate: 1.0, ..Default::default() }).await;
+    let r = http::post(&s.url(), "/v1/completions", &completion(3, 10, true, false)).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.complete, "the connection should drop before the body ends");
+    let ev = r.sse_events();
+    assert_eq!(ev.len(), 5, "half of the tokens arrive before the drop");
+    assert!(ev.iter().all(|(_, d)| d != "[DONE]"));
+
+    let s = sim("instant", |c| {
+        c.faults = Faults { stall_rate: 1.0, stall: Duration::from_millis(300), ..Default::default() }
+    })
+    .await;
+    let r = http::post(&s.url(), "/v1/completions", &completion(3, 10, true, false)).await;
+    assert!(r.complete);
+    let toks: Vec<Instant> =
+        chunks(&r.sse_events()).into_iter().filter(|(_, v)| content_of(v).is_some()).map(|(t, _)| t).collect();
+    assert_eq!(toks.len(), 10);
+    let gaps: Vec<f64> = toks.windows(2).map(|w| w[1].duration_since(w[0]).as_secs_f64()).collect();
+    assert_eq!(gaps.iter().filter(|g| **g >= 0.29).count(), 1, "exactly one stall: {gaps:?}");
+
+    let s = sim("instant", |c| c.startup_delay = Duration::from_millis(400)).await;
+    assert_eq!(http::get(&s.url(), "/health").await.status, 503);
+    assert_eq!(http::post(&s.url(), "/v1/completions", &completion(3, 2, false, false)).await.status, 503);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(http::get(&s.url(), "/health").await.status, 200);
+    assert_eq!(http::post(&s.url(), "/v1/completions", &completion(3, 2, false, false)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_vllm_errors_and_the_server_keeps_serving() {
+    let s = sim("opt-125m-cpu", |c| c.profile.step_base_ms = 0.1).await;
+    let u = s.url();
+    let cases: Vec<(String, u16, &str, &str)> = vec![
+        ("{\"prompt\": ".into(), 400, "Bad Request", "JSON decode error"),
+        (
+            r#"{"prompt": "x", "max_tokens": -5}"#.into(),
+            400,
+            "BadRequestError",
+            "max_tokens must be at least 1, got -5.",
+        ),
+        (r#"{"prompt": "x", "model": "nope"}"#.into(), 404, "NotFoundError", "The model `nope` does not exist."),
+        (
+            format!(r#"{{"prompt": "{}", "max_tokens": 10}}"#, words(5000)),
+            400,
+            "BadRequestError",
+            "maximum context length is 4096",
+        ),
+        (
+            format!(r#"{{"prompt": "{}", "max_tokens": 200}}"#, words(4000)),
+            400,
+            "BadRequestError",
+            "you requested 4200 tokens",
+        ),
+        (r#"{"prompt": "x", "n": 2}"#.into(), 400, "BadRequestError", "n must be 1"),
+        (r#"{"max_tokens": 3}"#.into(), 400, "BadRequestError", "prompt: field required"),
+    ];
+    for (body, status, kind, msg) in cases {
+        let r = http::post(&u, "/v1/completions", &body).await;
+        assert_eq!(r.status, status, "{body:.60}");
+        let e = r.json();
+        assert_eq!(e["error"]["type"], kind);
+        assert_eq!(e["error"]["code"], status);
+        assert!(e["error"]["message"].as_str().unwrap().contains(msg), "{}", e["error"]["message"]);
+    }
+    let small = sim("opt-125m-cpu", |c| c.profile.kv_cache_tokens = 100).await;
+    let r = http::post(&small.url(), "/v1/completions", &completion(80, 50, false, false)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("KV-cache"));
+    let r = http::post(&u, "/v1/completions", &completion(5, 3, false, false)).await;
+    assert_eq!(r.status, 200, "still serving after bad requests");
+    let r = http::post(&u, "/api/generate", r#"{"model": "nope", "prompt": "x"}"#).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().unwrap().contains("not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_endpoints() {
+    let s = sim("instant", |_| {}).await;
+    let r =
+        http::post(&s.url(), "/api/generate", r#"{"prompt": "why is the sky blue", "options": {"num_predict": 7}}"#)
+            .await;
+    assert!(r.header("content-type").unwrap().contains("ndjson"));
+    let lines = r.ndjson();
+    assert_eq!(lines.len(), 8);
+    let last = &lines.last().unwrap().1;
+    assert_eq!(last["done"], true);
+    assert_eq!(last["eval_count"], 7);
+    assert_eq!(last["prompt_eval_count"], 5);
+    assert!(last["total_duration"].as_u64().unwrap() >= last["eval_duration"].as_u64().unwrap());
+    assert!(lines[..7].iter().all(|(_, l)| l["done"] == false && !l["response"].as_str().unwrap().is_empty()));
+    let r = http::post(
+        &s.url(),
+        "/api/chat",
+        r#"{"messages": [{"role": "user", "content": "hi there"}], "stream": false, "options": {"num_predict": 4}}"#,
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["message"]["role"], "assistant");
+    assert_eq!(v["eval_count"], 4);
+    assert_eq!(v["message"]["content"].as_str().unwrap().split_whitespace().count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_in_flight_streams_cleanly() {
+    let mut s = sim("opt-125m-cpu", |_| {}).await;
+    let u = s.url();
+    let t = tokio::spawn(async move { http::post(&u, "/v1/completions", &completion(5, 2000, true, false)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.stop(Duration::from_secs(5)).await;
+    let r = t.await.unwrap();
+    assert!(r.complete, "the stream should end properly");
+    let ev = r.sse_events();
+    assert_eq!(ev.last().unwrap().1, "[DONE]");
+    let last = chunks(&ev).pop().unwrap().1;
+    assert_eq!(last["choices"][0]["finish_reason"], "abort");
+}
+
+#[test]
+fn cli_prints_url_first_and_exits_0_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(["sim", "--port", "0", "--profile", "instant"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(http::get(&url, "/health")).status, 200);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let o =
+        std::process::Command::new(env!("CARGO_BIN_EXE_aibench")).args(["sim", "--fail-rate", "2"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fail-rate: expected a probability"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(["sim", "--profile", "opt-125m"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean 'opt-125m-cpu'"));
+}
