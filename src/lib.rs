@@ -9,6 +9,7 @@ pub mod assets;
 pub mod cli;
 pub mod host;
 pub mod interrupt;
+pub mod loadgen;
 pub mod procs;
 pub mod prom;
 pub mod repl;

@@ -108,7 +108,7 @@ function M.render(v, opts)
     local pad = string.rep(unit, depth + 1)
     local lines = {}
     for i, p in ipairs(parts) do
-      lines[i] = pad .. p:gsub("\n", "\n" .. unit)
+      lines[i] = pad .. p
     end
     return "{\n" .. table.concat(lines, ",\n") .. "\n" .. string.rep(unit, depth) .. "}"
   end

@@ -180,10 +180,11 @@ pub fn from_json_typed<T: serde::de::DeserializeOwned>(json: Json, what: &str) -
         Ok(v) => Ok(v),
         Err(e) => {
             let path = e.path().to_string();
-            if path == "." || path.is_empty() {
-                Err(format!("{what}: {}", e.inner()))
-            } else {
-                Err(format!("{what}.{path}: {}", e.inner()))
+            match (what.is_empty(), path == "." || path.is_empty()) {
+                (true, true) => Err(e.inner().to_string()),
+                (true, false) => Err(format!("{path}: {}", e.inner())),
+                (false, true) => Err(format!("{what}: {}", e.inner())),
+                (false, false) => Err(format!("{what}.{path}: {}", e.inner())),
             }
         }
     }

@@ -8,6 +8,7 @@ use mlua::prelude::*;
 
 pub mod convert;
 
+pub mod bench;
 pub mod env;
 pub mod fs;
 pub mod host;
@@ -25,6 +26,7 @@ type Constructor = fn(&Lua) -> LuaResult<LuaTable>;
 /// Every native module, by the name scripts `require`.
 pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench", host::module),
+    ("aibench.bench", bench::module),
     ("aibench.env", env::module),
     ("aibench.fs", fs::module),
     ("aibench.http", http::module),

@@ -1,0 +1,209 @@
+//! `aibench.bench`: the load generator. `bench.run(spec)` hands a declarative
+//! spec to the engine (`src/loadgen`), which runs without calling Lua; Lua
+//! only sees progress snapshots (about once a second) and the result.
+
+use std::io::IsTerminal;
+
+use mlua::prelude::*;
+use tokio::sync::{mpsc, watch};
+
+use super::{Fallible, OpError, convert};
+use crate::loadgen::{self, Control, Progress, Report, RunError};
+
+/// Keys of the spec table that are not data.
+const HOOKS: &[&str] = &["progress", "on_progress"];
+
+fn spec_json(lua: &Lua, t: &LuaTable) -> LuaResult<serde_json::Value> {
+    let copy = lua.create_table()?;
+    for kv in t.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = kv?;
+        if let LuaValue::String(s) = &k
+            && HOOKS.contains(&s.to_str()?.as_ref())
+        {
+            continue;
+        }
+        copy.raw_set(k, v)?;
+    }
+    convert::to_json(lua, &LuaValue::Table(copy))
+        .map_err(|e| LuaError::runtime(format!("bench.run: {}", crate::host::error_text(&e))))
+}
+
+/// Parses and validates a spec table; raises with the field named.
+pub fn parse_spec(lua: &Lua, t: &LuaTable) -> LuaResult<loadgen::BenchSpec> {
+    let json = spec_json(lua, t)?;
+    let spec = loadgen::spec_from_json(json).map_err(|e| LuaError::runtime(format!("bench.run: {e}")))?;
+    spec.validate().map_err(|e| LuaError::runtime(format!("bench.run: {e}")))?;
+    Ok(spec)
+}
+
+fn bar_message(p: &Progress) -> String {
+    let mut m = format!(
+        "{:>7.1} req/s  {:>5} in flight  {:>7} done  {} errors",
+        p.req_per_s, p.in_flight, p.completed, p.errors
+    );
+    if let Some(t) = p.p50_ttft_ms {
+        m.push_str(&format!("  p50 TTFT {t:.1} ms"));
+    } else if let Some(l) = p.p50_latency_ms {
+        m.push_str(&format!("  p50 latency {l:.1} ms"));
+    }
+    if p.output_tokens_per_s > 0.0 {
+        m.push_str(&format!("  {:.0} tok/s", p.output_tokens_per_s));
+    }
+    m
+}
+
+fn report_to_lua(lua: &Lua, r: &Report) -> LuaResult<LuaValue> {
+    convert::to_lua(lua, &serde_json::to_value(r).map_err(LuaError::external)?)
+}
+
+fn report_from_lua(lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<Report> {
+    let j =
+        convert::to_json(lua, v).map_err(|e| LuaError::runtime(format!("{what}: {}", crate::host::error_text(&e))))?;
+    if let Some(s) = j.get("schema").and_then(|s| s.as_str())
+        && s != loadgen::report::SCHEMA
+    {
+        return Err(LuaError::runtime(format!("{what}: schema '{s}' is not '{}'", loadgen::report::SCHEMA)));
+    }
+    convert::from_json_typed(j, what).map_err(LuaError::runtime)
+}
+
+async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
+    let show_bar: bool = match spec_t.get::<LuaValue>("progress")? {
+        LuaValue::Nil => true,
+        LuaValue::Boolean(b) => b,
+        other => {
+            return Err(LuaError::runtime(format!(
+                "bench.run: progress: expected a boolean, got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let on_progress: Option<LuaFunction> = match spec_t.get::<LuaValue>("on_progress")? {
+        LuaValue::Nil => None,
+        LuaValue::Function(f) => Some(f),
+        other => {
+            return Err(LuaError::runtime(format!(
+                "bench.run: on_progress: expected a function, got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let spec = parse_spec(&lua, &spec_t)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let guard = crate::interrupt::Guard::new();
+    let mut handle = tokio::spawn(loadgen::run(spec, Control { stop: stop_rx, progress: Some(ptx) }));
+    let bar = (show_bar && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or(indicatif::ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
+    });
+    let mut stopped = false;
+    let mut hook_error: Option<LuaError> = None;
+    let joined = loop {
+        tokio::select! {
+            r = &mut handle => break r,
+            Some(p) = prx.recv() => {
+                if let Some(b) = &bar {
+                    b.set_message(bar_message(&p));
+                }
+                if let Some(f) = &on_progress && hook_error.is_none() {
+                    let snap = convert::to_lua(&lua, &serde_json::to_value(&p).map_err(LuaError::external)?)?;
+                    if let Err(e) = f.call_async::<()>(snap).await {
+                        // A failing hook stops the run; the error is raised after it ends.
+                        hook_error = Some(e);
+                        let _ = stop_tx.send(true);
+                    }
+                }
+            }
+            _ = guard.interrupted(), if !stopped => {
+                stopped = true;
+                if let Some(b) = &bar {
+                    b.println("interrupted: finishing in-flight requests (Ctrl-C again to quit now)");
+                }
+                let _ = stop_tx.send(true);
+            }
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = hook_error {
+        return Err(LuaError::runtime(format!("bench.run: on_progress failed: {}", crate::host::error_text(&e))));
+    }
+    match joined {
+        Ok(Ok(report)) => Ok(Ok(report_to_lua(&lua, &report)?)),
+        Ok(Err(RunError::Spec(m))) => Err(LuaError::runtime(format!("bench.run: {m}"))),
+        Ok(Err(RunError::Unavailable { kind, message })) => Ok(Err(OpError::new(kind, message))),
+        Err(e) => Err(LuaError::runtime(format!("bench.run: the load generator failed: {e}"))),
+    }
+}
+
+pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
+    let t = lua.create_table()?;
+    t.set("run", lua.create_async_function(|lua, spec: LuaTable| run(lua, spec))?)?;
+    t.set(
+        "merge",
+        lua.create_function(|lua, list: LuaTable| {
+            let mut reports = Vec::new();
+            for (i, v) in list.sequence_values::<LuaValue>().enumerate() {
+                reports.push(report_from_lua(lua, &v?, &format!("bench.merge: result {}", i + 1))?);
+            }
+            let merged = Report::merge(&reports).map_err(LuaError::runtime)?;
+            report_to_lua(lua, &merged)
+        })?,
+    )?;
+    t.set(
+        "to_json",
+        lua.create_function(|lua, (r, opts): (LuaValue, Option<LuaTable>)| {
+            let mut o = super::Opts::new(lua, "bench.to_json", opts);
+            let pretty: bool = o.get("pretty")?.unwrap_or(true);
+            o.finish()?;
+            let rep = report_from_lua(lua, &r, "bench.to_json")?;
+            let s = if pretty { serde_json::to_string_pretty(&rep) } else { serde_json::to_string(&rep) };
+            s.map_err(LuaError::external)
+        })?,
+    )?;
+    t.set(
+        "validate",
+        lua.create_function(|lua, spec: LuaTable| {
+            let s = parse_spec(lua, &spec)?;
+            convert::to_lua(lua, &serde_json::to_value(&s).map_err(LuaError::external)?)
+        })?,
+    )?;
+    t.set(
+        "arrivals",
+        lua.create_function(|lua, w: LuaTable| {
+            let json = convert::to_json(lua, &LuaValue::Table(w))?;
+            let mut full = serde_json::json!({"target": {"url": "http://127.0.0.1:1"}, "workload": json});
+            if full["workload"].get("pattern").is_none() {
+                full["workload"]["pattern"] = "open-loop".into();
+            }
+            let spec = loadgen::spec_from_json(full).map_err(|e| LuaError::runtime(format!("bench.arrivals: {e}")))?;
+            spec.validate().map_err(|e| LuaError::runtime(format!("bench.arrivals: {e}")))?;
+            let loadgen::spec::Workload::OpenLoop(loadgen::spec::OpenLoop {
+                rate,
+                arrival,
+                burstiness,
+                seed,
+                total_requests,
+                duration_s,
+                ..
+            }) = spec.workload
+            else {
+                return Err(LuaError::runtime("bench.arrivals: only open-loop workloads have a schedule"));
+            };
+            let s = loadgen::schedule::Schedule::new(rate, arrival, burstiness, seed, total_requests, duration_s)
+                .map_err(LuaError::runtime)?;
+            let out = lua.create_sequence_from(s)?;
+            out.set_metatable(Some(lua.array_metatable()))?;
+            Ok(out)
+        })?,
+    )?;
+    t.set("schema", loadgen::report::SCHEMA)?;
+    Ok(t)
+}

@@ -1,0 +1,383 @@
+//! The load generator against the in-process simulator.
+
+use std::time::Duration;
+
+use aibench::loadgen::{self, Control, Report};
+use aibench::prom::expfmt;
+use aibench::sim::{Faults, Profile, SimConfig, SimServer};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+mod support;
+
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
+    let mut cfg = SimConfig::new(Profile::load(profile).unwrap());
+    tweak(&mut cfg);
+    aibench::sim::start(cfg).await.unwrap()
+}
+
+async fn bench(spec: Value) -> Report {
+    let (_tx, rx) = watch::channel(false);
+    let spec = loadgen::spec_from_json(spec).unwrap();
+    loadgen::run(spec, Control { stop: rx, progress: None }).await.unwrap()
+}
+
+async fn metrics(s: &SimServer) -> Vec<expfmt::Family> {
+    expfmt::parse(&support::http::get(&s.url(), "/metrics").await.text()).unwrap()
+}
+
+fn total(m: &[expfmt::Family], name: &str) -> f64 {
+    expfmt::family(m, name).unwrap().total()
+}
+
+fn reason(m: &[expfmt::Family], r: &str) -> f64 {
+    expfmt::family(m, "vllm:request_success_total")
+        .unwrap()
+        .samples
+        .iter()
+        .find(|s| s.labels["finished_reason"] == r)
+        .unwrap()
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_token_timings_match_the_simulator() {
+    let _g = TIMING.lock().await;
+    let p = Profile::load("opt-125m-cpu").unwrap();
+    let s = sim("opt-125m-cpu", |_| {}).await;
+    let r = bench(json!({
+        "target": {"url": s.url()},
+        "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 12},
+        "dataset": {"type": "synthetic", "prompt_tokens": 30, "output_tokens": 16},
+    }))
+    .await;
+    let m = metrics(&s).await;
+    assert_eq!(r.total_requests, 12);
+    assert_eq!(r.successes as f64, total(&m, "vllm:request_success_total"));
+    assert_eq!(r.tokens.output_total as f64, total(&m, "vllm:generation_tokens_total"));
+    assert_eq!(r.tokens.input_total as f64, total(&m, "vllm:prompt_tokens_total"));
+    assert_eq!(r.tokens.output_total, 12 * 16);
+    assert_eq!(r.tokens.output_source, "usage");
+    let ttft = r.ttft_ms.as_ref().unwrap();
+    let itl = r.itl_ms.as_ref().unwrap();
+    let tpot = r.tpot_ms.as_ref().unwrap();
+    let want_ttft = p.step_seconds(1, 30) * 1e3;
+    let want_itl = p.step_seconds(1, 0) * 1e3;
+    assert!((ttft.p50 - want_ttft).abs() < 1.5, "TTFT p50 {} ms vs profile {want_ttft} ms", ttft.p50);
+    assert!((itl.mean - want_itl).abs() < want_itl * 0.05 + 0.1, "ITL mean {} ms vs profile {want_itl} ms", itl.mean);
+    assert!(
+        (tpot.mean - want_itl).abs() < want_itl * 0.05 + 0.1,
+        "TPOT mean {} ms vs profile {want_itl} ms",
+        tpot.mean
+    );
+    assert_eq!(itl.count, 12 * 15);
+    // E2E = TTFT + (n-1) x TPOT per request, so the means agree too.
+    let lat = r.latency_ms.as_ref().unwrap();
+    assert!((lat.mean - (ttft.mean + 15.0 * tpot.mean)).abs() < 0.5);
+    // The server's own histograms agree with what the client measured.
+    let server_ttft = &expfmt::family(&m, "vllm:time_to_first_token_seconds").unwrap().histograms()[0];
+    assert!((server_ttft.sum / server_ttft.count * 1e3 - ttft.mean).abs() < 1.0);
+}
+
+/// How many of the first `n` request numbers the simulator fails, and how
+/// many of the rest it disconnects (its draws are seeded; see sim/api.rs).
+fn expected_faults(seed: u64, n: u64, fail: f64, disc: f64) -> (u64, u64) {
+    let mut f = 0;
+    let mut d = 0;
+    for i in 0..n {
+        if aibench::sim::text::unit(seed, i, 1) < fail {
+            f += 1;
+        } else if aibench::sim::text::unit(seed, i, 3) < disc {
+            d += 1;
+        }
+    }
+    (f, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_classified_and_no_request_is_lost() {
+    let seed = 11;
+    let s = sim("instant", |c| {
+        c.seed = seed;
+        c.faults = Faults { fail_rate: 0.2, disconnect_rate: 0.15, ..Default::default() };
+    })
+    .await;
+    let r = bench(json!({
+        "target": {"url": s.url(), "timeout_s": 10},
+        "workload": {"pattern": "closed-loop", "users": 8, "requests_per_user": 50},
+        "dataset": {"prompt_tokens": 8, "output_tokens": 12},
+    }))
+    .await;
+    let (fails, discs) = expected_faults(seed, 400, 0.2, 0.15);
+    assert_eq!(r.total_requests, 400);
+    assert_eq!(r.successes + r.errors, r.total_requests);
+    assert_eq!(r.errors_by_class["http_5xx"], fails);
+    assert_eq!(r.errors_by_class["stream_broken"], discs);
+    assert_eq!(r.errors, fails + discs);
+    assert!(r.error_samples["http_5xx"][0].contains("HTTP 500"));
+    let m = metrics(&s).await;
+    // Every request that got past the 500s reached the engine and ended there,
+    // finished or aborted (a disconnect after the last token still finishes).
+    assert_eq!(reason(&m, "length") + reason(&m, "abort"), (r.successes + discs) as f64);
+    assert!(reason(&m, "length") >= r.successes as f64);
+
+    // Stalled streams past the client's timeout.
+    let s =
+        sim("instant", |c| c.faults = Faults { stall_rate: 1.0, stall: Duration::from_secs(2), ..Default::default() })
+            .await;
+    let r = bench(json!({"target": {"url": s.url(), "timeout_s": 0.3},
+        "workload": {"pattern": "closed-loop", "users": 2, "requests_per_user": 2}}))
+    .await;
+    assert_eq!(r.errors_by_class["timeout"], 4);
+    // Nobody listening.
+    let r = bench(json!({"target": {"url": "http://127.0.0.1:9", "model": "m"},
+        "workload": {"pattern": "closed-loop", "users": 2, "requests_per_user": 3}}))
+    .await;
+    assert_eq!(r.errors_by_class["connect"], 6);
+    assert_eq!(r.total_requests, 6);
+    // A model the server does not have.
+    let s = sim("instant", |_| {}).await;
+    let r = bench(json!({"target": {"url": s.url(), "model": "nope"},
+        "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 3}}))
+    .await;
+    assert_eq!(r.errors_by_class["http_4xx"], 3);
+    assert!(r.error_samples["http_4xx"][0].contains("does not exist"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_throughput_follows_littles_law() {
+    let _g = TIMING.lock().await;
+    // The seed's stress scenario shape: 20 users, 100 ms think time.
+    let s = sim("opt-125m-cpu", |_| {}).await;
+    let r = bench(json!({
+        "target": {"url": s.url()},
+        "workload": {"pattern": "closed-loop", "users": 20, "think_time_ms": 100, "duration_s": 4, "ramp_up_s": 0.5, "warmup_s": 0.5},
+        "dataset": {"prompt_tokens": 64, "output_tokens": 24},
+    }))
+    .await;
+    let l = r.littles_law.as_ref().unwrap();
+    assert!(
+        (l.ratio - 1.0).abs() < 0.02,
+        "measured {} req/s vs Little's law {} req/s",
+        l.measured_req_per_sec,
+        l.expected_req_per_sec
+    );
+    assert!(l.client_gap_ms < 2.0, "client adds {} ms between requests", l.client_gap_ms);
+    assert!(r.warmup_excluded > 0);
+    // The plain throughput over the window agrees within edge effects.
+    assert!((r.throughput_req_per_sec / l.expected_req_per_sec - 1.0).abs() < 0.08);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_poisson_arrivals_fit() {
+    let _g = TIMING.lock().await;
+    let s = sim("instant", |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("req.jsonl");
+    let rate = 400.0;
+    let n = 1200;
+    let r = bench(json!({
+        "target": {"url": s.url()},
+        "workload": {"pattern": "open-loop", "rate": rate, "arrival": "poisson", "total_requests": n, "seed": 5},
+        "dataset": {"prompt_tokens": 8, "output_tokens": 4},
+        "per_request_log": log.to_str().unwrap(),
+    }))
+    .await;
+    assert_eq!(r.total_requests, n);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len() as u64, n, "one log line per request");
+    // Intended times are the seeded schedule; actual send times must follow it.
+    let mut sent: Vec<f64> = lines.iter().map(|l| l["sent_s"].as_f64().unwrap()).collect();
+    sent.sort_by(f64::total_cmp);
+    let mut gaps: Vec<f64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    // Kolmogorov-Smirnov against Exp(rate), 1% level.
+    let m = gaps.len() as f64;
+    let d = gaps
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let cdf = 1.0 - (-rate * g).exp();
+            (cdf - i as f64 / m).abs().max(((i + 1) as f64 / m - cdf).abs())
+        })
+        .fold(0.0, f64::max);
+    assert!(d < 1.63 / m.sqrt(), "KS distance {d:.4} for {} gaps", gaps.len());
+    let lag = r.send_lag_ms.as_ref().unwrap();
+    assert!(lag.p99 < 5.0, "p99 send lag {} ms", lag.p99);
+    let achieved = r.rate.as_ref().unwrap().achieved_req_per_sec;
+    assert!((achieved / rate - 1.0).abs() < 0.1, "achieved {achieved} req/s");
+    assert!(r.latency_from_intended_ms.is_some());
+}
+
+fn hist_from(values: impl Iterator<Item = u64>) -> hdrhistogram::Histogram<u64> {
+    let mut h = aibench::loadgen::stats::new_hist();
+    for v in values {
+        h.saturating_record(v.max(1));
+    }
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_equals_one_run_over_both() {
+    let s = sim("opt-125m-cpu", |c| c.profile.step_base_ms = 0.3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    let mut lines: Vec<Value> = Vec::new();
+    for i in 0..2 {
+        let log = dir.path().join(format!("r{i}.jsonl"));
+        reports.push(
+            bench(json!({
+                "target": {"url": s.url()},
+                "workload": {"pattern": "closed-loop", "users": 3, "requests_per_user": 20 + 10 * i},
+                "dataset": {"prompt_tokens": 10, "output_tokens": 6 + i, "seed": i},
+                "per_request_log": log.to_str().unwrap(),
+            }))
+            .await,
+        );
+        lines.extend(std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+    }
+    let merged = Report::merge(&reports).unwrap();
+    assert_eq!(merged.total_requests, 150);
+    assert_eq!(merged.successes, reports[0].successes + reports[1].successes);
+    assert_eq!(merged.tokens.output_total, 60 * 6 + 90 * 7);
+    // Rebuild every distribution from the raw per-request records of both runs.
+    let e2e = hist_from(lines.iter().filter_map(|l| l["e2e_us"].as_u64()));
+    let ttft = hist_from(lines.iter().filter_map(|l| l["ttft_us"].as_u64()));
+    let itl = hist_from(lines.iter().flat_map(|l| l["itl_us"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap())));
+    for (name, h, sum) in
+        [("e2e", &e2e, &merged.latency_ms), ("ttft", &ttft, &merged.ttft_ms), ("itl", &itl, &merged.itl_ms)]
+    {
+        let want = aibench::loadgen::stats::Summary::of(h).unwrap();
+        assert_eq!(sum.as_ref().unwrap(), &want, "{name} merged from two runs = computed over both runs' requests");
+    }
+    let back: Report = serde_json::from_str(&serde_json::to_string(&merged).unwrap()).unwrap();
+    assert_eq!(back, merged, "results round-trip through JSON");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_gives_partial_results() {
+    let s = sim("opt-125m-cpu", |_| {}).await;
+    let (tx, rx) = watch::channel(false);
+    let spec = loadgen::spec_from_json(json!({
+        "target": {"url": s.url()},
+        "workload": {"pattern": "closed-loop", "users": 4, "duration_s": 30},
+        "dataset": {"prompt_tokens": 10, "output_tokens": 30},
+    }))
+    .unwrap();
+    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let began = std::time::Instant::now();
+    tx.send(true).unwrap();
+    let r = t.await.unwrap().unwrap();
+    assert!(began.elapsed() < Duration::from_secs(4));
+    assert!(r.interrupted);
+    assert!(r.successes > 0);
+    assert_eq!(r.errors, 0, "in-flight requests finish cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apis_urls_and_progress() {
+    let a = sim("instant", |_| {}).await;
+    let b = sim("instant", |_| {}).await;
+    let r = bench(json!({
+        "target": {"url": [a.url(), b.url()], "api": "openai-chat"},
+        "workload": {"pattern": "closed-loop", "users": 2, "requests_per_user": 10},
+        "dataset": {"prompts": ["hello there", "how are you"], "output_tokens": 5},
+    }))
+    .await;
+    assert_eq!(r.successes, 20);
+    assert_eq!(total(&metrics(&a).await, "vllm:request_success_total"), 10.0, "round-robin over both");
+    assert_eq!(total(&metrics(&b).await, "vllm:request_success_total"), 10.0);
+    assert_eq!(r.tokens.input_total, 10 * 2 + 10 * 3);
+    for api in ["ollama-generate", "ollama-chat"] {
+        let r = bench(json!({
+            "target": {"url": a.url(), "api": api},
+            "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 4},
+            "dataset": {"prompt_tokens": 5, "output_tokens": 6},
+        }))
+        .await;
+        assert_eq!(r.successes, 4, "{api}");
+        assert_eq!(r.tokens.output_total, 24, "{api}: num_predict is honoured");
+        assert_eq!(r.tokens.output_source, "usage");
+        assert!(r.ttft_ms.is_some());
+    }
+    let r = bench(json!({
+        "target": {"url": a.url(), "stream": false},
+        "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 3},
+        "dataset": {"prompt_tokens": 5, "output_tokens": 6},
+    }))
+    .await;
+    assert_eq!(r.tokens.output_total, 18);
+    assert!(r.ttft_ms.is_none(), "no TTFT without streaming");
+    let r = bench(json!({
+        "target": {"url": format!("{}/v1/models", a.url()), "api": "http"},
+        "workload": {"pattern": "closed-loop", "users": 2, "requests_per_user": 25},
+    }))
+    .await;
+    assert_eq!(r.successes, 50);
+    assert_eq!(r.tokens.output_source, "none");
+    // Progress snapshots arrive about once a second.
+    let (_tx, rx) = watch::channel(false);
+    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+    let spec = loadgen::spec_from_json(json!({
+        "target": {"url": a.url()},
+        "workload": {"pattern": "open-loop", "rate": 50, "duration_s": 2.2},
+    }))
+    .unwrap();
+    let r = loadgen::run(spec, Control { stop: rx, progress: Some(ptx) }).await.unwrap();
+    let mut snaps = Vec::new();
+    while let Ok(p) = prx.try_recv() {
+        snaps.push(p);
+    }
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    assert!(snaps[1].completed > snaps[0].completed);
+    assert!(r.timeseries.completed.iter().sum::<u64>() == r.successes);
+}
+
+#[test]
+fn bad_specs_name_the_field() {
+    let bad = |v: Value| match loadgen::spec_from_json(v) {
+        Err(e) => e,
+        Ok(s) => s.validate().unwrap_err(),
+    };
+    let url = json!({"url": "http://127.0.0.1:8000"});
+    let e = bad(json!({"target": url, "workload": {"pattern": "zigzag", "users": 1}}));
+    assert_eq!(e, "workload.pattern: expected \"closed-loop\" or \"open-loop\", got \"zigzag\"");
+    let e = bad(json!({"target": url, "workload": {"pattern": "open-loop", "rate": -5, "duration_s": 1}}));
+    assert_eq!(e, "workload.rate: expected a positive number, got -5");
+    let e = bad(json!({"target": {}, "workload": {"pattern": "open-loop", "rate": 5, "duration_s": 1}}));
+    assert!(e.starts_with("target: missing field `url`"), "{e}");
+    let e = bad(json!({"target": url, "workload": {"pattern": "closed-loop", "users": "ten", "duration_s": 1}}));
+    assert!(e.starts_with("workload.users: invalid type: string \"ten\""), "{e}");
+    let e = bad(json!({"target": url, "workload": {"pattern": "closed-loop", "users": 2}}));
+    assert!(e.contains("duration_s or requests_per_user"), "{e}");
+    let e = bad(
+        json!({"target": {"url": "https://x"}, "workload": {"pattern": "closed-loop", "users": 2, "duration_s": 1}}),
+    );
+    assert!(e.contains("https is not supported"), "{e}");
+    let e = bad(
+        json!({"target": url, "workload": {"pattern": "closed-loop", "users": 1, "duration_s": 1, "think_time": 5}}),
+    );
+    assert!(e.contains("think_time"), "{e}");
+}
+
+#[tokio::test]
+async fn unreadable_dataset_is_a_spec_error() {
+    let (_tx, rx) = watch::channel(false);
+    // Checked before the server is asked anything (no model given here).
+    let spec = loadgen::spec_from_json(json!({
+        "target": {"url": "http://127.0.0.1:9"},
+        "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 1},
+        "dataset": {"type": "jsonl", "path": "/nonexistent/prompts.jsonl"},
+    }))
+    .unwrap();
+    match loadgen::run(spec, Control { stop: rx, progress: None }).await {
+        Err(loadgen::RunError::Spec(m)) => {
+            assert!(m.starts_with("dataset.path: cannot read '/nonexistent/prompts.jsonl'"), "{m}")
+        }
+        other => panic!("expected a spec error, got {:?}", other.map(|r| r.total_requests)),
+    }
+}
