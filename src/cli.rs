@@ -44,12 +44,199 @@ pub enum Command {
     Repl,
     /// Run the simulated vLLM server (OpenAI + Ollama APIs, vLLM metrics).
     Sim(SimArgs),
+    /// A quick one-off benchmark against a URL, with a readable summary.
+    Bench(BenchArgs),
+    /// Deploy inference servers from recipes and manage them.
+    Server {
+        #[command(subcommand)]
+        action: ServerCmd,
+    },
+    /// Run benchmark clients from recipes.
+    Client {
+        #[command(subcommand)]
+        action: ClientCmd,
+    },
+    /// The discovery registry: registered service instances.
+    Services {
+        #[command(subcommand)]
+        action: ServicesCmd,
+    },
+    /// (internal) Supervise a job's service: ports, health, registration, signals.
+    #[command(hide = true)]
+    JobAgent {
+        spec: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// (internal) Run a client spec inside a job and write its result.
+    #[command(hide = true)]
+    JobClient { spec: String, out: String },
     /// Write the LuaLS type stubs and a .luarc.json for script authors.
     Types {
         /// Folder to write into (stubs go to DIR/types, settings to DIR/.luarc.json).
         #[arg(long)]
         out: String,
     },
+}
+
+/// Flags shared by commands that deploy a recipe.
+#[derive(Args, Debug, serde::Serialize)]
+pub struct DeployArgs {
+    /// Recipe name (searched in ./recipes, $AIBENCH_RECIPES, then the stock recipes) or a YAML file.
+    #[arg(long)]
+    pub recipe: String,
+    /// local or slurm (default: the recipe's orchestration.executor, else local).
+    #[arg(long)]
+    pub executor: Option<String>,
+    /// Override a recipe field: --set workload.duration_seconds=10 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ServerCmd {
+    /// Deploy N instances of a server recipe and wait until they are registered.
+    Run {
+        #[command(flatten)]
+        #[serde(flatten)]
+        deploy: DeployArgs,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Print the job script(s) instead of submitting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for the instances to become healthy.
+        #[arg(long, default_value_t = 600.0)]
+        timeout: f64,
+    },
+    /// Running server deployments.
+    List {
+        /// Include finished ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Details of one deployment (or all).
+    Status { id: Option<String> },
+    /// Stop one deployment (instance id, job id or folder name).
+    Stop { id: String },
+    /// Stop every running deployment.
+    StopAll,
+    /// List the server recipes.
+    Recipes,
+    /// Describe a server recipe.
+    Info { name: String },
+    /// Print a starter server recipe.
+    Template { name: Option<String> },
+}
+
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ClientCmd {
+    /// Run a client recipe against its service (discovered in the registry).
+    Run {
+        #[command(flatten)]
+        #[serde(flatten)]
+        deploy: DeployArgs,
+        /// Repeat the benchmark N times (one result file each).
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// Benchmark this URL instead of discovering the service.
+        #[arg(long)]
+        url: Option<String>,
+        /// Where result files go (default: the recipe's output.dir, else ./results).
+        #[arg(long)]
+        out_dir: Option<String>,
+    },
+    /// Client jobs (on an executor).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stop every running client job.
+    StopAll,
+    /// List the client recipes.
+    Recipes,
+    /// Describe a client recipe.
+    Info { name: String },
+    /// Print a starter client recipe.
+    Template { name: Option<String> },
+}
+
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ServicesCmd {
+    /// Every registered service and its instances.
+    List,
+    /// The instances of one service, in full.
+    Show { name: String },
+    /// Remove the registry entries of one service, or of all.
+    Clear { name: Option<String> },
+    /// Remove entries whose job is no longer running.
+    Prune,
+}
+
+#[derive(Args, Debug, serde::Serialize)]
+pub struct BenchArgs {
+    /// Server base URL (repeat for several instances: round-robin).
+    #[arg(long, required = true)]
+    pub url: Vec<String>,
+    /// openai-completions, openai-chat, ollama-generate, ollama-chat or http.
+    #[arg(long, default_value = "openai-completions")]
+    pub api: String,
+    /// Model name (default: asked from the server).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Closed loop: concurrent users.
+    #[arg(long)]
+    pub users: Option<u64>,
+    /// Closed loop: think time between a response and the next request, ms.
+    #[arg(long)]
+    pub think_ms: Option<f64>,
+    /// Open loop: requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop arrivals: constant, poisson or gamma.
+    #[arg(long)]
+    pub arrival: Option<String>,
+    /// Open loop: at most this many requests in flight.
+    #[arg(long)]
+    pub max_concurrency: Option<u64>,
+    /// Seconds to run (default 10 when --requests is not given).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Total requests instead of a duration.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Seconds at the start excluded from the results.
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Prompt length (words, about one token each).
+    #[arg(long, default_value_t = 128)]
+    pub prompt_tokens: u64,
+    /// Tokens to generate per request.
+    #[arg(long, default_value_t = 128)]
+    pub output_tokens: u64,
+    /// Per-request timeout, seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Send non-streaming requests.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// http API: request method.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// http API: request body ({{seq}} becomes the request number).
+    #[arg(long)]
+    pub body: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the full result (JSON) here.
+    #[arg(long)]
+    pub json: Option<String>,
+    /// Stream one JSON line per request to this file.
+    #[arg(long)]
+    pub log: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +361,17 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Eval { code, args } => eval(&code, &args).await,
         Command::Repl => crate::repl::run().await,
         Command::Sim(a) => run_sim(&a).await,
+        Command::Bench(a) => lua_command("bench", &a).await,
+        Command::Server { action } => lua_command("server", &action).await,
+        Command::Client { action } => lua_command("client", &action).await,
+        Command::Services { action } => lua_command("services", &action).await,
+        Command::JobClient { spec, out } => {
+            lua_command("job-client", &serde_json::json!({"spec": spec, "out": out})).await
+        }
+        Command::JobAgent { spec, command } => {
+            let cmd: Vec<String> = command.into_iter().skip_while(|a| a == "--").collect();
+            crate::agent::run(std::path::Path::new(&spec), cmd).await.clamp(0, 255) as u8
+        }
         Command::Types { out } => match crate::types::write(std::path::Path::new(&out)) {
             Ok(written) => {
                 println!("wrote {written} stub files and .luarc.json under {out}");
@@ -244,8 +442,28 @@ async fn eval(code: &str, args: &[String]) -> u8 {
 }
 
 /// Converts parsed flags into a Lua table for the Lua-side commands.
-#[allow(dead_code)]
-pub fn opts_table<A: Args + serde::Serialize>(lua: &Lua, a: &A) -> LuaResult<LuaValue> {
+pub fn opts_table<A: serde::Serialize>(lua: &Lua, a: &A) -> LuaResult<LuaValue> {
     let json = serde_json::to_value(a).map_err(LuaError::external)?;
     crate::api::convert::to_lua_plain(lua, &json)
+}
+
+/// Runs a workflow command implemented in `lua/aibench/cli.lua`.
+async fn lua_command<A: serde::Serialize>(name: &str, args: &A) -> u8 {
+    let lua = match state_or_exit() {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let run = async {
+        let opts = opts_table(&lua, args)?;
+        let cli: LuaTable = lua.load("return require 'aibench.cli'").set_name("=cli").eval()?;
+        let main: LuaFunction = cli.get("main")?;
+        main.call_async::<i64>((name, opts)).await
+    };
+    match run.await {
+        Ok(code) => code.clamp(0, 255) as u8,
+        Err(e) => {
+            eprintln!("aibench {name}: {}", host::error_text(&e));
+            1
+        }
+    }
 }

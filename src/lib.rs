@@ -4,16 +4,21 @@
 //! The library holds the engines (no Lua) and the Lua host; `main.rs` is the
 //! command line.
 
+pub mod agent;
 pub mod api;
 pub mod assets;
 pub mod cli;
 pub mod host;
 pub mod interrupt;
+pub mod jobs;
 pub mod loadgen;
+pub mod local;
 pub mod procs;
 pub mod prom;
+pub mod registry;
 pub mod repl;
 pub mod sim;
+pub mod slurm;
 pub mod types;
 pub mod util;
 

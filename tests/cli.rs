@@ -137,3 +137,67 @@ fn version_and_log_levels() {
     let o = aibench(&["eval", "require('aibench.log').debug('dbg-line')"]);
     assert!(!text(&o.stderr).contains("dbg-line"));
 }
+
+/// A simulator in its own process, stopped on drop.
+struct SimProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl SimProcess {
+    fn start(profile: &str) -> SimProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aibench"))
+            .args(["sim", "--port", "0", "--profile", profile])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        SimProcess { child, url: line.trim().to_string() }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn bench_command_prints_a_summary_and_writes_json() {
+    let sim = SimProcess::start("instant");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("r.json");
+    let o = aibench(&[
+        "bench",
+        "--url",
+        &sim.url,
+        "--users",
+        "2",
+        "--requests",
+        "20",
+        "--output-tokens",
+        "4",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(stdout.contains("20 total"), "{stdout}");
+    assert!(stdout.contains("Little's law"), "{stdout}");
+    assert!(stdout.contains("TTFT: request sent -> first streamed chunk with content"));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["schema"], "aibench.bench/1");
+    assert_eq!(r["successes"], 20);
+    assert_eq!(r["tokens"]["output_total"], 80);
+
+    let o = aibench(&["bench", "--url", &sim.url, "--users", "2", "--rate", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--users (closed loop) or --rate (open loop), not both"));
+    let o = aibench(&["bench", "--url", "http://127.0.0.1:9", "--requests", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("unreachable"), "{}", text(&o.stderr));
+}

@@ -353,7 +353,7 @@ fn bad_specs_name_the_field() {
     let e = bad(json!({"target": url, "workload": {"pattern": "closed-loop", "users": "ten", "duration_s": 1}}));
     assert!(e.starts_with("workload.users: invalid type: string \"ten\""), "{e}");
     let e = bad(json!({"target": url, "workload": {"pattern": "closed-loop", "users": 2}}));
-    assert!(e.contains("duration_s or requests_per_user"), "{e}");
+    assert!(e.contains("duration_s, requests_per_user or total_requests"), "{e}");
     let e = bad(
         json!({"target": {"url": "https://x"}, "workload": {"pattern": "closed-loop", "users": 2, "duration_s": 1}}),
     );

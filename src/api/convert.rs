@@ -167,11 +167,20 @@ pub fn to_lua_plain(lua: &Lua, v: &Json) -> LuaResult<LuaValue> {
     })
 }
 
-/// Converts a Lua value to a typed Rust value through serde, with errors that
-/// name the field path (`workload.rate: invalid type ...`).
-pub fn from_lua_typed<T: serde::de::DeserializeOwned>(lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<T> {
-    let json = to_json(lua, v).map_err(|e| LuaError::runtime(format!("{what}: {e}")))?;
-    from_json_typed(json, what).map_err(LuaError::runtime)
+/// Converts a Lua value to a typed Rust value, reading it directly (so an
+/// empty table is an empty list where a list is expected), with errors that
+/// name the field path (`spec.resources.cpu_cores: invalid type ...`).
+pub fn from_lua_typed<T: serde::de::DeserializeOwned>(_lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<T> {
+    let de = mlua::serde::Deserializer::new(v.clone());
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        LuaError::runtime(if path == "." || path.is_empty() {
+            format!("{what}: {msg}")
+        } else {
+            format!("{what}.{path}: {msg}")
+        })
+    })
 }
 
 /// Deserialises with the failing field path in the message.

@@ -175,11 +175,23 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "abspath",
         lua.create_function(|_, path: String| -> LuaResult<String> {
             let p = Path::new(&path);
-            Ok(if p.is_absolute() {
-                p.display().to_string()
+            let full = if p.is_absolute() {
+                p.to_path_buf()
             } else {
-                std::env::current_dir().map_err(LuaError::external)?.join(p).display().to_string()
-            })
+                std::env::current_dir().map_err(LuaError::external)?.join(p)
+            };
+            // Lexical clean-up of "." and ".." (no symlink resolution).
+            let mut out = PathBuf::new();
+            for c in full.components() {
+                match c {
+                    std::path::Component::CurDir => {}
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    other => out.push(other),
+                }
+            }
+            Ok(out.display().to_string())
         })?,
     )?;
     t.set(

@@ -13,10 +13,15 @@ pub mod env;
 pub mod fs;
 pub mod host;
 pub mod http;
+pub mod jobs;
 pub mod json;
+pub mod local;
 pub mod log;
 pub mod proc;
+pub mod prom;
+pub mod registry;
 pub mod sim;
+pub mod slurm;
 pub mod time;
 pub mod uuid;
 pub mod yaml;
@@ -31,9 +36,13 @@ pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench.fs", fs::module),
     ("aibench.http", http::module),
     ("aibench.json", json::module),
+    ("aibench.local", local::module),
     ("aibench.log", log::module),
     ("aibench.proc", proc::module),
+    ("aibench.prom", prom::module),
+    ("aibench.registry", registry::module),
     ("aibench.sim", sim::module),
+    ("aibench.slurm", slurm::module),
     ("aibench.time", time::module),
     ("aibench.uuid", uuid::module),
     ("aibench.yaml", yaml::module),

@@ -9,6 +9,7 @@ pub mod schedule;
 pub mod spec;
 pub mod sse;
 pub mod stats;
+pub mod timer;
 
 pub use report::Report;
 pub use run::{Control, Progress, RunError, run};

@@ -151,6 +151,9 @@ pub struct Facts {
     pub closed_loop: Option<(u64, f64)>,
     pub in_flight: Vec<u64>,
     pub client: ClientInfo,
+    /// Added to the end of the window (closed loop: the think time, so the
+    /// window holds whole user cycles).
+    pub window_tail_s: f64,
 }
 
 fn source(from_usage: u64, total: u64, yes: &str, no: &str) -> String {
@@ -166,7 +169,7 @@ impl Report {
     pub fn build(total: &Shard, f: Facts) -> Report {
         let (window_start_unix, window_end_unix, duration_s) = match (total.first_sent, total.last_done) {
             (Some(a), Some(b)) => {
-                let d = b.saturating_duration_since(a).as_secs_f64();
+                let d = b.saturating_duration_since(a).as_secs_f64() + f.window_tail_s;
                 // Unix times of the window, anchored on the origin.
                 let start = f.origin_unix + a.saturating_duration_since(f.origin).as_secs_f64();
                 (start, start + d, d)
@@ -189,7 +192,7 @@ impl Report {
             errors_by_class.insert(c.name().to_string(), *n);
         }
         let throughput = per_s(successes as f64);
-        let littles_law = f.closed_loop.map(|(users, think_ms)| {
+        let littles_law = f.closed_loop.filter(|_| lat.is_some()).map(|(users, think_ms)| {
             let mean = lat.as_ref().map(|l| l.mean).unwrap_or(0.0);
             let expected = users as f64 / ((think_ms + mean) / 1000.0).max(1e-9);
             let measured = total.user_rate_sum;

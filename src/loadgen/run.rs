@@ -140,7 +140,7 @@ impl BodySink for Sink<'_> {
     }
 }
 
-fn set_timer_slack() {
+pub(crate) fn set_timer_slack() {
     // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's sleep rounding.
     #[cfg(target_os = "linux")]
     unsafe {
@@ -172,12 +172,14 @@ async fn discover_model(api: Api, ep: &Endpoint) -> Result<String, RunError> {
     let path = if matches!(api, Api::OllamaGenerate | Api::OllamaChat) { "/api/tags" } else { "/v1/models" };
     let req = format_request("GET", path, ep, &[], b"");
     let unavailable = |kind, m: String| RunError::Unavailable { kind, message: m };
-    let mut conn = Conn::connect(ep).await.map_err(|f| unavailable("connect", f.message))?;
+    let url = format!("http://{}{path}", ep.authority);
+    let mut conn = Conn::connect(ep).await.map_err(|f| {
+        unavailable("connect", format!("target.model not given and {url} is unreachable: {}", f.message))
+    })?;
     let mut s = Scratch::default();
     let mut sink = Sink { s: &mut s, api: Api::OpenaiCompletions, stream: false, llm: true };
     let fut = conn.exchange(&req, false, &mut sink);
     let res = tokio::time::timeout(Duration::from_secs(30), fut).await;
-    let url = format!("http://{}{path}", ep.authority);
     match res {
         Err(_) => return Err(unavailable("timeout", format!("target.model not given and {url} did not answer"))),
         Ok(Err((f, _))) => {
@@ -217,6 +219,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         spec.target.model = Some(discover_model(api, &endpoints[0]).await?);
     }
     let expected = match &spec.workload {
+        Workload::ClosedLoop(ClosedLoop { total_requests: Some(n), .. }) => Some(*n),
         Workload::ClosedLoop(ClosedLoop { users, requests_per_user: Some(n), .. }) => Some(users * n),
         Workload::OpenLoop(OpenLoop { total_requests: Some(n), .. }) => Some(*n),
         _ => None,
@@ -360,6 +363,7 @@ fn finish(ctx: &Ctx, spec: &BenchSpec, total: &Shard, interrupted: bool, start_u
             requested_rate,
             closed_loop,
             in_flight,
+            window_tail_s: closed_loop.map(|(_, think_ms)| think_ms / 1000.0).unwrap_or(0.0),
             client: ClientInfo {
                 host: crate::util::hostname(),
                 aibench_version: env!("CARGO_PKG_VERSION").into(),
@@ -441,6 +445,7 @@ async fn drive(ctx: Arc<Ctx>, w: &Workload) {
             users,
             think_time_ms,
             requests_per_user,
+            total_requests,
             duration_s,
             ramp_up_s,
             warmup_s,
@@ -448,6 +453,7 @@ async fn drive(ctx: Arc<Ctx>, w: &Workload) {
         }) => {
             let deadline = duration_s.map(|d| ctx.start + Duration::from_secs_f64(d + warmup_s));
             let think = Duration::from_secs_f64(think_time_ms / 1000.0);
+            let timer = Arc::new(super::timer::PreciseTimer::start());
             let mut set = tokio::task::JoinSet::new();
             for u in 0..*users {
                 let delay = if *users > 1 {
@@ -455,7 +461,15 @@ async fn drive(ctx: Arc<Ctx>, w: &Workload) {
                 } else {
                     Duration::ZERO
                 };
-                set.spawn(user(ctx.clone(), u, deadline, *requests_per_user, think, delay));
+                set.spawn(user(
+                    ctx.clone(),
+                    timer.clone(),
+                    u,
+                    deadline,
+                    (*requests_per_user, *total_requests),
+                    think,
+                    delay,
+                ));
             }
             while set.join_next().await.is_some() {}
         }
@@ -574,10 +588,18 @@ fn pick_target(ctx: &Ctx) -> usize {
     }
 }
 
-async fn user(ctx: Arc<Ctx>, uid: u64, deadline: Option<Instant>, max: Option<u64>, think: Duration, delay: Duration) {
+async fn user(
+    ctx: Arc<Ctx>,
+    timer: Arc<super::timer::PreciseTimer>,
+    uid: u64,
+    deadline: Option<Instant>,
+    (max, total): (Option<u64>, Option<u64>),
+    think: Duration,
+    delay: Duration,
+) {
     let mut abort = ctx.abort.clone();
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        timer.sleep(delay).await;
     }
     let mut conns: Vec<Option<Conn>> = ctx.endpoints.iter().map(|_| None).collect();
     let mut scratch = Scratch::default();
@@ -593,6 +615,9 @@ async fn user(ctx: Arc<Ctx>, uid: u64, deadline: Option<Instant>, max: Option<u6
             break;
         }
         let seq = ctx.seq.fetch_add(1, Ordering::Relaxed);
+        if total.is_some_and(|t| seq >= t) {
+            break;
+        }
         let target = pick_target(&ctx);
         let ready = Instant::now();
         if let Some(p) = prev_done {
@@ -613,12 +638,11 @@ async fn user(ctx: Arc<Ctx>, uid: u64, deadline: Option<Instant>, max: Option<u6
         }
         n += 1;
         if !think.is_zero() {
-            if let Some(d) = deadline
-                && Instant::now() + think >= d
-            {
+            let wake = prev_done.unwrap_or_else(Instant::now) + think;
+            if deadline.is_some_and(|d| wake >= d) {
                 break;
             }
-            tokio::time::sleep(think).await;
+            timer.sleep_until(wake).await;
         }
     }
     if let (Some(a), Some(b)) = (first_sent, last_done) {

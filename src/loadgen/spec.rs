@@ -131,6 +131,9 @@ pub struct ClosedLoop {
     pub think_time_ms: f64,
     #[serde(default)]
     pub requests_per_user: Option<u64>,
+    /// Stop after this many requests in all (shared by the users).
+    #[serde(default)]
+    pub total_requests: Option<u64>,
     #[serde(default, alias = "duration_seconds")]
     pub duration_s: Option<f64>,
     #[serde(default)]
@@ -397,6 +400,7 @@ impl BenchSpec {
                 users,
                 think_time_ms,
                 requests_per_user,
+                total_requests,
                 duration_s,
                 ramp_up_s,
                 warmup_s,
@@ -414,8 +418,11 @@ impl BenchSpec {
                 if requests_per_user == &Some(0) {
                     return Err("workload.requests_per_user: expected a positive integer, got 0".into());
                 }
-                if duration_s.is_none() && requests_per_user.is_none() {
-                    return Err("workload: a closed loop needs duration_s or requests_per_user".into());
+                if total_requests == &Some(0) {
+                    return Err("workload.total_requests: expected a positive integer, got 0".into());
+                }
+                if duration_s.is_none() && requests_per_user.is_none() && total_requests.is_none() {
+                    return Err("workload: a closed loop needs duration_s, requests_per_user or total_requests".into());
                 }
             }
             Workload::OpenLoop(OpenLoop {

@@ -11,43 +11,141 @@ use super::spec::Api;
 
 /// Incremental SSE parser (WHATWG rules): lines end in LF, CRLF or CR; an
 /// event is dispatched at a blank line; `:` lines are comments (keep-alives);
-/// only `data` fields matter here.
+/// only `data` fields matter here. Complete lines are read in place; only a
+/// line split across pieces is copied.
 #[derive(Default)]
 pub struct SseParser {
-    line: Vec<u8>,
+    /// A line started in an earlier piece.
+    partial: Vec<u8>,
+    /// Data of the current event when it had to be copied (multi-line, or split).
     data: Vec<u8>,
     has_data: bool,
     last_cr: bool,
 }
 
+enum Pending {
+    None,
+    /// The event's only data line, still in the current piece: (start, end).
+    InPlace(usize, usize),
+    Copied,
+}
+
 impl SseParser {
     /// Feeds bytes; calls `on_event` with each complete event's data.
-    pub fn feed(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
-        while !bytes.is_empty() {
-            if self.last_cr && bytes[0] == b'\n' {
+    pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        let mut pos = 0;
+        let mut pending = if self.has_data { Pending::Copied } else { Pending::None };
+        while pos < bytes.len() {
+            if self.last_cr {
                 self.last_cr = false;
-                bytes = &bytes[1..];
-                continue;
-            }
-            self.last_cr = false;
-            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
-                None => {
-                    self.line.extend_from_slice(bytes);
-                    return;
+                if bytes[pos] == b'\n' {
+                    pos += 1;
+                    continue;
                 }
-                Some(i) => {
-                    self.line.extend_from_slice(&bytes[..i]);
-                    self.last_cr = bytes[i] == b'\r';
-                    bytes = &bytes[i + 1..];
-                    self.end_line(on_event);
+            }
+            let Some(i) = memchr::memchr2(b'\n', b'\r', &bytes[pos..]) else {
+                self.carry(&bytes[pos..], &mut pending, bytes);
+                return;
+            };
+            let end = pos + i;
+            self.last_cr = bytes[end] == b'\r';
+            if self.partial.is_empty() {
+                self.line(bytes, pos, end, &mut pending, on_event);
+            } else {
+                self.partial.extend_from_slice(&bytes[pos..end]);
+                let line = std::mem::take(&mut self.partial);
+                self.owned_line(&line, &mut pending, bytes, on_event);
+                self.partial = line;
+                self.partial.clear();
+            }
+            pos = end + 1;
+        }
+        if let Pending::InPlace(a, b) = pending {
+            // The piece ended inside an event: keep its data.
+            self.data.clear();
+            self.data.extend_from_slice(&bytes[a..b]);
+            self.data.push(b'\n');
+            self.has_data = true;
+        }
+    }
+
+    fn carry(&mut self, rest: &[u8], pending: &mut Pending, bytes: &[u8]) {
+        if let Pending::InPlace(a, b) = *pending {
+            self.data.clear();
+            self.data.extend_from_slice(&bytes[a..b]);
+            self.data.push(b'\n');
+            self.has_data = true;
+            *pending = Pending::Copied;
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn field(line: &[u8]) -> Option<&[u8]> {
+        if line.first() == Some(&b':') {
+            return None;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(c) => (&line[..c], &line[c + 1..]),
+            None => (line, &b""[..]),
+        };
+        (name == b"data").then(|| value.strip_prefix(b" ").unwrap_or(value))
+    }
+
+    /// A complete line inside the current piece.
+    fn line(&mut self, bytes: &[u8], a: usize, b: usize, pending: &mut Pending, on_event: &mut impl FnMut(&[u8])) {
+        if a == b {
+            self.dispatch(pending, bytes, on_event);
+            return;
+        }
+        let line = &bytes[a..b];
+        if let Some(v) = Self::field(line) {
+            let off = v.as_ptr() as usize - bytes.as_ptr() as usize;
+            match pending {
+                Pending::None => *pending = Pending::InPlace(off, off + v.len()),
+                Pending::InPlace(pa, pb) => {
+                    self.data.clear();
+                    self.data.extend_from_slice(&bytes[*pa..*pb]);
+                    self.data.push(b'\n');
+                    self.data.extend_from_slice(v);
+                    self.data.push(b'\n');
+                    self.has_data = true;
+                    *pending = Pending::Copied;
+                }
+                Pending::Copied => {
+                    self.data.extend_from_slice(v);
+                    self.data.push(b'\n');
+                    self.has_data = true;
                 }
             }
         }
     }
 
-    fn end_line(&mut self, on_event: &mut impl FnMut(&[u8])) {
-        if self.line.is_empty() {
-            if self.has_data {
+    /// A line that was split across pieces (copied).
+    fn owned_line(&mut self, line: &[u8], pending: &mut Pending, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        if line.is_empty() {
+            self.dispatch(pending, bytes, on_event);
+            return;
+        }
+        if let Some(v) = Self::field(line) {
+            if let Pending::InPlace(a, b) = *pending {
+                self.data.clear();
+                self.data.extend_from_slice(&bytes[a..b]);
+                self.data.push(b'\n');
+            } else if !matches!(pending, Pending::Copied) {
+                self.data.clear();
+            }
+            self.data.extend_from_slice(v);
+            self.data.push(b'\n');
+            self.has_data = true;
+            *pending = Pending::Copied;
+        }
+    }
+
+    fn dispatch(&mut self, pending: &mut Pending, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        match std::mem::replace(pending, Pending::None) {
+            Pending::None => {}
+            Pending::InPlace(a, b) => on_event(&bytes[a..b]),
+            Pending::Copied => {
                 if self.data.last() == Some(&b'\n') {
                     self.data.pop();
                 }
@@ -55,23 +153,7 @@ impl SseParser {
                 self.data.clear();
                 self.has_data = false;
             }
-            return;
         }
-        if self.line[0] != b':' {
-            let (name, value) = match self.line.iter().position(|&b| b == b':') {
-                Some(c) => {
-                    let v = &self.line[c + 1..];
-                    (&self.line[..c], v.strip_prefix(b" ").unwrap_or(v))
-                }
-                None => (&self.line[..], &b""[..]),
-            };
-            if name == b"data" {
-                self.data.extend_from_slice(value);
-                self.data.push(b'\n');
-                self.has_data = true;
-            }
-        }
-        self.line.clear();
     }
 }
 
@@ -202,10 +284,21 @@ impl Tokens {
         self.content_chunks += 1;
     }
 
-    /// One SSE event's data from an OpenAI-style stream.
+    /// One SSE event's data from an OpenAI-style stream. vLLM's chunks are
+    /// read with a scanner (an unescaped `"text":"` can only be the key);
+    /// anything unusual (usage, errors, other shapes) goes through serde.
     pub fn openai_event(&mut self, data: &[u8], at: Instant) {
         if data == b"[DONE]" {
             self.done = true;
+            return;
+        }
+        if let Some(fast) = scan_chunk(data) {
+            if fast.content {
+                self.content(at);
+            }
+            if let Some(fr) = fast.finish_reason {
+                self.finish_reason = Some(String::from_utf8_lossy(fr).into_owned());
+            }
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<OaChunk>(data) else {
@@ -285,6 +378,45 @@ impl Tokens {
     }
 }
 
+struct Scanned<'a> {
+    content: bool,
+    finish_reason: Option<&'a [u8]>,
+}
+
+/// Reads a plain vLLM token chunk without a JSON parser; `None` sends the
+/// chunk to serde (usage, errors, anything not shaped like a token chunk).
+fn scan_chunk(data: &[u8]) -> Option<Scanned<'_>> {
+    use memchr::memmem;
+    if !data.starts_with(b"{")
+        || memmem::find(data, b"\"usage\"").is_some()
+        || memmem::find(data, b"\"error\"").is_some()
+    {
+        return None;
+    }
+    memmem::find(data, b"\"choices\":[{")?;
+    let value_after = |key: &[u8]| memmem::find(data, key).map(|i| i + key.len());
+    let content = match value_after(b"\"text\":\"").or_else(|| value_after(b"\"content\":\"")) {
+        Some(i) => data.get(i).is_some_and(|&c| c != b'"'),
+        None => {
+            // Role-only or null content: fine only if the key is not there at all.
+            if memmem::find(data, b"\"text\":").is_some() || memmem::find(data, b"\"content\":").is_some() {
+                // e.g. "content":null
+                false
+            } else {
+                return None;
+            }
+        }
+    };
+    let finish_reason = match value_after(b"\"finish_reason\":\"") {
+        Some(i) => {
+            let len = memchr::memchr(b'"', &data[i..])?;
+            Some(&data[i..i + len])
+        }
+        None => None,
+    };
+    Some(Scanned { content, finish_reason })
+}
+
 fn error_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -362,6 +494,31 @@ mod tests {
         // A lone CR ends a line too.
         let ev = events(&[b"data: q\r\r"]);
         assert_eq!(ev, vec!["q".to_string()]);
+    }
+
+    #[test]
+    fn scanner_agrees_with_serde() {
+        let chunks: Vec<&[u8]> = vec![
+            br#"{"choices":[{"index":0,"text":" a","finish_reason":null}]}"#,
+            br#"{"choices":[{"index":0,"text":"","finish_reason":null}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":"say \"text\":\"x\""},"finish_reason":"stop"}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"content":null},"finish_reason":"length"}]}"#,
+            br#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"},"finish_reason":null}]}"#,
+        ];
+        for c in chunks {
+            let mut fast = Tokens::default();
+            fast.openai_event(c, Instant::now());
+            let mut slow = Tokens::default();
+            let chunk: OaChunk = serde_json::from_slice(c).unwrap();
+            let ch = chunk.choices.first().unwrap();
+            let text = ch.text.as_deref().or_else(|| ch.delta.as_ref().and_then(|d| d.content.as_deref()));
+            if text.is_some_and(|t| !t.is_empty()) {
+                slow.content(Instant::now());
+            }
+            assert_eq!(fast.content_chunks, slow.content_chunks, "{}", String::from_utf8_lossy(c));
+            assert_eq!(fast.finish_reason.as_deref(), ch.finish_reason.as_deref(), "{}", String::from_utf8_lossy(c));
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! Prometheus: the exposition-format parser, the HTTP API client, and
 //! configuration rendering.
 
+pub mod client;
+pub mod config;
 pub mod expfmt;

@@ -1,0 +1,272 @@
+--- The workflow commands of the `aibench` binary. Rust parses the flags (clap)
+--- and calls `main(command, opts)`; each command returns an exit code.
+local M = {}
+
+local CliError = {}
+CliError.__index = CliError
+CliError.__tostring = function(e)
+  return e.message
+end
+
+--- Raises a user-facing error: printed without a traceback, exits with `code`.
+---@param message string
+---@param code? integer default 1
+function M.fail(message, code)
+  error(setmetatable({ message = message, code = code or 1 }, CliError), 0)
+end
+
+--- Unwraps `value, err` results: raises a clean CLI error on failure.
+function M.check(v, err, what)
+  if v == nil and err ~= nil then
+    M.fail((what and (what .. ": ") or "") .. tostring(err.message or err))
+  end
+  return v
+end
+
+local commands = {}
+
+function commands.bench(o)
+  local bench = require("aibench.bench")
+  local report = require("aibench.report")
+  local workload
+  if o.rate then
+    if o.users then
+      M.fail("aibench bench: give --users (closed loop) or --rate (open loop), not both", 2)
+    end
+    workload = { pattern = "open-loop", rate = o.rate, arrival = o.arrival, max_concurrency = o.max_concurrency, duration_s = o.duration, total_requests = o.requests, warmup_s = o.warmup, seed = o.seed }
+  else
+    workload = { pattern = "closed-loop", users = o.users or 1, think_time_ms = o.think_ms, duration_s = o.duration, warmup_s = o.warmup, seed = o.seed }
+    workload.total_requests = o.requests
+    if not o.duration and not o.requests then
+      workload.duration_s = 10
+    end
+  end
+  local spec = {
+    target = { url = #o.url == 1 and o.url[1] or o.url, api = o.api, model = o.model, timeout_s = o.timeout, stream = not o.no_stream },
+    workload = workload,
+    dataset = { type = "synthetic", prompt_tokens = o.prompt_tokens, output_tokens = o.output_tokens, seed = o.seed },
+    per_request_log = o.log,
+  }
+  if o.body or o.method then
+    spec.target.body = o.body
+    spec.target.method = o.method
+  end
+  local r = M.check(bench.run(spec))
+  print(report.summary(r))
+  if o.json then
+    local fs = require("aibench.fs")
+    local ok, err = fs.write(o.json, bench.to_json(r) .. "\n", { mkdir = true })
+    M.check(ok, err, "writing " .. o.json)
+    print("\nresult written to " .. o.json)
+  end
+  if r.successes == 0 then
+    return 1
+  end
+  return 0
+end
+
+local function columns(rows)
+  return require("aibench.report").columns(rows)
+end
+
+local function recipes_table(kind)
+  local recipe = require("aibench.recipe")
+  local rows = { { "NAME", "SERVICE", "SOURCE", "DESCRIPTION" } }
+  for _, r in ipairs(recipe.list(kind)) do
+    local ok, doc = pcall(recipe.load, kind, r.source == "stock" and r.name or r.file)
+    local desc = ok and doc.description or ("(invalid: " .. tostring(doc):match("[^\n]*") .. ")")
+    desc = (desc or ""):gsub("%s+", " ")
+    if #desc > 70 then
+      desc = desc:sub(1, 67) .. "..."
+    end
+    rows[#rows + 1] = { r.name, ok and (doc.service_name or "-") or "-", r.source == "stock" and "stock" or r.file, desc }
+  end
+  print(columns(rows))
+  return 0
+end
+
+local function recipe_info(kind, name)
+  local recipe = require("aibench.recipe")
+  local yaml = require("aibench.yaml")
+  local r, file = recipe.load(kind, name)
+  print("# " .. file)
+  io.write(yaml.encode(r))
+  return 0
+end
+
+local function deployments_table(list)
+  local deploy = require("aibench.deploy")
+  local rows = { { "INSTANCE", "RECIPE", "SERVICE", "EXECUTOR", "JOB", "STATE", "NODE", "URL", "AGE" } }
+  for _, m in ipairs(list) do
+    rows[#rows + 1] = {
+      m.instance_id or "-", m.recipe or "-", m.service or "-", m.executor, m.job_id, m.state or "?",
+      m.node or "-", m.instance and m.instance.url or "-", deploy.age(m.submitted_at),
+    }
+  end
+  print(columns(rows))
+end
+
+function commands.server(o)
+  local server = require("aibench.server")
+  local a = o.action
+  if a == "recipes" then
+    return recipes_table("server")
+  elseif a == "info" then
+    return recipe_info("server", o.name)
+  elseif a == "template" then
+    io.write(require("aibench.recipe").template("server", o.name))
+    return 0
+  elseif a == "run" then
+    local res = M.check(server.run({ recipe = o.recipe, count = o.count, executor = o.executor, set = o.set, dry_run = o.dry_run, timeout_s = o.timeout }))
+    if res.dry_run then
+      for i, s in ipairs(res.scripts) do
+        if #res.scripts > 1 then
+          print(string.format("# ---- instance %d of %d", i, #res.scripts))
+        end
+        io.write(s.script)
+      end
+      return 0
+    end
+    deployments_table(res)
+    return 0
+  elseif a == "list" then
+    deployments_table(M.check(server.list({ all = o.all })))
+    return 0
+  elseif a == "status" then
+    local list = M.check(server.list({ all = true }))
+    local json = require("aibench.json")
+    local deploy = require("aibench.deploy")
+    for _, m in ipairs(list) do
+      if not o.id or m.instance_id == o.id or m.job_id == o.id or (m.instance_id or ""):sub(1, #o.id) == o.id then
+        print(string.format("%s  %s  job %s (%s) %s%s", m.instance_id, m.recipe, m.job_id, m.executor, m.state, m.reason and (" - " .. m.reason) or ""))
+        print("  node " .. tostring(m.node or "-") .. "  url " .. (m.instance and m.instance.url or "-") .. "  folder " .. m.dir)
+        if m.instance then
+          print("  registered " .. m.instance.registered_at .. " as " .. m.service .. ": " .. json.encode(m.instance.ports) .. " ports")
+        end
+        if deploy.is_final(m.state) then
+          print(deploy.log_tail(m, 5))
+        end
+      end
+    end
+    return 0
+  elseif a == "stop" then
+    local stopped = M.check(server.stop(o.id))
+    deployments_table(stopped)
+    return 0
+  elseif a == "stop-all" then
+    local stopped = M.check(server.stop_all())
+    print(string.format("stopped %d server deployment(s)", #stopped))
+    return 0
+  end
+  M.fail("unknown server action " .. tostring(a), 2)
+end
+
+function commands.client(o)
+  local a = o.action
+  if a == "recipes" then
+    return recipes_table("client")
+  elseif a == "info" then
+    return recipe_info("client", o.name)
+  elseif a == "template" then
+    io.write(require("aibench.recipe").template("client", o.name))
+    return 0
+  elseif a == "run" then
+    local report = require("aibench.report")
+    local saved = M.check(require("aibench.client").run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir }))
+    for i, rec in ipairs(saved) do
+      if #saved > 1 then
+        print(string.format("== run %d of %d", i, #saved))
+      end
+      print(report.summary(rec.bench, { definitions = i == #saved }))
+      if rec.server and rec.server ~= require("aibench.json").null then
+        print(report.server_summary(rec.server, rec.bench))
+      end
+      print("\nresult: " .. rec.path)
+    end
+    return 0
+  elseif a == "list" then
+    deployments_table(M.check(require("aibench.server").list({ kind = "client", all = o.all })))
+    return 0
+  elseif a == "stop-all" then
+    local stopped = M.check(require("aibench.server").stop_all({ kind = "client" }))
+    print(string.format("stopped %d client job(s)", #stopped))
+    return 0
+  end
+  M.fail("unknown client action " .. tostring(a), 2)
+end
+
+commands["job-client"] = function(o)
+  require("aibench.client").exec(o.spec, o.out)
+  return 0
+end
+
+function commands.services(o)
+  local registry = require("aibench.registry")
+  local deploy = require("aibench.deploy")
+  local a = o.action
+  if a == "list" then
+    local rows = { { "SERVICE", "INSTANCE", "URL", "NODE", "JOB", "EXECUTOR", "STATUS", "REGISTERED" } }
+    for _, s in ipairs(M.check(registry.services())) do
+      for _, i in ipairs(M.check(registry.list(s))) do
+        rows[#rows + 1] = { s, i.instance_id, i.url, i.node, i.job_id, i.executor, i.status, deploy.age(i.registered_at) .. " ago" }
+      end
+    end
+    if #rows == 1 then
+      print("no service is registered (" .. registry.dir() .. ")")
+    else
+      print(columns(rows))
+    end
+    return 0
+  elseif a == "show" then
+    local list = M.check(registry.list(o.name))
+    if #list == 0 then
+      local names = M.check(registry.services())
+      local hint = require("aibench.recipe").suggest(o.name, names)
+      M.fail(string.format("no instance of service '%s' is registered%s", o.name, hint and (" (did you mean '" .. hint .. "'?)") or ""), 1)
+    end
+    print(require("aibench.json").encode(list, { pretty = true }))
+    return 0
+  elseif a == "clear" then
+    local n = M.check(registry.clear(o.name))
+    print(string.format("removed %d registry entr%s%s", n, n == 1 and "y" or "ies", o.name and (" of " .. o.name) or ""))
+    return 0
+  elseif a == "prune" then
+    local removed = M.check(require("aibench.services").prune())
+    for _, r in ipairs(removed) do
+      print(string.format("removed %s instance %s (job %s is %s)", r.service, r.instance_id, r.job_id, r.state))
+    end
+    print(string.format("pruned %d stale entr%s", #removed, #removed == 1 and "y" or "ies"))
+    return 0
+  end
+  M.fail("unknown services action " .. tostring(a), 2)
+end
+
+--- Entry point from Rust.
+---@param command string
+---@param opts table
+---@return integer exit code
+function M.main(command, opts)
+  local f = commands[command]
+  if not f then
+    io.stderr:write("aibench: no such command: ", command, "\n")
+    return 2
+  end
+  local ok, res = xpcall(f, function(e)
+    if getmetatable(e) == CliError then
+      return e
+    end
+    return debug.traceback(tostring(e), 2)
+  end, opts)
+  if ok then
+    return res or 0
+  end
+  if getmetatable(res) == CliError then
+    io.stderr:write("aibench ", command, ": ", res.message, "\n")
+    return res.code
+  end
+  io.stderr:write("aibench ", command, ": ", tostring(res), "\n")
+  return 1
+end
+
+M.commands = commands
+return M

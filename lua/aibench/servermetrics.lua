@@ -1,0 +1,177 @@
+--- The `server` section of a benchmark result: what the server itself measured
+--- over the run's window. From a running monitor's Prometheus when there is
+--- one (range queries), otherwise from scraping each instance's /metrics
+--- before and after the run and taking the difference of counters and
+--- histograms.
+local prom = require("aibench.prom")
+local json = require("aibench.json")
+
+local M = {}
+
+-- vLLM's names, with the names older versions used.
+local HISTOGRAMS = {
+  ttft_ms = { "vllm:time_to_first_token_seconds" },
+  itl_ms = { "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds" },
+  e2e_ms = { "vllm:e2e_request_latency_seconds" },
+  queue_ms = { "vllm:request_queue_time_seconds" },
+  prefill_ms = { "vllm:request_prefill_time_seconds" },
+  decode_ms = { "vllm:request_decode_time_seconds" },
+}
+local COUNTERS = {
+  prompt_tokens = { "vllm:prompt_tokens_total" },
+  generation_tokens = { "vllm:generation_tokens_total" },
+  preemptions = { "vllm:num_preemptions_total" },
+}
+M.HISTOGRAMS, M.COUNTERS = HISTOGRAMS, COUNTERS
+
+local function metrics_url(u)
+  return u:gsub("/+$", "") .. "/metrics"
+end
+
+--- Scrapes every instance before the run (failures are remembered, not fatal).
+function M.before(urls)
+  local snap = {}
+  for _, u in ipairs(urls) do
+    snap[u] = prom.scrape(metrics_url(u), 5) or false
+  end
+  return snap
+end
+
+local function family(fams, names)
+  for _, n in ipairs(names) do
+    if fams[n] then
+      return fams[n], n
+    end
+  end
+end
+
+local function sum_samples(f)
+  local s = 0
+  for _, x in ipairs(f and f.samples or {}) do
+    if not x.name:match("_created$") then
+      s = s + x.value
+    end
+  end
+  return s
+end
+
+local function label_key(labels)
+  local keys = {}
+  for k, v in pairs(labels) do
+    keys[#keys + 1] = k .. "=" .. v
+  end
+  table.sort(keys)
+  return table.concat(keys, ",")
+end
+
+--- after - before of a histogram family, summed over label sets and instances.
+local function hist_delta(acc, before, after)
+  local prev = {}
+  for _, h in ipairs(before and before.histograms or {}) do
+    prev[label_key(h.labels)] = h
+  end
+  for _, h in ipairs(after and after.histograms or {}) do
+    local p = prev[label_key(h.labels)]
+    acc.count = acc.count + h.count - (p and p.count or 0)
+    acc.sum = acc.sum + h.sum - (p and p.sum or 0)
+    for i, b in ipairs(h.buckets) do
+      local pb = p and p.buckets[i] and p.buckets[i][2] or 0
+      acc.buckets[i] = acc.buckets[i] or { b[1], 0 }
+      acc.buckets[i][2] = acc.buckets[i][2] + b[2] - pb
+    end
+  end
+end
+
+local function summarize(h)
+  if h.count <= 0 then
+    return json.null
+  end
+  local out = { count = h.count, mean = h.sum / h.count * 1000 }
+  for _, p in ipairs({ { "p50", 0.5 }, { "p90", 0.9 }, { "p99", 0.99 } }) do
+    local v, le, first = prom.quantile(p[2], h)
+    if v and not first then
+      out[p[1]] = v * 1000
+    else
+      -- Inside the first bucket (0 to le): only the bound is known.
+      out[p[1]] = json.null
+      out[p[1] .. "_le"] = le and le * 1000 or json.null
+    end
+  end
+  return out
+end
+
+--- The section from scraping again after the run.
+function M.after(before, urls, t0, t1, _result)
+  local has_monitor, monitor = pcall(require, "aibench.monitor")
+  local via_prom = has_monitor and monitor.server_section(urls, t0, t1)
+  if via_prom then
+    return via_prom
+  end
+  local out = {
+    source = "scrape-diff",
+    window = { start_unix = t0, end_unix = t1 },
+    instances = 0,
+    requests = 0,
+    aborted = 0,
+    errored = 0,
+    requests_by_reason = {},
+  }
+  local hists = {}
+  for k in pairs(HISTOGRAMS) do
+    hists[k] = { count = 0, sum = 0, buckets = {} }
+  end
+  local counters = {}
+  for k in pairs(COUNTERS) do
+    counters[k] = 0
+  end
+  local missing = {}
+  for _, u in ipairs(urls) do
+    local a = prom.scrape(metrics_url(u), 5)
+    local b = before[u]
+    if not a or not b then
+      missing[#missing + 1] = u
+    else
+      out.instances = out.instances + 1
+      local succ_a, succ_b = a["vllm:request_success_total"], b["vllm:request_success_total"]
+      local prev = {}
+      for _, s in ipairs(succ_b and succ_b.samples or {}) do
+        prev[label_key(s.labels)] = s.value
+      end
+      for _, s in ipairs(succ_a and succ_a.samples or {}) do
+        if not s.name:match("_created$") then
+          local d = s.value - (prev[label_key(s.labels)] or 0)
+          local reason = s.labels.finished_reason or "unknown"
+          out.requests_by_reason[reason] = (out.requests_by_reason[reason] or 0) + d
+          if reason == "abort" then
+            out.aborted = out.aborted + d
+          elseif reason == "error" then
+            out.errored = out.errored + d
+          else
+            out.requests = out.requests + d
+          end
+        end
+      end
+      for k, names in pairs(COUNTERS) do
+        counters[k] = counters[k] + sum_samples(family(a, names)) - sum_samples(family(b, names))
+      end
+      for k, names in pairs(HISTOGRAMS) do
+        hist_delta(hists[k], family(b, names), family(a, names))
+      end
+    end
+  end
+  if out.instances == 0 then
+    return json.null
+  end
+  for k, v in pairs(counters) do
+    out[k] = v
+  end
+  for k, h in pairs(hists) do
+    out[k] = summarize(h)
+  end
+  if #missing > 0 then
+    out.unreachable = missing
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,153 @@
+---@meta aibench.bench
+
+---The native load generator. `bench.run(spec)` runs entirely in Rust (the hot
+---loop never calls Lua) and returns a result table (schema `aibench.bench/1`).
+---Metric definitions follow vLLM's benchmark: TTFT = request sent -> first
+---streamed chunk with content; ITL = gaps between content chunks, pooled;
+---TPOT = (E2E - TTFT) / (output tokens - 1); E2E = sent -> last content chunk.
+---@class aibench.bench
+---@field schema string the result schema, "aibench.bench/1"
+local bench = {}
+
+---@class aibench.bench.Target
+---@field url string|string[] base URL(s); several spread requests round-robin
+---@field api? "openai-completions"|"openai-chat"|"ollama-generate"|"ollama-chat"|"http"
+---@field model? string default: asked from /v1/models (or /api/tags)
+---@field headers? table<string, string>
+---@field timeout_s? number per request, default 600
+---@field stream? boolean default true
+---@field ignore_eos? boolean send ignore_eos (vLLM) so outputs have the asked length; default true
+---@field path? string override the API's path
+---@field method? string `http` API: method (default GET, or POST with a body)
+---@field body? string `http` API: body; `{{seq}}` becomes the request number
+
+---@class aibench.bench.ClosedLoop
+---@field pattern "closed-loop"
+---@field users integer (alias concurrent_users)
+---@field think_time_ms? number
+---@field requests_per_user? integer
+---@field total_requests? integer stop after this many requests in all
+---@field duration_s? number (alias duration_seconds)
+---@field ramp_up_s? number users start evenly spread over this
+---@field warmup_s? number requests sent before this are excluded
+---@field warmup_requests? integer the first N requests are excluded
+---@field seed? integer
+
+---@class aibench.bench.OpenLoop
+---@field pattern "open-loop"
+---@field rate number requests per second (alias requests_per_second)
+---@field arrival? "constant"|"poisson"|"gamma" default poisson
+---@field burstiness? number gamma shape (1 = Poisson, < 1 burstier)
+---@field max_concurrency? integer requests beyond this wait (client queue time)
+---@field duration_s? number
+---@field total_requests? integer
+---@field warmup_s? number
+---@field warmup_requests? integer
+---@field seed? integer
+
+---@class aibench.bench.Dataset
+---@field type? "synthetic"|"jsonl"|"list" (inferred from the fields when absent)
+---@field prompt_tokens? integer synthetic: words per prompt (~1 token each)
+---@field output_tokens? integer tokens to generate (max_tokens + ignore_eos)
+---@field spread? number synthetic: lengths vary by ± this fraction
+---@field seed? integer
+---@field path? string jsonl: one prompt (string, or object with `field`) per line
+---@field field? string jsonl: the prompt's field, default "prompt"
+---@field as_request? boolean jsonl: each line is a whole request body
+---@field prompts? string[] list: the prompts
+
+---@class aibench.bench.Slo
+---@field ttft_ms? number
+---@field tpot_ms? number
+---@field itl_ms? number every gap of a request must meet it
+---@field e2e_ms? number
+
+---@class aibench.bench.Progress
+---@field elapsed_s number
+---@field completed integer
+---@field errors integer
+---@field in_flight integer
+---@field req_per_s number over the last second
+---@field output_tokens_per_s number
+---@field p50_ttft_ms number?
+---@field p50_latency_ms number?
+
+---@class aibench.bench.Spec
+---@field target aibench.bench.Target
+---@field workload aibench.bench.ClosedLoop|aibench.bench.OpenLoop
+---@field dataset? aibench.bench.Dataset
+---@field slo? aibench.bench.Slo
+---@field per_request_log? string JSON lines, one per request, streamed to disk
+---@field label? string
+---@field progress? boolean progress bar on a terminal (default true; silent when not a TTY)
+---@field on_progress? fun(p: aibench.bench.Progress) called about once a second
+
+---@class aibench.bench.Summary
+---@field count integer
+---@field mean number
+---@field min number
+---@field max number
+---@field stdev number
+---@field p50 number
+---@field p90 number
+---@field p95 number
+---@field p99 number
+---@field p999 number
+
+---@class aibench.bench.Result
+---@field schema string
+---@field total_requests integer
+---@field successes integer
+---@field errors integer
+---@field avg_latency_ms number
+---@field min_latency_ms number
+---@field max_latency_ms number
+---@field throughput_req_per_sec number
+---@field errors_by_class table<string, integer> connect, timeout, http_4xx, http_5xx, stream_broken, other
+---@field error_samples table<string, string[]>
+---@field latency_ms aibench.bench.Summary?
+---@field ttft_ms aibench.bench.Summary?
+---@field tpot_ms aibench.bench.Summary?
+---@field itl_ms aibench.bench.Summary?
+---@field queue_ms aibench.bench.Summary?
+---@field send_lag_ms aibench.bench.Summary? open loop: intended -> ready to send
+---@field latency_from_intended_ms aibench.bench.Summary? open loop: coordinated-omission corrected
+---@field tokens table input/output totals and rates, and their source
+---@field goodput table? good requests, goodput_req_per_sec, attainment
+---@field rate table? open loop: requested vs achieved
+---@field littles_law table? closed loop: expected vs measured rate
+---@field timeseries table per-second completed, errors, output_tokens, in_flight, means
+---@field histograms table<string, string> HdrHistogram V2, base64, microseconds
+---@field interrupted boolean
+---@field duration_s number
+
+---Runs a benchmark. Bad specs raise (naming the field); a target that cannot
+---be used at all (model discovery fails) returns nil, err.
+---@async
+---@param spec aibench.bench.Spec
+---@return aibench.bench.Result? result
+---@return aibench.Error? err
+function bench.run(spec) end
+
+---Merges results (e.g. from several client nodes) exactly: histograms added.
+---@param results aibench.bench.Result[]
+---@return aibench.bench.Result
+function bench.merge(results) end
+
+---A result as JSON text.
+---@param result aibench.bench.Result
+---@param opts? {pretty?: boolean} default pretty
+---@return string
+function bench.to_json(result, opts) end
+
+---Checks a spec without running it; returns it with defaults filled in.
+---@param spec aibench.bench.Spec
+---@return table
+function bench.validate(spec) end
+
+---The intended send times (seconds from start) of an open-loop workload.
+---@param workload aibench.bench.OpenLoop
+---@return number[]
+function bench.arrivals(workload) end
+
+return bench

@@ -1,0 +1,188 @@
+//! The local executor: the same job script as SLURM, run with bash in its own
+//! process group on this machine. A job is remembered in
+//! `$AIBENCH_HOME/jobs/.local/<id>.json` by PID *and* the process start time
+//! (from /proc), so a reused PID is never mistaken for the job; the script
+//! writes its exit code to `<dir>/exit_code`. Cancel = SIGTERM to the group
+//! (the job agent forwards it to the service's own group), then SIGKILL.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{ExecError, JobInfo, JobState};
+use crate::slurm::JobSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: String,
+    dir: String,
+    pid: u32,
+    /// Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22).
+    starttime: u64,
+    submitted_at: String,
+}
+
+fn index_dir(home: &Path) -> PathBuf {
+    home.join("jobs").join(".local")
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ExecError {
+    move |e| ExecError::Io(format!("{what}: {e}"))
+}
+
+/// (state char, start time) of a live process, from /proc.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and ')'; fields resume after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn alive(r: &Record) -> bool {
+    matches!(proc_stat(r.pid), Some((state, start)) if start == r.starttime && state != 'Z' && state != 'X')
+}
+
+fn read_record(home: &Path, id: &str) -> Result<Record, ExecError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(ExecError::NotFound(format!("'{id}' is not a local job id")));
+    }
+    let p = index_dir(home).join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&p).map_err(|_| ExecError::NotFound(format!("no local job '{id}'")))?;
+    serde_json::from_str(&text).map_err(|e| ExecError::Io(format!("{}: {e}", p.display())))
+}
+
+pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
+    let text = spec.render().map_err(ExecError::Invalid)?;
+    let dir = PathBuf::from(&spec.dir);
+    std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+    let script = dir.join("job.sh");
+    crate::util::atomic_write(&script, text.as_bytes(), Some(0o700)).map_err(io(script.display()))?;
+    let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let log_path = dir.join("job.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(log_path.display()))?;
+    let log2 = log.try_clone().map_err(io(log_path.display()))?;
+    let exit_file = dir.join("exit_code");
+    let _ = std::fs::remove_file(&exit_file);
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("bash")
+        .arg(&script)
+        .env("AIBENCH_JOB_ID", &id)
+        .env("AIBENCH_EXECUTOR", "local")
+        .env("AIBENCH_EXIT_FILE", &exit_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .current_dir(&dir)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| ExecError::Unavailable(format!("cannot start bash: {e}")))?;
+    let pid = child.id();
+    let starttime = proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
+    // Reap it if this process outlives it; otherwise init adopts it.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    let rec = Record {
+        id: id.clone(),
+        dir: spec.dir.clone(),
+        pid,
+        starttime,
+        submitted_at: crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default(),
+    };
+    let idx = index_dir(home);
+    crate::util::private_dir(&idx).map_err(io(idx.display()))?;
+    let p = idx.join(format!("{id}.json"));
+    crate::util::atomic_write(&p, serde_json::to_string_pretty(&rec).unwrap_or_default().as_bytes(), Some(0o600))
+        .map_err(io(p.display()))?;
+    Ok(id)
+}
+
+fn status_of(r: &Record) -> JobInfo {
+    let dir = Path::new(&r.dir);
+    let canceled = dir.join("cancel_requested").exists();
+    let exit = std::fs::read_to_string(dir.join("exit_code")).ok().and_then(|s| s.trim().parse::<i32>().ok());
+    let running = alive(r);
+    let (state, reason) = match (exit, running) {
+        (_, true) if canceled => (JobState::Running, Some("cancel requested".to_string())),
+        (_, true) => (JobState::Running, None),
+        (Some(_), false) if canceled => (JobState::Canceled, None),
+        (Some(0), false) => (JobState::Completed, None),
+        (Some(124), false) => (JobState::Timeout, Some("time limit reached".into())),
+        (Some(c), false) => (JobState::Failed, Some(format!("exit code {c}"))),
+        (None, false) if canceled => (JobState::Canceled, None),
+        (None, false) => (JobState::Failed, Some("the job's process ended without an exit code (killed?)".into())),
+    };
+    JobInfo { id: r.id.clone(), state, node: Some(crate::util::hostname()), exit_code: exit, reason }
+}
+
+pub fn statuses(ids: &[String], home: &Path) -> HashMap<String, JobInfo> {
+    ids.iter()
+        .map(|id| {
+            let info = match read_record(home, id) {
+                Ok(r) => status_of(&r),
+                Err(_) => JobInfo {
+                    id: id.clone(),
+                    state: JobState::Unknown,
+                    node: None,
+                    exit_code: None,
+                    reason: Some("no such local job".into()),
+                },
+            };
+            (id.clone(), info)
+        })
+        .collect()
+}
+
+/// The job's folder (for its log).
+pub fn job_dir(id: &str, home: &Path) -> Result<String, ExecError> {
+    read_record(home, id).map(|r| r.dir)
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) on a process group we started.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+/// SIGTERM to the job's group and the service's group, SIGKILL after `grace`.
+pub async fn cancel(id: &str, home: &Path, grace: Duration) -> Result<(), ExecError> {
+    let r = read_record(home, id)?;
+    let dir = Path::new(&r.dir);
+    let _ = std::fs::write(dir.join("cancel_requested"), b"1\n");
+    if !alive(&r) {
+        return Ok(());
+    }
+    let service_pgid =
+        || std::fs::read_to_string(dir.join("service.pgid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
+    signal_group(r.pid as i32, libc::SIGTERM);
+    let start = Instant::now();
+    while alive(&r) && start.elapsed() < grace {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal_group(r.pid as i32, libc::SIGKILL);
+    if let Some(g) = service_pgid() {
+        signal_group(g, libc::SIGKILL);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_reads_this_process() {
+        let (state, start) = proc_stat(std::process::id()).unwrap();
+        assert!(state == 'R' || state == 'S');
+        assert!(start > 0);
+        assert!(proc_stat(u32::MAX - 1).is_none());
+    }
+}

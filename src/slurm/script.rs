@@ -1,0 +1,291 @@
+//! Job scripts: one rendering for both executors. SLURM reads the `#SBATCH`
+//! lines; the local executor runs the same file with bash, where they are
+//! comments. Every value that reaches the script is validated or quoted:
+//! nothing from a recipe can add a line or a shell command.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub partition: Option<String>,
+    pub nodes: Option<u32>,
+    pub cpu_cores: Option<u32>,
+    pub memory_gb: Option<f64>,
+    pub gpu_count: Option<u32>,
+    /// SLURM time format: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+    pub time_limit: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Job name (letters, digits, `_ . -`).
+    pub name: String,
+    /// Folder for the script and the log (`job.log`).
+    pub dir: String,
+    /// The job's program and arguments (the one line that runs).
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    /// Environment modules to `module load` first.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Extra `#SBATCH` options (`--constraint=a100`), each checked.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// One line saying where the job comes from (recipe file).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Quotes a word for bash: single quotes, with `'` written as `'\''`.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn word(field: &str, v: &str, extra: &[u8]) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("{field}: expected a non-empty value"));
+    }
+    if let Some(c) = v.chars().find(|c| !(c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(*c as u8))))) {
+        return Err(format!(
+            "{field}: invalid character {c:?} in \"{}\" (allowed: letters, digits and {})",
+            v.escape_default(),
+            String::from_utf8_lossy(extra)
+        ));
+    }
+    Ok(())
+}
+
+fn no_newline(field: &str, v: &str) -> Result<(), String> {
+    if v.contains('\n') || v.contains('\r') || v.contains('\0') {
+        return Err(format!("{field}: line breaks and NUL are not allowed in \"{}\"", v.escape_default()));
+    }
+    Ok(())
+}
+
+/// Parses a SLURM time limit into seconds.
+pub fn time_limit_seconds(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("time_limit: expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, got \"{}\"", s.escape_default())
+    };
+    let num = |p: &str| -> Result<u64, String> {
+        if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse::<u64>().map_err(|_| bad())
+    };
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (Some(num(d)?), r),
+        None => (None, s),
+    };
+    let parts: Vec<u64> = rest.split(':').map(num).collect::<Result<_, _>>()?;
+    let secs = match (days, parts.as_slice()) {
+        (None, [m]) => m * 60,
+        (None, [m, s]) => m * 60 + s,
+        (None, [h, m, s]) => h * 3600 + m * 60 + s,
+        (Some(d), [h]) => d * 86400 + h * 3600,
+        (Some(d), [h, m]) => d * 86400 + h * 3600 + m * 60,
+        (Some(d), [h, m, s]) => d * 86400 + h * 3600 + m * 60 + s,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(format!("time_limit: must be longer than zero, got \"{s}\""));
+    }
+    Ok(secs)
+}
+
+fn check_sbatch_arg(a: &str) -> Result<(), String> {
+    let ok = a.starts_with("--")
+        && a.len() > 2
+        && match a[2..].split_once('=') {
+            Some((k, v)) => {
+                k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                    && !v.is_empty()
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.,:/@+=%[]".contains(&b))
+            }
+            None => a[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("sbatch_args: \"{}\" is not a plain --option or --option=value", a.escape_default()))
+    }
+}
+
+impl JobSpec {
+    pub fn validate(&self) -> Result<(), String> {
+        word("name", &self.name, b"_.-")?;
+        if self.name.len() > 128 {
+            return Err("name: at most 128 characters".into());
+        }
+        no_newline("dir", &self.dir)?;
+        if self.dir.is_empty() {
+            return Err("dir: expected a folder".into());
+        }
+        if self.command.is_empty() {
+            return Err("command: expected a program and its arguments".into());
+        }
+        for (i, a) in self.command.iter().enumerate() {
+            if a.contains('\0') {
+                return Err(format!("command[{}]: NUL is not allowed", i + 1));
+            }
+        }
+        let r = &self.resources;
+        if let Some(p) = &r.partition {
+            word("resources.partition", p, b"_.-")?;
+        }
+        if let Some(a) = &r.account {
+            word("resources.account", a, b"_.-")?;
+        }
+        if let Some(q) = &r.qos {
+            word("resources.qos", q, b"_.-")?;
+        }
+        if r.nodes == Some(0) {
+            return Err("resources.nodes: expected a positive integer, got 0".into());
+        }
+        if r.cpu_cores == Some(0) {
+            return Err("resources.cpu_cores: expected a positive integer, got 0".into());
+        }
+        if let Some(m) = r.memory_gb
+            && !(m.is_finite() && m > 0.0 && m < 1e6)
+        {
+            return Err(format!("resources.memory_gb: expected a positive number of GB, got {m}"));
+        }
+        if let Some(t) = &r.time_limit {
+            time_limit_seconds(t).map_err(|e| format!("resources.{e}"))?;
+        }
+        for (i, m) in self.modules.iter().enumerate() {
+            word(&format!("modules[{}]", i + 1), m, b"_.+/-:")?;
+        }
+        for (k, v) in &self.env {
+            let valid = !k.is_empty()
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !k.as_bytes()[0].is_ascii_digit();
+            if !valid {
+                return Err(format!("env: invalid variable name \"{}\"", k.escape_default()));
+            }
+            if v.contains('\0') {
+                return Err(format!("env.{k}: NUL is not allowed"));
+            }
+        }
+        if let Some(w) = &self.workdir {
+            no_newline("working_dir", w)?;
+        }
+        for a in &self.sbatch_args {
+            check_sbatch_arg(a)?;
+        }
+        if let Some(c) = &self.comment {
+            no_newline("comment", c)?;
+        }
+        Ok(())
+    }
+
+    pub fn log_path(&self) -> String {
+        format!("{}/job.log", self.dir.trim_end_matches('/'))
+    }
+
+    /// The job script. Validates first.
+    pub fn render(&self) -> Result<String, String> {
+        self.validate()?;
+        let r = &self.resources;
+        let mut s = String::from("#!/bin/bash\n");
+        let mut sb = |line: String| {
+            s.push_str("#SBATCH ");
+            s.push_str(&line);
+            s.push('\n');
+        };
+        sb(format!("--job-name={}", self.name));
+        sb(format!("--output={}", self.log_path()));
+        if let Some(p) = &r.partition {
+            sb(format!("--partition={p}"));
+        }
+        sb(format!("--nodes={}", r.nodes.unwrap_or(1)));
+        sb("--ntasks=1".into());
+        if let Some(c) = r.cpu_cores {
+            sb(format!("--cpus-per-task={c}"));
+        }
+        if let Some(m) = r.memory_gb {
+            sb(format!("--mem={}M", (m * 1024.0).round() as u64));
+        }
+        if let Some(g) = r.gpu_count.filter(|g| *g > 0) {
+            sb(format!("--gres=gpu:{g}"));
+        }
+        if let Some(t) = &r.time_limit {
+            sb(format!("--time={t}"));
+        }
+        if let Some(a) = &r.account {
+            sb(format!("--account={a}"));
+        }
+        if let Some(q) = &r.qos {
+            sb(format!("--qos={q}"));
+        }
+        for a in &self.sbatch_args {
+            sb(a.clone());
+        }
+        s.push_str(&format!("# Generated by aibench {}", env!("CARGO_PKG_VERSION")));
+        if let Some(c) = &self.comment {
+            s.push_str(": ");
+            s.push_str(c);
+        }
+        s.push('\n');
+        s.push_str("set -u\n");
+        s.push_str(&format!("export AIBENCH_JOB_DIR={}\n", quote(&self.dir)));
+        for m in &self.modules {
+            s.push_str(&format!("module load {}\n", quote(m)));
+        }
+        for (k, v) in &self.env {
+            s.push_str(&format!("export {k}={}\n", quote(v)));
+        }
+        if let Some(w) = &self.workdir {
+            s.push_str(&format!("cd {} || exit 1\n", quote(w)));
+        }
+        let cmd: Vec<String> = self.command.iter().map(|a| quote(a)).collect();
+        s.push_str(&cmd.join(" "));
+        s.push('\n');
+        // The local executor reads the exit code from here; under SLURM, sacct/squeue do.
+        s.push_str("rc=$?\n");
+        s.push_str("if [ -n \"${AIBENCH_EXIT_FILE:-}\" ]; then echo \"$rc\" > \"$AIBENCH_EXIT_FILE\"; fi\n");
+        s.push_str("exit \"$rc\"\n");
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("plain-word_1.2"), "plain-word_1.2");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's; rm -rf /"), r"'it'\''s; rm -rf /'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+        assert_eq!(quote("line1\nline2"), "'line1\nline2'");
+    }
+
+    #[test]
+    fn time_limits() {
+        assert_eq!(time_limit_seconds("30").unwrap(), 1800);
+        assert_eq!(time_limit_seconds("30:15").unwrap(), 1815);
+        assert_eq!(time_limit_seconds("04:00:00").unwrap(), 14400);
+        assert_eq!(time_limit_seconds("1-12").unwrap(), 129600);
+        assert_eq!(time_limit_seconds("2-00:30:00").unwrap(), 174600);
+        for bad in ["", "4h", "1:2:3:4", "-1", "00:00:00", "1-", "12:xx"] {
+            assert!(time_limit_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}
