@@ -201,3 +201,61 @@ fn bench_command_prints_a_summary_and_writes_json() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("unreachable"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn server_and_services_commands() {
+    let o = aibench(&["server", "recipes"]);
+    assert!(o.status.success());
+    let out = text(&o.stdout);
+    for r in ["vllm-sim", "vllm-server", "ollama-server"] {
+        assert!(out.contains(r), "{out}");
+    }
+    let o = aibench(&["server", "run", "--recipe", "vllm-sm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o.stderr).trim(),
+        "aibench server: unknown server recipe 'vllm-sm' (did you mean 'vllm-sim'?); available: ollama-server, vllm-server, vllm-sim"
+    );
+    let o = aibench(&["server", "run", "--recipe", "vllm-server", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let script = text(&o.stdout);
+    assert!(
+        script.contains("#SBATCH --gres=gpu:1")
+            && script.contains("apptainer exec --nv")
+            && script.contains("module load Apptainer/1.3.6-GCCcore-13.3.0"),
+        "{script}"
+    );
+    let o = aibench(&[
+        "server",
+        "run",
+        "--recipe",
+        "vllm-sim",
+        "--set",
+        "orchestration.resources.time_limit=4h",
+        "--dry-run",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("orchestration.resources.time_limit: expected MM, MM:SS, HH:MM:SS"),
+        "{}",
+        text(&o.stderr)
+    );
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.yaml");
+    std::fs::write(&bad, "name: x\nservice:\n  command: [oops\n").unwrap();
+    let o = aibench(&["server", "run", "--recipe", bad.to_str().unwrap(), "--dry-run"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("bad.yaml: line ") && err.contains(" column "), "{err}");
+    assert!(!err.contains("stack traceback"), "user errors carry no traceback: {err}");
+    let o = aibench(&["server", "template", "my-server"]);
+    assert!(text(&o.stdout).contains("name: my-server"));
+    let o = aibench(&["services", "list"]);
+    assert!(text(&o.stdout).contains("no service is registered"));
+    let o = aibench(&["services", "show", "vllm"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = aibench(&["server", "stop", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("no server with id 'nope'"));
+    let o = aibench(&["client", "run", "--recipe", "vllm-simple-test", "--executor", "slrum"]);
+    assert!(text(&o.stderr).contains("unknown executor 'slrum' (did you mean 'slurm'?)"), "{}", text(&o.stderr));
+}

@@ -255,6 +255,11 @@ function M.main(command, opts)
     if getmetatable(e) == CliError then
       return e
     end
+    -- Errors raised without a source position are messages for the user
+    -- (bad recipe, bad flag); the others are bugs and get a traceback.
+    if type(e) == "string" and not e:match("^[^\n]-%.lua:%d+:") then
+      return setmetatable({ message = e, code = 1 }, CliError)
+    end
     return debug.traceback(tostring(e), 2)
   end, opts)
   if ok then

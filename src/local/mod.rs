@@ -152,24 +152,44 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// SIGTERM to the job's group and the service's group, SIGKILL after `grace`.
+/// True while any process of the group exists.
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pgid > 1 && unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+async fn wait_group_gone(pgid: i32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while group_alive(pgid) {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// SIGTERM to the job's group (the agent then stops the service's own group
+/// and deregisters), SIGKILL to both groups if anything is left after `grace`.
 pub async fn cancel(id: &str, home: &Path, grace: Duration) -> Result<(), ExecError> {
     let r = read_record(home, id)?;
     let dir = Path::new(&r.dir);
     let _ = std::fs::write(dir.join("cancel_requested"), b"1\n");
-    if !alive(&r) {
+    let job = r.pid as i32;
+    if !alive(&r) && !group_alive(job) {
         return Ok(());
     }
-    let service_pgid =
-        || std::fs::read_to_string(dir.join("service.pgid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
-    signal_group(r.pid as i32, libc::SIGTERM);
-    let start = Instant::now();
-    while alive(&r) && start.elapsed() < grace {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let service = std::fs::read_to_string(dir.join("service.pgid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
+    signal_group(job, libc::SIGTERM);
+    if !wait_group_gone(job, grace).await {
+        signal_group(job, libc::SIGKILL);
+        wait_group_gone(job, Duration::from_secs(2)).await;
     }
-    signal_group(r.pid as i32, libc::SIGKILL);
-    if let Some(g) = service_pgid() {
+    if let Some(g) = service
+        && group_alive(g)
+    {
         signal_group(g, libc::SIGKILL);
+        wait_group_gone(g, Duration::from_secs(2)).await;
     }
     Ok(())
 }

@@ -4,6 +4,27 @@ local sim = require("aibench.sim")
 
 return {
   {
+    module = "aibench.local",
+    class = "Job",
+    make = function()
+      return require("aibench.local").job("local-none")
+    end,
+  },
+  {
+    module = "aibench.slurm",
+    class = "Job",
+    make = function()
+      return require("aibench.slurm").job("1")
+    end,
+  },
+  {
+    module = "aibench.prom",
+    class = "Client",
+    make = function()
+      return require("aibench.prom").client("http://127.0.0.1:9")
+    end,
+  },
+  {
     module = "aibench.proc",
     class = "Handle",
     make = function()

@@ -1,0 +1,184 @@
+//! Job scripts: golden files for rendered batch scripts, and hostile values
+//! that must be rejected or quoted so they stay data.
+//! `UPDATE_GOLDEN=1 cargo test --test scripts` rewrites the golden files.
+
+use std::collections::BTreeMap;
+
+use aibench::slurm::script::{JobSpec, Resources};
+
+fn golden(name: &str, text: &str) {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} missing: run with UPDATE_GOLDEN=1"));
+    assert_eq!(text, want, "{name} differs from its golden file");
+}
+
+fn base() -> JobSpec {
+    JobSpec {
+        name: "aibench-vllm-sim".into(),
+        dir: "/home/u/.aibenchmark/jobs/vllm-sim-0001".into(),
+        command: vec![
+            "/opt/aibench/bin/aibench".into(),
+            "job-agent".into(),
+            "/home/u/.aibenchmark/jobs/vllm-sim-0001/agent.json".into(),
+            "--".into(),
+            "bash".into(),
+            "/home/u/.aibenchmark/jobs/vllm-sim-0001/service.sh".into(),
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn minimal_script() {
+    golden("minimal.sbatch", &base().render().unwrap());
+}
+
+#[test]
+fn gpu_container_modules_env() {
+    let mut s = base();
+    s.name = "aibench-vllm-server".into();
+    s.resources = Resources {
+        partition: Some("gpu".into()),
+        nodes: Some(1),
+        cpu_cores: Some(8),
+        memory_gb: Some(64.0),
+        gpu_count: Some(1),
+        time_limit: Some("04:00:00".into()),
+        account: Some("p200981".into()),
+        qos: Some("default".into()),
+    };
+    s.modules = vec!["Apptainer/1.3.6-GCCcore-13.3.0".into()];
+    s.env =
+        BTreeMap::from([("HF_HOME".into(), "/scratch/hf cache".into()), ("VLLM_LOGGING_LEVEL".into(), "INFO".into())]);
+    s.workdir = Some("/project/p200981/run".into());
+    s.sbatch_args = vec!["--constraint=a100".into(), "--exclusive".into()];
+    s.comment = Some("server recipe vllm-server (recipes/servers/vllm-server.yaml)".into());
+    s.command = vec![
+        "/opt/aibench/bin/aibench".into(),
+        "job-agent".into(),
+        "/home/u/.aibenchmark/jobs/x/agent.json".into(),
+        "--".into(),
+        "apptainer".into(),
+        "exec".into(),
+        "--nv".into(),
+        "--bind".into(),
+        "/scratch:/scratch".into(),
+        "${CONTAINER_DIR:-.}/vllm-openai_v0.5.4.sif".into(),
+        "bash".into(),
+        "/home/u/.aibenchmark/jobs/x/service.sh".into(),
+    ];
+    golden("gpu-container.sbatch", &s.render().unwrap());
+}
+
+#[test]
+fn hostile_values_are_rejected() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut JobSpec)>, &str)> = vec![
+        (
+            "partition",
+            Box::new(|s| s.resources.partition = Some("cpu\n#SBATCH --uid=0".into())),
+            "resources.partition: invalid character '\\n'",
+        ),
+        (
+            "account",
+            Box::new(|s| s.resources.account = Some("p1;reboot".into())),
+            "resources.account: invalid character ';'",
+        ),
+        ("qos", Box::new(|s| s.resources.qos = Some("a b".into())), "resources.qos: invalid character ' '"),
+        (
+            "time",
+            Box::new(|s| s.resources.time_limit = Some("1:00:00; reboot".into())),
+            "resources.time_limit: expected MM",
+        ),
+        ("module", Box::new(|s| s.modules = vec!["vllm; rm -rf ~".into()]), "modules[1]: invalid character ';'"),
+        (
+            "env key",
+            Box::new(|s| {
+                s.env.insert("A B".into(), "x".into());
+            }),
+            "env: invalid variable name \"A B\"",
+        ),
+        (
+            "env key with $",
+            Box::new(|s| {
+                s.env.insert("$(x)".into(), "x".into());
+            }),
+            "env: invalid variable name",
+        ),
+        (
+            "sbatch arg",
+            Box::new(|s| s.sbatch_args = vec!["--wrap=rm -rf /".into()]),
+            "sbatch_args: \"--wrap=rm -rf /\" is not a plain",
+        ),
+        ("sbatch arg newline", Box::new(|s| s.sbatch_args = vec!["--x\n#SBATCH --y".into()]), "sbatch_args:"),
+        ("job name", Box::new(|s| s.name = "x\ny".into()), "name: invalid character"),
+        ("workdir", Box::new(|s| s.workdir = Some("/tmp\nreboot".into())), "working_dir: line breaks"),
+        ("dir", Box::new(|s| s.dir = "/tmp/x\n#SBATCH --uid=0".into()), "dir: line breaks"),
+        ("memory", Box::new(|s| s.resources.memory_gb = Some(-1.0)), "resources.memory_gb: expected a positive number"),
+        ("cores", Box::new(|s| s.resources.cpu_cores = Some(0)), "resources.cpu_cores: expected a positive integer"),
+        ("comment", Box::new(|s| s.comment = Some("x\nreboot".into())), "comment: line breaks"),
+    ];
+    for (what, change, want) in cases {
+        let mut s = base();
+        change(&mut s);
+        let e = s.render().expect_err(what);
+        assert!(e.contains(want), "{what}: {e}");
+    }
+}
+
+/// Quoted values stay data: bash sees exactly the original strings.
+#[test]
+fn hostile_values_are_quoted_and_stay_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let nasty = [
+        "a b",
+        "it's",
+        "x; touch PWNED",
+        "$(touch PWNED)",
+        "`touch PWNED`",
+        "\"quoted\"",
+        "line1\nline2",
+        "back\\slash",
+        "*",
+        "",
+    ];
+    let mut s = base();
+    s.dir = dir.path().join("job dir 'quoted'").display().to_string();
+    s.workdir = Some(dir.path().display().to_string());
+    s.env = BTreeMap::from([("NASTY".into(), "v; touch PWNED $(touch PWNED) 'q' \"d\"\nl2".into())]);
+    let mut cmd = vec![
+        "bash".to_string(),
+        "-c".into(),
+        r#"for a in "$@"; do printf '%s\0' "$a"; done > "$OUT"; printf '%s' "$NASTY" > "$OUT.env""#.into(),
+        "sh".into(),
+    ];
+    cmd.extend(nasty.iter().map(|x| x.to_string()));
+    s.command = cmd;
+    let script = s.render().unwrap();
+    let path = dir.path().join("job.sh");
+    std::fs::write(&path, &script).unwrap();
+    let st = std::process::Command::new("bash").arg(&path).env("OUT", &out).current_dir(dir.path()).status().unwrap();
+    assert!(st.success());
+    let got = std::fs::read(&out).unwrap();
+    let args: Vec<String> =
+        got.split(|b| *b == 0).filter(|_| true).map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    assert_eq!(&args[..nasty.len()], &nasty.map(String::from)[..]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.env")).unwrap(),
+        "v; touch PWNED $(touch PWNED) 'q' \"d\"\nl2"
+    );
+    assert!(!dir.path().join("PWNED").exists(), "a value ran as a command");
+    assert_eq!(script.lines().filter(|l| l.starts_with("#SBATCH")).count(), 4, "{script}");
+}
+
+#[test]
+fn time_limit_formats() {
+    for (t, ok) in [("30", true), ("04:00:00", true), ("2-12:00", true), ("4h", false), ("", false)] {
+        let mut s = base();
+        s.resources.time_limit = Some(t.into());
+        assert_eq!(s.render().is_ok(), ok, "{t}");
+    }
+}
