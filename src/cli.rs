@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientCmd,
     },
+    /// Prometheus monitors whose targets follow the registry.
+    Monitor {
+        #[command(subcommand)]
+        action: MonitorCmd,
+    },
     /// The discovery registry: registered service instances.
     Services {
         #[command(subcommand)]
@@ -68,6 +73,9 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// (internal) Run Prometheus inside a monitor job, keeping its targets current.
+    #[command(hide = true)]
+    JobMonitor { spec: String },
     /// (internal) Run a client spec inside a job and write its result.
     #[command(hide = true)]
     JobClient { spec: String, out: String },
@@ -160,6 +168,57 @@ pub enum ClientCmd {
     /// Describe a client recipe.
     Info { name: String },
     /// Print a starter client recipe.
+    Template { name: Option<String> },
+}
+
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum MonitorCmd {
+    /// Start Prometheus for a monitor recipe; its targets follow the registry.
+    Start {
+        #[command(flatten)]
+        #[serde(flatten)]
+        deploy: DeployArgs,
+    },
+    /// Running monitors.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Targets (up/down) and firing alerts of a monitor (or of all).
+    Status { id: Option<String> },
+    /// Stop one monitor.
+    Stop { id: String },
+    /// Stop every monitor.
+    StopAll,
+    /// Export the service's metrics from a monitor's Prometheus.
+    Export {
+        #[arg(long)]
+        id: String,
+        /// json or csv.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// instant or range.
+        #[arg(long = "type", default_value = "instant")]
+        kind: String,
+        /// Range start (ISO-8601 or Unix seconds; default: when the monitor started).
+        #[arg(long)]
+        start: Option<String>,
+        /// Range end (default: now).
+        #[arg(long)]
+        end: Option<String>,
+        /// Range step (seconds or 15s/1m; default: the scrape interval).
+        #[arg(long)]
+        step: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<String>,
+    },
+    /// List the monitor recipes.
+    Recipes,
+    /// Describe a monitor recipe.
+    Info { name: String },
+    /// Print a starter monitor recipe.
     Template { name: Option<String> },
 }
 
@@ -365,6 +424,8 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Server { action } => lua_command("server", &action).await,
         Command::Client { action } => lua_command("client", &action).await,
         Command::Services { action } => lua_command("services", &action).await,
+        Command::Monitor { action } => lua_command("monitor", &action).await,
+        Command::JobMonitor { spec } => lua_command("job-monitor", &serde_json::json!({"spec": spec})).await,
         Command::JobClient { spec, out } => {
             lua_command("job-client", &serde_json::json!({"spec": spec, "out": out})).await
         }

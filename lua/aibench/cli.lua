@@ -195,6 +195,84 @@ function commands.client(o)
   M.fail("unknown client action " .. tostring(a), 2)
 end
 
+function commands.monitor(o)
+  local monitor = require("aibench.monitor")
+  local a = o.action
+  if a == "recipes" then
+    return recipes_table("monitor")
+  elseif a == "info" then
+    return recipe_info("monitor", o.name)
+  elseif a == "template" then
+    io.write(require("aibench.recipe").template("monitor", o.name))
+    return 0
+  elseif a == "start" then
+    local m = M.check(monitor.start({ recipe = o.recipe, executor = o.executor, set = o.set }))
+    print(string.format("monitor %s: Prometheus %s (job %s on %s)", m.instance_id, m.url, m.job_id, m.node or "?"))
+    print("UI from a laptop: " .. monitor.ssh_line(m) .. "   then open http://localhost:" .. m.instance.ports[1])
+    return 0
+  elseif a == "list" then
+    deployments_table(M.check(monitor.list({ all = o.all })))
+    return 0
+  elseif a == "status" then
+    local ids = {}
+    if o.id then
+      ids[1] = o.id
+    else
+      for _, m in ipairs(M.check(monitor.list())) do
+        ids[#ids + 1] = m.instance_id
+      end
+      if #ids == 0 then
+        print("no monitor is running")
+        return 0
+      end
+    end
+    for _, id in ipairs(ids) do
+      local st = M.check(monitor.status(id))
+      print(string.format("monitor %s  %s  job %s %s", st.monitor.instance_id, st.monitor.client.url, st.monitor.job_id, st.monitor.state))
+      local rows = { { "TARGET", "JOB", "HEALTH", "LAST SCRAPE", "ERROR" } }
+      for _, tg in ipairs(st.targets) do
+        rows[#rows + 1] = { tg.scrapeUrl, tg.labels.job or "-", tg.health, tg.lastScrape or "-", tg.lastError ~= "" and tg.lastError or "-" }
+      end
+      print(columns(rows))
+      local firing = 0
+      for _, al in ipairs(st.alerts) do
+        if al.state == "firing" then
+          firing = firing + 1
+          print(string.format("ALERT FIRING  %s  %s  (since %s)", al.labels.alertname, al.annotations and al.annotations.summary or "", al.activeAt or "?"))
+        elseif al.state == "pending" then
+          print(string.format("alert pending %s", al.labels.alertname))
+        end
+      end
+      if firing == 0 then
+        print("no alert firing")
+      end
+    end
+    return 0
+  elseif a == "stop" then
+    deployments_table(M.check(monitor.stop(o.id)))
+    return 0
+  elseif a == "stop-all" then
+    local stopped = M.check(monitor.stop_all())
+    print(string.format("stopped %d monitor(s)", #stopped))
+    return 0
+  elseif a == "export" then
+    local text = M.check(monitor.export({ id = o.id, format = o.format, type = o.kind, start = o.start, ["end"] = o["end"], step = o.step }))
+    if o.out then
+      local ok, err = require("aibench.fs").write(o.out, text, { mkdir = true })
+      M.check(ok, err, "writing " .. o.out)
+      io.stderr:write("exported to " .. o.out .. "\n")
+    else
+      io.write(text)
+    end
+    return 0
+  end
+  M.fail("unknown monitor action " .. tostring(a), 2)
+end
+
+commands["job-monitor"] = function(o)
+  return require("aibench.monitor").job_main(o.spec)
+end
+
 commands["job-client"] = function(o)
   require("aibench.client").exec(o.spec, o.out)
   return 0

@@ -100,13 +100,24 @@ local function summarize(h)
   return out
 end
 
---- The section from scraping again after the run.
+--- The section: exact counts and distributions from the scrape difference,
+--- plus the monitor's time series over the window when a monitor scrapes
+--- these servers.
 function M.after(before, urls, t0, t1, _result)
-  local has_monitor, monitor = pcall(require, "aibench.monitor")
-  local via_prom = has_monitor and monitor.server_section(urls, t0, t1)
-  if via_prom then
-    return via_prom
+  local out = M.diff(before, urls, t0, t1)
+  local ok, ts = pcall(require("aibench.monitor").timeseries, urls, t0, t1)
+  if ok and ts then
+    if out == json.null then
+      out = { source = "prometheus", window = { start_unix = t0, end_unix = t1 } }
+    end
+    out.prometheus = ts.prometheus
+    out.timeseries = ts
   end
+  return out
+end
+
+--- after - before of every instance's /metrics.
+function M.diff(before, urls, t0, t1)
   local out = {
     source = "scrape-diff",
     window = { start_unix = t0, end_unix = t1 },

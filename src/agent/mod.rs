@@ -101,7 +101,7 @@ fn choose_ports(specs: &[PortSpec]) -> Result<Vec<u16>, String> {
             }
             Err(e) => {
                 return Err(format!(
-                    "port {want} is not free on {} ({e}); use `ports: [auto]` so each instance gets its own",
+                    "port {want} is not free on {} ({e}): choose another port, or auto to let aibench pick a free one",
                     crate::util::hostname()
                 ));
             }

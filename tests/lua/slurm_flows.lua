@@ -1,4 +1,4 @@
--- needs: slurm
+-- needs: slurm, prometheus
 -- Deploy, discover, benchmark and stop on the real single-node SLURM cluster.
 local server = require("aibench.server")
 local client = require("aibench.client")
@@ -55,6 +55,28 @@ t.case("server run on SLURM: RUNNING in squeue, registered, answering", function
   end
   flows.nothing_left(ready)
   t.eq(#registry.list("vllm"), 0)
+end)
+
+t.case("a monitor as a SLURM job scrapes a SLURM server", function()
+  local monitor = require("aibench.monitor")
+  local ready = assert(server.run({ recipe = "vllm-sim", executor = "slurm", quiet = true }))
+  local m = assert(monitor.start({ recipe = "vllm-monitor", executor = "slurm", set = { "prometheus.scrape_interval=5s", "prometheus.refresh_interval=1s" } }))
+  t.ok(m.job_id:match("^%d+$"))
+  t.eq(squeue_state(m.job_id), "RUNNING")
+  local mm = assert(monitor.get(m.instance_id))
+  local deadline = require("aibench.time").monotonic() + 20
+  local up = false
+  while not up and require("aibench.time").monotonic() < deadline do
+    for _, tg in ipairs(mm.client:targets() or {}) do
+      up = up or (tg.health == "up" and tg.scrapeUrl == ready[1].instance.url .. "/metrics")
+    end
+    require("aibench.time").sleep(0.5)
+  end
+  t.ok(up, "the server's target is up")
+  assert(monitor.stop(m.instance_id))
+  assert(server.stop_all())
+  flows.nothing_left(ready)
+  t.eq(#registry.list("vllm-monitor-prometheus"), 0)
 end)
 
 t.case("scancel from outside: the agent deregisters, nothing survives", function()
