@@ -61,6 +61,8 @@ pub enum Command {
         #[command(subcommand)]
         action: MonitorCmd,
     },
+    /// Reports from result files: terminal (default), Markdown, HTML; compare runs.
+    Report(ReportArgs),
     /// The discovery registry: registered service instances.
     Services {
         #[command(subcommand)]
@@ -233,6 +235,28 @@ pub enum ServicesCmd {
     Clear { name: Option<String> },
     /// Remove entries whose job is no longer running.
     Prune,
+}
+
+#[derive(Args, Debug, serde::Serialize)]
+pub struct ReportArgs {
+    /// Result files (results/*.json), or folders of them.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
+    pub html: Option<String>,
+    /// Print Markdown instead of the terminal tables.
+    #[arg(long)]
+    pub md: bool,
+    /// Compare the runs against the first and flag regressions (exit 3 when any).
+    #[arg(long)]
+    pub compare: bool,
+    /// Relative change that counts as a regression in --compare.
+    #[arg(long, default_value_t = 0.10)]
+    pub threshold: f64,
+    /// Write the terminal or Markdown report here instead of stdout.
+    #[arg(long)]
+    pub out: Option<String>,
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -425,6 +449,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Client { action } => lua_command("client", &action).await,
         Command::Services { action } => lua_command("services", &action).await,
         Command::Monitor { action } => lua_command("monitor", &action).await,
+        Command::Report(a) => lua_command("report", &a).await,
         Command::JobMonitor { spec } => lua_command("job-monitor", &serde_json::json!({"spec": spec})).await,
         Command::JobClient { spec, out } => {
             lua_command("job-client", &serde_json::json!({"spec": spec, "out": out})).await

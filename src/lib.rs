@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod jobs;
 pub mod loadgen;
 pub mod local;
+pub mod plot;
 pub mod procs;
 pub mod prom;
 pub mod registry;

@@ -5,11 +5,19 @@
 //! `-- needs: prometheus`, `-- needs: chromium`. When a need is missing the
 //! test is reported as ignored, never as passed; with `AIBENCH_REQUIRE_SLURM=1`
 //! (set by `.ci/run`) a missing need is a failure.
+//!
+//! A file whose header says `-- exclusive` (timing-sensitive assertions)
+//! runs alone: no other file runs beside it.
 
 use std::path::Path;
 use std::process::Command;
 
+use std::sync::RwLock;
+
 use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Shared by ordinary files, taken exclusively by `-- exclusive` ones.
+static RUNNING: RwLock<()> = RwLock::new(());
 
 #[path = "support/mod.rs"]
 mod support;
@@ -30,7 +38,17 @@ fn main() {
             let needs = support::needs_of(&path);
             let missing = support::missing(&needs);
             let ignored = !missing.is_empty() && !support::required();
-            Trial::test(name, move || run(&path, &missing)).with_ignored_flag(ignored)
+            let exclusive = support::header_lines(&path).iter().any(|l| l == "-- exclusive");
+            Trial::test(name, move || {
+                if exclusive {
+                    let _alone = RUNNING.write().unwrap_or_else(|e| e.into_inner());
+                    run(&path, &missing)
+                } else {
+                    let _shared = RUNNING.read().unwrap_or_else(|e| e.into_inner());
+                    run(&path, &missing)
+                }
+            })
+            .with_ignored_flag(ignored)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

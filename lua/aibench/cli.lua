@@ -269,6 +269,36 @@ function commands.monitor(o)
   M.fail("unknown monitor action " .. tostring(a), 2)
 end
 
+function commands.report(o)
+  local report = require("aibench.report")
+  local fs = require("aibench.fs")
+  if not (o.threshold > 0 and o.threshold < 10) then
+    M.fail(string.format("--threshold: expected a fraction like 0.1 (10%%), got %s", tostring(o.threshold)), 2)
+  end
+  local records = M.check(report.load(o.files))
+  local opts = { compare = o.compare, threshold = o.threshold }
+  if o.compare and #records < 2 then
+    M.fail("--compare needs two or more results", 2)
+  end
+  local text = o.md and report.markdown(records, opts) or report.terminal(records, opts)
+  if o.out then
+    local ok, err = fs.write(o.out, text, { mkdir = true })
+    M.check(ok, err, "writing " .. o.out)
+    io.stderr:write("report written to " .. o.out .. "\n")
+  else
+    io.write(text, text:sub(-1) == "\n" and "" or "\n")
+  end
+  if o.html then
+    local ok, err = fs.write(o.html, report.html(records, opts), { mkdir = true })
+    M.check(ok, err, "writing " .. o.html)
+    io.stderr:write("HTML report written to " .. o.html .. "\n")
+  end
+  if o.compare and report.compare(records, opts).regressions > 0 then
+    return 3
+  end
+  return 0
+end
+
 commands["job-monitor"] = function(o)
   return require("aibench.monitor").job_main(o.spec)
 end

@@ -204,6 +204,31 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
             Ok(out)
         })?,
     )?;
+    t.set(
+        "percentiles",
+        lua.create_function(|lua, (r, metric, ps): (LuaTable, String, Option<Vec<f64>>)| {
+            let hists: LuaTable = r
+                .get("histograms")
+                .map_err(|_| LuaError::runtime("bench.percentiles: the result has no histograms"))?;
+            let Some(enc) = hists.get::<Option<String>>(metric.as_str())? else {
+                return Ok(None);
+            };
+            let h = loadgen::stats::decode(&enc)
+                .map_err(|e| LuaError::runtime(format!("bench.percentiles: {metric}: {e}")))?;
+            let ps = ps.unwrap_or_else(|| {
+                vec![0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0]
+            });
+            let out = lua.create_table()?;
+            for (i, p) in ps.iter().enumerate() {
+                if !(0.0..=100.0).contains(p) {
+                    return Err(LuaError::runtime(format!("bench.percentiles: {p} is not a percentile (0-100)")));
+                }
+                let v = h.highest_equivalent(h.value_at_percentile(*p)) as f64 / 1000.0;
+                out.raw_set(i + 1, lua.create_sequence_from([*p, v])?)?;
+            }
+            Ok(Some(out))
+        })?,
+    )?;
     t.set("schema", loadgen::report::SCHEMA)?;
     Ok(t)
 }

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod json;
 pub mod local;
 pub mod log;
+pub mod plot;
 pub mod proc;
 pub mod prom;
 pub mod registry;
@@ -38,6 +39,7 @@ pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench.json", json::module),
     ("aibench.local", local::module),
     ("aibench.log", log::module),
+    ("aibench.plot", plot::module),
     ("aibench.proc", proc::module),
     ("aibench.prom", prom::module),
     ("aibench.registry", registry::module),

@@ -71,8 +71,8 @@ pub struct TimeSeries {
     pub completed: Vec<u64>,
     pub errors: Vec<u64>,
     pub output_tokens: Vec<u64>,
-    /// Requests in flight at the end of each second.
-    pub in_flight: Vec<u64>,
+    /// Mean number of requests in flight during each second.
+    pub in_flight: Vec<f64>,
     pub mean_ttft_ms: Vec<Option<f64>>,
     pub mean_latency_ms: Vec<Option<f64>>,
 }
@@ -149,7 +149,7 @@ pub struct Facts {
     pub warmup_excluded: u64,
     pub requested_rate: Option<f64>,
     pub closed_loop: Option<(u64, f64)>,
-    pub in_flight: Vec<u64>,
+    pub in_flight: Vec<f64>,
     pub client: ClientInfo,
     /// Added to the end of the window (closed loop: the think time, so the
     /// window holds whole user cycles).
@@ -214,7 +214,7 @@ impl Report {
             ts.completed.push(s.completed);
             ts.errors.push(s.errors);
             ts.output_tokens.push(s.output_tokens);
-            ts.in_flight.push(f.in_flight.get(i).copied().unwrap_or(0));
+            ts.in_flight.push(f.in_flight.get(i).copied().unwrap_or(0.0));
             ts.mean_ttft_ms.push((s.ttft_n > 0).then(|| s.ttft_sum_ms / s.ttft_n as f64));
             ts.mean_latency_ms.push((s.completed > 0).then(|| s.latency_sum_ms / s.completed as f64));
         }
@@ -323,7 +323,7 @@ impl Report {
         }
         // Time series aligned on each run's own window start.
         let mut secs: Vec<Second> = Vec::new();
-        let mut in_flight: Vec<u64> = Vec::new();
+        let mut in_flight: Vec<f64> = Vec::new();
         for r in reports {
             let off = (r.window_start_unix - start).max(0.0).floor() as usize;
             let ts = &r.timeseries;
@@ -331,7 +331,7 @@ impl Report {
                 let j = off + i;
                 if secs.len() <= j {
                     secs.resize(j + 1, Second::default());
-                    in_flight.resize(j + 1, 0);
+                    in_flight.resize(j + 1, 0.0);
                 }
                 let s = &mut secs[j];
                 s.completed += ts.completed[i];

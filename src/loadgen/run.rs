@@ -81,7 +81,8 @@ struct Ctx {
     pools: Vec<Mutex<Vec<Conn>>>,
     stop: AtomicBool,
     abort: watch::Receiver<bool>,
-    in_flight_series: Mutex<Vec<u64>>,
+    /// Per second since the origin: (sum of in-flight samples, samples).
+    in_flight_series: Mutex<Vec<(f64, u32)>>,
     // Open loop bookkeeping.
     outstanding: AtomicU64,
     dispatch_done: AtomicBool,
@@ -294,6 +295,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     });
 
     let ticker = tokio::spawn(tick(ctx.clone(), control.progress.clone()));
+    let sampler = tokio::spawn(sample_loop(ctx.clone()));
     let mut stop = control.stop.clone();
     let work = drive(ctx.clone(), &spec.workload);
     tokio::pin!(work);
@@ -310,8 +312,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         }
     }
     ticker.abort();
-    // Last in-flight sample for the final (partial) second.
-    sample_in_flight(&ctx);
+    sampler.abort();
     let total = merge_shards(&ctx);
     let report = finish(&ctx, &spec, &total, interrupted, start_unix, cpu0);
     if let Some((tx, writer)) = log {
@@ -334,7 +335,13 @@ fn finish(ctx: &Ctx, spec: &BenchSpec, total: &Shard, interrupted: bool, start_u
     let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
     let wall = ctx.start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    let in_flight = ctx.in_flight_series.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let in_flight: Vec<f64> = ctx
+        .in_flight_series
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(sum, n)| if *n > 0 { sum / *n as f64 } else { 0.0 })
+        .collect();
     let (requested_rate, closed_loop) = match &spec.workload {
         Workload::OpenLoop(w) => (Some(w.rate), None),
         Workload::ClosedLoop(w) => (None, Some((w.users, w.think_time_ms))),
@@ -396,9 +403,20 @@ fn sample_in_flight(ctx: &Ctx) {
     let sec = now.duration_since(ctx.origin).as_secs() as usize;
     let mut s = ctx.in_flight_series.lock().unwrap_or_else(|e| e.into_inner());
     if s.len() <= sec {
-        s.resize(sec + 1, 0);
+        s.resize(sec + 1, (0.0, 0));
     }
-    s[sec] = ctx.in_flight.load(Ordering::Relaxed).max(0) as u64;
+    s[sec].0 += ctx.in_flight.load(Ordering::Relaxed).max(0) as f64;
+    s[sec].1 += 1;
+}
+
+/// Samples the number of requests in flight 20 times a second (the series
+/// holds each second's mean, not one instant).
+async fn sample_loop(ctx: Arc<Ctx>) {
+    let mut iv = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        iv.tick().await;
+        sample_in_flight(&ctx);
+    }
 }
 
 async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>) {
@@ -407,7 +425,6 @@ async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>) 
     let (mut last_done, mut last_tokens) = (0u64, 0u64);
     loop {
         iv.tick().await;
-        sample_in_flight(&ctx);
         let Some(tx) = &progress else { continue };
         let mut total = Shard::default();
         for s in &ctx.shards {

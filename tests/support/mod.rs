@@ -12,12 +12,17 @@ pub fn required() -> bool {
     std::env::var("AIBENCH_REQUIRE_SLURM").is_ok_and(|v| v == "1")
 }
 
+/// The first lines of a test file (where it declares what it needs).
+pub fn header_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().take(10).map(|l| l.trim().to_string()).collect()
+}
+
 /// Needs declared in a test file's header (`-- needs: slurm, prometheus`).
 pub fn needs_of(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .take(10)
-        .filter_map(|l| l.trim().strip_prefix("-- needs:"))
+    header_lines(path)
+        .iter()
+        .filter_map(|l| l.strip_prefix("-- needs:"))
         .flat_map(|l| l.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
         .collect()
 }
