@@ -14,16 +14,16 @@ echo "machine: $(machine)"
 echo "target: $NGINX_URL, $CONNS connections, ${DUR}s each"
 
 cpu_of() { awk '{print $1 + $2}' "$WORK/$1.cpu"; }
-TIME="/usr/bin/time -f %U %S -o"
-$TIME "$WORK/wrk.cpu" $CLIENT wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$NGINX_URL" > "$WORK/wrk.txt"
+timed() { local out=$1; shift; /usr/bin/time -f "%U %S" -o "$out" "$@"; }
+timed "$WORK/wrk.cpu" $CLIENT wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$NGINX_URL" > "$WORK/wrk.txt"
 WRK_RPS=$(awk '/Requests\/sec/{print $2}' "$WORK/wrk.txt")
 wrk_p() { awk -v p="$1" '$1==p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.txt"; }
 
-$TIME "$WORK/oha.cpu" $CLIENT "$OHA" -c "$CONNS" -z "${DUR}s" --no-tui --output-format json "$NGINX_URL" > "$WORK/oha.json" 2>/dev/null
+timed "$WORK/oha.cpu" $CLIENT "$OHA" -c "$CONNS" -z "${DUR}s" --no-tui --output-format json "$NGINX_URL" > "$WORK/oha.json" 2>/dev/null
 OHA_RPS=$(json_get "$WORK/oha.json" "d['summary']['requestsPerSec']")
 oha_p() { json_get "$WORK/oha.json" "d['latencyPercentiles']['p$1']*1000"; }
 
-$TIME "$WORK/aibench.cpu" $CLIENT "$AIBENCH" bench --url "$NGINX_URL" --api http --users "$CONNS" --duration "$DUR" --json "$WORK/aibench.json" > "$WORK/aibench.txt" || { cat "$WORK/aibench.txt"; exit 1; }
+timed "$WORK/aibench.cpu" $CLIENT "$AIBENCH" bench --url "$NGINX_URL" --api http --users "$CONNS" --duration "$DUR" --json "$WORK/aibench.json" > "$WORK/aibench.txt" || { cat "$WORK/aibench.txt"; exit 1; }
 AI_RPS=$(json_get "$WORK/aibench.json" "d['throughput_req_per_sec']")
 ai_p() { json_get "$WORK/aibench.json" "d['latency_ms']['p$1']"; }
 

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 fn aibench(args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_aibench"))
@@ -258,4 +260,81 @@ fn server_and_services_commands() {
     assert!(text(&o.stderr).contains("no server with id 'nope'"));
     let o = aibench(&["client", "run", "--recipe", "vllm-simple-test", "--executor", "slrum"]);
     assert!(text(&o.stderr).contains("unknown executor 'slrum' (did you mean 'slurm'?)"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn ctrl_c_stops_a_benchmark_with_partial_results() {
+    let sim = SimProcess::start("opt-125m-cpu");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("r.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args([
+            "bench",
+            "--url",
+            &sim.url,
+            "--users",
+            "4",
+            "--duration",
+            "60",
+            "--output-tokens",
+            "16",
+            "--json",
+            out.to_str().unwrap(),
+        ])
+        .env("AIBENCH_HOME", d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "stops promptly");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("INTERRUPTED: partial results"), "{}", text(&o.stdout));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["interrupted"], true);
+    assert!(r["successes"].as_u64().unwrap() > 0);
+    assert_eq!(r["errors"], 0, "in-flight requests finish cleanly");
+}
+
+/// The interactive prompt on a real terminal (a pty from `script`): Ctrl-C
+/// cancels a running evaluation and the prompt carries on; Ctrl-D exits.
+#[test]
+fn repl_on_a_terminal_ctrl_c_cancels_and_continues() {
+    if !support::on_path("script") {
+        panic!("`script` (util-linux) is needed for the terminal test");
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cmd = format!("{} repl", env!("CARGO_BIN_EXE_aibench"));
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("AIBENCH_HOME", home.path())
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let pause = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
+    pause(500);
+    stdin.write_all(b"while true do end\r").unwrap();
+    stdin.flush().unwrap();
+    pause(700);
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    pause(500);
+    stdin.write_all(b"return 6 * 7\r").unwrap();
+    stdin.flush().unwrap();
+    pause(500);
+    stdin.write_all(b"\x04").unwrap();
+    stdin.flush().unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o.stdout);
+    assert!(out.contains("interrupted"), "{out}");
+    assert!(out.contains("42"), "{out}");
+    assert!(o.status.success(), "{out}");
+    assert!(home.path().join("repl_history").exists(), "history is saved");
 }

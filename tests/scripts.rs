@@ -75,7 +75,8 @@ fn gpu_container_modules_env() {
 
 #[test]
 fn hostile_values_are_rejected() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut JobSpec)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut JobSpec)>;
+    let cases: Vec<(&str, Change, &str)> = vec![
         (
             "partition",
             Box::new(|s| s.resources.partition = Some("cpu\n#SBATCH --uid=0".into())),

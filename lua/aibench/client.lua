@@ -164,7 +164,8 @@ function M.run(o)
     local before = require("aibench.servermetrics").before(urls)
     local started = time.now()
     local res, rerr, job_ids
-    if executor == "local" then
+    local instances = (r.orchestration and r.orchestration.instances) or 1
+    if executor == "local" and instances == 1 then
       res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name) or nil })
     else
       res, rerr, job_ids = run_jobs(r, file, executor, spec, o)

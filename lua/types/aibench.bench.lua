@@ -150,4 +150,11 @@ function bench.validate(spec) end
 ---@return number[]
 function bench.arrivals(workload) end
 
+---Latency at given percentiles, from a result's histogram.
+---@param result aibench.bench.Result
+---@param metric "latency"|"ttft"|"tpot"|"itl"|"queue"|"send_lag"|"latency_from_intended"
+---@param percentiles? number[] 0-100 (default 0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100)
+---@return number[][]? points {{percentile, ms}, ...}; nil when the result has no such histogram
+function bench.percentiles(result, metric, percentiles) end
+
 return bench

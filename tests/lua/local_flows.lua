@@ -38,6 +38,16 @@ t.case("server run --count 3, client run, stop-all", function()
   t.eq(stored.schema, "aibench.result/1")
   t.eq(stored.recipe.resolved.workload.duration_seconds, 2)
   t.eq(stored.environment.executor, "local")
+  -- instances: 2 -> two client jobs whose results are merged exactly.
+  local multi = assert(client.run({
+    recipe = "vllm-simple-test",
+    set = { "orchestration.instances=2", "workload.requests_per_user=4", "workload.think_time_ms=50" },
+    out_dir = fs.join(dir, "results"),
+  }))[1]
+  t.eq(#multi.environment.job_ids, 2)
+  t.eq(multi.bench.total_requests, 2 * 3 * 4)
+  t.eq(multi.bench.latency_ms.count, 24)
+  t.eq(multi.server.requests, 24)
   local stopped = assert(server.stop_all())
   t.eq(#stopped, 3)
   for _, m in ipairs(stopped) do
