@@ -59,7 +59,7 @@ write_config() {
   cat > "$CONF_DIR/slurm.conf" <<CONF
 # Written by aibench scripts/slurm-dev-cluster.sh: a single-node dev cluster.
 ClusterName=aibench-dev
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -87,7 +87,7 @@ KillWait=30
 InactiveLimit=0
 Waittime=0
 SchedulerParameters=sched_interval=2
-NodeName=$HOST CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF

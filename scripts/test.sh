@@ -16,7 +16,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${need_pkgs[*]}"
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}"
   else
     echo "== missing packages (${need_pkgs[*]}); run as root or install them: tests that need them are skipped unless AIBENCH_REQUIRE_SLURM=1" >&2
   fi

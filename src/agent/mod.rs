@@ -84,6 +84,11 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
+fn resolves(host: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, 80).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
+}
+
 fn choose_ports(specs: &[PortSpec]) -> Result<Vec<u16>, String> {
     // Bind all first (so two `auto` ports differ), then release.
     let mut held = Vec::new();
@@ -182,9 +187,17 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     let job_id =
         std::env::var("SLURM_JOB_ID").or_else(|_| std::env::var("AIBENCH_JOB_ID")).unwrap_or_else(|_| "unknown".into());
     let node = crate::util::hostname();
+    // Clients and Prometheus reach the instance by this name; where the node's
+    // name does not resolve (a bare VM), register its loopback address instead.
+    let host = if resolves(&node) {
+        node.clone()
+    } else {
+        say(format!("the host name '{node}' does not resolve here: registering 127.0.0.1"));
+        "127.0.0.1".to_string()
+    };
     let ports = choose_ports(&spec.ports)?;
     let mut vars = BTreeMap::new();
-    vars.insert("host".to_string(), node.clone());
+    vars.insert("host".to_string(), host.clone());
     vars.insert("node".to_string(), node.clone());
     vars.insert("instance_id".to_string(), spec.instance_id.clone());
     vars.insert("job_id".to_string(), job_id.clone());
@@ -280,9 +293,9 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
             recipe_name: spec.recipe_name.clone(),
             instance_id: spec.instance_id.clone(),
             node: node.clone(),
-            host: node.clone(),
+            host: host.clone(),
             ports: ports.clone(),
-            url: port.map(|p| format!("http://{node}:{p}")).unwrap_or_default(),
+            url: port.map(|p| format!("http://{host}:{p}")).unwrap_or_default(),
             executor: spec.executor.clone(),
             status: "RUNNING".into(),
             registered_at: crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default(),
@@ -291,7 +304,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         match registry.register(service, inst) {
             Ok(()) => {
                 registered = true;
-                say(format!("registered as {service} at http://{node}:{}", port.unwrap_or(0)));
+                say(format!("registered as {service} at http://{host}:{}", port.unwrap_or(0)));
             }
             Err(e) => {
                 say(format!("error: cannot register: {e}"));
@@ -366,6 +379,12 @@ async fn cleanup_group(pgid: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_resolution() {
+        assert!(resolves("localhost"));
+        assert!(!resolves("no-such-host.invalid"));
+    }
 
     #[test]
     fn env_expansion() {
