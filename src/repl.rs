@@ -47,18 +47,33 @@ fn preload_globals(lua: &Lua) -> LuaResult<()> {
     Ok(())
 }
 
-enum Check {
-    Complete,
-    Incomplete,
+/// Collects input lines until they form a complete chunk, as `lua` does.
+#[derive(Default)]
+struct Chunker {
+    buf: String,
 }
 
-fn check(lua: &Lua, code: &str) -> Check {
-    if lua.load(format!("return {code}")).into_function().is_ok() {
-        return Check::Complete;
+impl Chunker {
+    /// Adds a line; returns the chunk once it is complete (blank chunks are dropped).
+    fn push(&mut self, lua: &Lua, line: &str) -> Option<String> {
+        if !self.buf.is_empty() {
+            self.buf.push('\n');
+        }
+        self.buf.push_str(line);
+        let complete = lua.load(format!("return {}", self.buf)).into_function().is_ok()
+            || !matches!(
+                lua.load(&self.buf).into_function(),
+                Err(LuaError::SyntaxError { incomplete_input: true, .. })
+            );
+        if !complete {
+            return None;
+        }
+        let code = std::mem::take(&mut self.buf);
+        (!code.trim().is_empty()).then_some(code)
     }
-    match lua.load(code).into_function() {
-        Err(LuaError::SyntaxError { incomplete_input: true, .. }) => Check::Incomplete,
-        _ => Check::Complete,
+
+    fn pending(&self) -> bool {
+        !self.buf.is_empty()
     }
 }
 
@@ -105,22 +120,12 @@ async fn interactive(lua: &Lua) -> u8 {
         let _ = rl.load_history(&history);
     }
     println!("aibench {} (Lua 5.4) — modules loaded as globals; Ctrl-D exits", env!("CARGO_PKG_VERSION"));
-    let mut buf = String::new();
+    let mut chunker = Chunker::default();
     loop {
-        let prompt = if buf.is_empty() { "> " } else { ">> " };
+        let prompt = if chunker.pending() { ">> " } else { "> " };
         match rl.readline(prompt) {
             Ok(line) => {
-                if !buf.is_empty() {
-                    buf.push('\n');
-                }
-                buf.push_str(&line);
-                if matches!(check(lua, &buf), Check::Incomplete) {
-                    continue;
-                }
-                let code = std::mem::take(&mut buf);
-                if code.trim().is_empty() {
-                    continue;
-                }
+                let Some(code) = chunker.push(lua, &line) else { continue };
                 let _ = rl.add_history_entry(code.as_str());
                 match eval_chunk(lua, &code).await {
                     Ok(lines) if !lines.is_empty() => println!("{}", lines.join("\t")),
@@ -129,7 +134,7 @@ async fn interactive(lua: &Lua) -> u8 {
                 }
             }
             Err(ReadlineError::Interrupted) => {
-                buf.clear();
+                chunker = Chunker::default();
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
@@ -144,7 +149,7 @@ async fn interactive(lua: &Lua) -> u8 {
 
 async fn piped(lua: &Lua) -> u8 {
     let stdin = std::io::stdin();
-    let mut buf = String::new();
+    let mut chunker = Chunker::default();
     let mut failed = false;
     let mut lines = stdin.lock().lines();
     loop {
@@ -156,17 +161,7 @@ async fn piped(lua: &Lua) -> u8 {
             }
             None => break,
         };
-        if !buf.is_empty() {
-            buf.push('\n');
-        }
-        buf.push_str(&line);
-        if matches!(check(lua, &buf), Check::Incomplete) {
-            continue;
-        }
-        let code = std::mem::take(&mut buf);
-        if code.trim().is_empty() {
-            continue;
-        }
+        let Some(code) = chunker.push(lua, &line) else { continue };
         match eval_chunk(lua, &code).await {
             Ok(out) if !out.is_empty() => println!("{}", out.join("\t")),
             Ok(_) => {}
@@ -176,9 +171,9 @@ async fn piped(lua: &Lua) -> u8 {
             }
         }
     }
-    if !buf.trim().is_empty() {
+    if chunker.pending() && !chunker.buf.trim().is_empty() {
         // Input ended inside an unfinished chunk: report it as Lua would.
-        if let Err(e) = eval_chunk(lua, &buf).await {
+        if let Err(e) = eval_chunk(lua, &chunker.buf).await {
             failed = true;
             eprintln!("{e}");
         }

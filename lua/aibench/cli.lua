@@ -94,6 +94,18 @@ local function recipe_info(kind, name)
   return 0
 end
 
+--- `recipes`, `info NAME`, `template [NAME]`: the same for every recipe kind.
+local function recipe_action(kind, o)
+  if o.action == "recipes" then
+    return recipes_table(kind)
+  elseif o.action == "info" then
+    return recipe_info(kind, o.name)
+  elseif o.action == "template" then
+    io.write(require("aibench.recipe").template(kind, o.name))
+    return 0
+  end
+end
+
 local function deployments_table(list)
   local deploy = require("aibench.deploy")
   local rows = { { "INSTANCE", "RECIPE", "SERVICE", "EXECUTOR", "JOB", "STATE", "NODE", "URL", "AGE" } }
@@ -109,14 +121,11 @@ end
 function commands.server(o)
   local server = require("aibench.server")
   local a = o.action
-  if a == "recipes" then
-    return recipes_table("server")
-  elseif a == "info" then
-    return recipe_info("server", o.name)
-  elseif a == "template" then
-    io.write(require("aibench.recipe").template("server", o.name))
-    return 0
-  elseif a == "run" then
+  local done = recipe_action("server", o)
+  if done then
+    return done
+  end
+  if a == "run" then
     local res = M.check(server.run({ recipe = o.recipe, count = o.count, executor = o.executor, set = o.set, dry_run = o.dry_run, timeout_s = o.timeout }))
     if res.dry_run then
       for i, s in ipairs(res.scripts) do
@@ -163,14 +172,11 @@ end
 
 function commands.client(o)
   local a = o.action
-  if a == "recipes" then
-    return recipes_table("client")
-  elseif a == "info" then
-    return recipe_info("client", o.name)
-  elseif a == "template" then
-    io.write(require("aibench.recipe").template("client", o.name))
-    return 0
-  elseif a == "run" then
+  local done = recipe_action("client", o)
+  if done then
+    return done
+  end
+  if a == "run" then
     local report = require("aibench.report")
     local saved = M.check(require("aibench.client").run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir }))
     for i, rec in ipairs(saved) do
@@ -198,14 +204,11 @@ end
 function commands.monitor(o)
   local monitor = require("aibench.monitor")
   local a = o.action
-  if a == "recipes" then
-    return recipes_table("monitor")
-  elseif a == "info" then
-    return recipe_info("monitor", o.name)
-  elseif a == "template" then
-    io.write(require("aibench.recipe").template("monitor", o.name))
-    return 0
-  elseif a == "start" then
+  local done = recipe_action("monitor", o)
+  if done then
+    return done
+  end
+  if a == "start" then
     local m = M.check(monitor.start({ recipe = o.recipe, executor = o.executor, set = o.set }))
     print(string.format("monitor %s: Prometheus %s (job %s on %s)", m.instance_id, m.url, m.job_id, m.node or "?"))
     print("UI from a laptop: " .. monitor.ssh_line(m) .. "   then open http://localhost:" .. m.instance.ports[1])

@@ -48,26 +48,21 @@ end
 
 --- The load generator spec for a recipe.
 function M.spec(r, urls)
-  local t = r.target or {}
-  local spec = {
-    target = {
-      url = #urls == 1 and urls[1] or urls,
-      api = t.api,
-      model = t.model,
-      headers = t.headers,
-      timeout_s = t.timeout_s,
-      stream = t.stream,
-      ignore_eos = t.ignore_eos,
-      path = t.path,
-      method = t.method,
-      body = t.body,
-    },
+  -- The recipe's target settings pass through; discovery decides the URLs.
+  local target = {}
+  for k, v in pairs(r.target or {}) do
+    if k ~= "service_name" and k ~= "url" then
+      target[k] = v
+    end
+  end
+  target.url = #urls == 1 and urls[1] or urls
+  return {
+    target = target,
     workload = r.workload,
     dataset = r.dataset,
     slo = r.slo,
     label = (r.output and r.output.label) or r.name,
   }
-  return spec
 end
 
 --- Checks a spec, naming the recipe file in errors.
@@ -151,7 +146,10 @@ end
 function M.run(o)
   local r, file = recipe.load("client", o.recipe, { set = o.set })
   local executor = o.executor or (r.orchestration and r.orchestration.executor) or "local"
-  deploy.executor(executor)
+  local _, xerr = deploy.ready_executor(executor)
+  if xerr then
+    return nil, xerr
+  end
   local urls, err = M.targets(r, o.url)
   if not urls then
     return nil, err

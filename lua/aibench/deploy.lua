@@ -21,6 +21,16 @@ function M.executor(name)
   return ex
 end
 
+--- The executor module, checked usable (SLURM answers); nil, err otherwise.
+function M.ready_executor(name)
+  local ex = M.executor(name)
+  local ok, err = ex.available()
+  if not ok then
+    return nil, err
+  end
+  return ex
+end
+
 function M.jobs_dir()
   return fs.join(aibench.home(), "jobs")
 end

@@ -204,12 +204,9 @@ function M.start(o)
   end
   local rt = M.runtime(r)
   local executor = o.executor or (r.orchestration and r.orchestration.executor) or "local"
-  local ex = deploy.executor(executor)
-  if executor == "slurm" then
-    local ok, err = ex.available()
-    if not ok then
-      return nil, err
-    end
+  local ex, xerr = deploy.ready_executor(executor)
+  if not ex then
+    return nil, xerr
   end
   local dir, instance_id = deploy.new_job_dir(r.name)
   local config, rules = M.config(r, dir)
@@ -268,10 +265,7 @@ function M.start(o)
   local ready, failed = server.wait({ meta }, o.timeout_s or 180)
   if #failed > 0 then
     local m = failed[1]
-    if not deploy.is_final(m.state) then
-      deploy.job(m):cancel()
-    end
-    registry.deregister(m.service, m.instance_id)
+    server.abandon(m)
     return nil, { kind = "failed", message = string.format("Prometheus did not start: %s\n%s", m.why, deploy.log_tail(m)) }
   end
   local m = ready[1]

@@ -341,8 +341,9 @@ local function delta_text(c)
   return d .. (c.flag and ("  " .. c.flag) or "") .. (c.few_samples and "  (few samples)" or "")
 end
 
-function M.compare_text(records, cmp)
-  local head = { "metric", "unit", "base #1" }
+--- The comparison as table rows (header first), for every output format.
+local function compare_rows(records, cmp)
+  local head = { "metric", "unit", "#1" }
   for i = 2, #records do
     head[#head + 1] = "#" .. i
     head[#head + 1] = "delta"
@@ -356,6 +357,11 @@ function M.compare_text(records, cmp)
     end
     rows[#rows + 1] = row
   end
+  return rows
+end
+
+function M.compare_text(records, cmp)
+  local rows = compare_rows(records, cmp)
   local out = { "comparison against #1 (flag: worse by more than " .. string.format("%.0f%%", 100 * cmp.threshold) .. ")" }
   for i, rec in ipairs(records) do
     out[#out + 1] = string.format("  #%d %s  %s", i, title_of(rec), rec.path or "")
@@ -472,21 +478,7 @@ function M.markdown(records, opts)
     local cmp = M.compare(records, opts)
     out[#out + 1] = "## Comparison against #1"
     out[#out + 1] = ""
-    local head = { "metric", "unit", "#1" }
-    for i = 2, #records do
-      head[#head + 1] = "#" .. i
-      head[#head + 1] = "delta"
-    end
-    local rows = { head }
-    for _, r in ipairs(cmp.rows) do
-      local row = { r.label, r.unit, num(r.base, 2) }
-      for _, c in ipairs(r.others) do
-        row[#row + 1] = num(c.value, 2)
-        row[#row + 1] = delta_text(c)
-      end
-      rows[#rows + 1] = row
-    end
-    out[#out + 1] = md_table(rows)
+    out[#out + 1] = md_table(compare_rows(records, cmp))
     out[#out + 1] = ""
     out[#out + 1] = cmp.regressions == 0 and "No regression." or string.format("**%d regression(s) flagged** (worse by more than %.0f%%).", cmp.regressions, 100 * cmp.threshold)
     out[#out + 1] = ""
@@ -653,21 +645,7 @@ function M.html(records, opts)
     local plot = require("aibench.plot")
     local cmp = M.compare(records, opts)
     out[#out + 1] = '<section id="compare"><h2>Comparison against #1</h2>'
-    local head = { "metric", "unit", "#1" }
-    for i = 2, #records do
-      head[#head + 1] = "#" .. i
-      head[#head + 1] = "delta"
-    end
-    local rows = { head }
-    for _, r in ipairs(cmp.rows) do
-      local row = { r.label, r.unit, num(r.base, 2) }
-      for _, c in ipairs(r.others) do
-        row[#row + 1] = num(c.value, 2)
-        row[#row + 1] = delta_text(c)
-      end
-      rows[#rows + 1] = row
-    end
-    out[#out + 1] = html_table(rows, "compare")
+    out[#out + 1] = html_table(compare_rows(records, cmp), "compare")
     out[#out + 1] = string.format("<p>%s</p>", cmp.regressions == 0 and "No regression." or string.format('<span class="bad">%d regression(s) flagged</span> (worse by more than %.0f%%).', cmp.regressions, 100 * cmp.threshold))
     local figs = {}
     for _, m in ipairs({ { "ttft", "TTFT" }, { "itl", "ITL" }, { "latency", "E2E latency" } }) do

@@ -143,6 +143,15 @@ function M.wait(metas, timeout_s, on_event)
   return ready, failed
 end
 
+--- Gives up on a deployment that failed to come up: its job is stopped if
+--- it still runs, and nothing of it stays registered.
+function M.abandon(m)
+  if not deploy.is_final(m.state) then
+    deploy.job(m):cancel()
+  end
+  registry.deregister(m.service, m.instance_id)
+end
+
 --- `server run`: deploys `count` instances of a recipe.
 ---@param o {recipe: string, count?: integer, executor?: string, set?: string[], dry_run?: boolean, timeout_s?: number, quiet?: boolean}
 ---@return table? deployments
@@ -161,19 +170,15 @@ function M.run(o)
     prepared[i] = { spec = spec, files = files, meta = meta }
   end
   if o.dry_run then
-    return { dry_run = true, scripts = (function()
-      local out = {}
-      for i, p in ipairs(prepared) do
-        out[i] = { script = ex.render(p.spec), files = p.files, meta = p.meta }
-      end
-      return out
-    end)() }
-  end
-  if executor == "slurm" then
-    local ok, err = ex.available()
-    if not ok then
-      return nil, err
+    local scripts = {}
+    for i, p in ipairs(prepared) do
+      scripts[i] = { script = ex.render(p.spec), files = p.files, meta = p.meta }
     end
+    return { dry_run = true, scripts = scripts }
+  end
+  local _, xerr = deploy.ready_executor(executor)
+  if xerr then
+    return nil, xerr
   end
   local metas = {}
   for _, p in ipairs(prepared) do
@@ -195,11 +200,7 @@ function M.run(o)
     local lines = {}
     for _, m in ipairs(failed) do
       lines[#lines + 1] = string.format("instance %s: %s\n%s", m.instance_id, m.why, deploy.log_tail(m))
-      -- A job that is still running but never became healthy is stopped.
-      if not deploy.is_final(m.state) then
-        deploy.job(m):cancel()
-      end
-      registry.deregister(m.service, m.instance_id)
+      M.abandon(m)
     end
     return nil, { kind = "failed", message = table.concat(lines, "\n"), ready = ready, failed = failed }
   end

@@ -19,34 +19,24 @@ function M.prune()
       entries[#entries + 1] = { service = s, instance_id = i.instance_id, job_id = i.job_id, executor = i.executor }
     end
   end
-  local by_exec = {}
+  -- Entries from an executor this aibench does not know cannot be checked: gone.
+  local known = {}
   for _, e in ipairs(entries) do
-    local ok = deploy.executors[e.executor] ~= nil
-    local key = ok and e.executor or "?"
-    by_exec[key] = by_exec[key] or {}
-    table.insert(by_exec[key], e)
+    if deploy.executors[e.executor] then
+      known[#known + 1] = e
+    else
+      e.state = "UNKNOWN"
+    end
+  end
+  local _, rerr = deploy.refresh(known)
+  if rerr then
+    return nil, rerr
   end
   local removed = {}
-  for exec, list in pairs(by_exec) do
-    local states = {}
-    if exec ~= "?" then
-      local ids = {}
-      for i, e in ipairs(list) do
-        ids[i] = e.job_id
-      end
-      local s, serr = deploy.executor(exec).statuses(ids)
-      if not s then
-        return nil, serr
-      end
-      states = s
-    end
-    for _, e in ipairs(list) do
-      local st = states[e.job_id] and states[e.job_id].state or "UNKNOWN"
-      if st ~= "PENDING" and st ~= "STARTING" and st ~= "RUNNING" then
-        registry.deregister(e.service, e.instance_id)
-        e.state = st
-        removed[#removed + 1] = e
-      end
+  for _, e in ipairs(entries) do
+    if e.state ~= "PENDING" and e.state ~= "STARTING" and e.state ~= "RUNNING" then
+      registry.deregister(e.service, e.instance_id)
+      removed[#removed + 1] = e
     end
   end
   return removed
