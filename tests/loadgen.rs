@@ -255,6 +255,18 @@ async fn merge_equals_one_run_over_both() {
     }
     let back: Report = serde_json::from_str(&serde_json::to_string(&merged).unwrap()).unwrap();
     assert_eq!(back, merged, "results round-trip through JSON");
+    let per_second: u64 = merged.timeseries.completed.iter().sum();
+    let parts: u64 = reports.iter().map(|r| r.timeseries.completed.iter().sum::<u64>()).sum();
+    assert_eq!(per_second, parts, "the merged time series keeps every completion");
+    // A damaged result is refused, not merged into nonsense.
+    let mut bad = reports[1].clone();
+    bad.timeseries.completed.pop();
+    let e = Report::merge(&[reports[0].clone(), bad]).unwrap_err();
+    assert!(e.contains("result 2") && e.contains("timeseries"), "{e}");
+    let mut bad = reports[0].clone();
+    bad.window_start_unix = f64::NAN;
+    let e = Report::merge(&[bad, reports[1].clone()]).unwrap_err();
+    assert!(e.contains("result 1") && e.contains("window_start_unix"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +359,7 @@ fn bad_specs_name_the_field() {
     let e = bad(json!({"target": url, "workload": {"pattern": "zigzag", "users": 1}}));
     assert_eq!(e, "workload.pattern: expected \"closed-loop\" or \"open-loop\", got \"zigzag\"");
     let e = bad(json!({"target": url, "workload": {"pattern": "open-loop", "rate": -5, "duration_s": 1}}));
-    assert_eq!(e, "workload.rate: expected a positive number, got -5");
+    assert_eq!(e, "workload.rate: expected a positive number (at most 1e9), got -5");
     let e = bad(json!({"target": {}, "workload": {"pattern": "open-loop", "rate": 5, "duration_s": 1}}));
     assert!(e.starts_with("target: missing field `url`"), "{e}");
     let e = bad(json!({"target": url, "workload": {"pattern": "closed-loop", "users": "ten", "duration_s": 1}}));

@@ -95,6 +95,18 @@ local function run_jobs(r, file, executor, spec, opts)
       s[key] = v
     end
     s.progress = false
+    -- Each instance draws its own arrivals and prompts: identical seeds would
+    -- send K-wide bursts of the same prompts instead of K independent clients.
+    for _, part in ipairs({ "workload", "dataset" }) do
+      if type(spec[part]) == "table" then
+        local copy = {}
+        for key, v in pairs(spec[part]) do
+          copy[key] = v
+        end
+        copy.seed = (tonumber(copy.seed) or 0) + i - 1
+        s[part] = copy
+      end
+    end
     local files = {
       [fs.join(dir, "spec.json")] = json.encode(s, { pretty = true }) .. "\n",
       [fs.join(dir, "agent.json")] = json.encode({

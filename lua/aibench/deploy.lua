@@ -180,8 +180,9 @@ function M.job_spec(r, executor, name, dir, command, comment)
     for _, a in ipairs(d.sbatch_args or {}) do
       sbatch_args[#sbatch_args + 1] = a
     end
-    for _, m in ipairs(d.modules or {}) do
-      table.insert(modules, 1, m)
+    -- Site modules first, in their order (Lmod hierarchies depend on it).
+    for i, m in ipairs(d.modules or {}) do
+      table.insert(modules, i, m)
     end
   end
   local env = {}

@@ -432,9 +432,14 @@ function M.export(o)
   local now = time.now()
   local t_end = parse_time(o["end"], "end") or now
   local t_start = parse_time(o.start, "start") or m.started_unix or (t_end - 3600)
-  local step = o.step and duration_s(tostring(o.step)) or duration_s(m.scrape_interval or "15s") or 15
-  if not step or step <= 0 then
-    error("--step: expected seconds or a duration like 15s, got " .. tostring(o.step), 0)
+  local step
+  if o.step then
+    step = duration_s(tostring(o.step))
+    if not step or step <= 0 then
+      error("--step: expected seconds or a duration like 15s, got " .. tostring(o.step), 0)
+    end
+  else
+    step = duration_s(m.scrape_interval or "15s") or 15
   end
   if kind == "range" and t_end <= t_start then
     error(string.format("--end (%s) is not after --start (%s)", time.format(t_end), time.format(t_start)), 0)
@@ -548,12 +553,13 @@ function M.timeseries(urls, t0, t1)
     local res = m.client:query_range(q[2], t0 - step, t1 + step, step)
     if res and #res > 0 then
       local points = json.array()
-      -- Sum over instances per timestamp.
-      local by_t = {}
+      -- Counts and rates add up over instances; fractions (KV-cache use) average.
+      local by_t, n_t = {}, {}
       for _, s in ipairs(res) do
         for _, pt in ipairs(s.values or {}) do
           if pt[2] == pt[2] then
             by_t[pt[1]] = (by_t[pt[1]] or 0) + pt[2]
+            n_t[pt[1]] = (n_t[pt[1]] or 0) + 1
           end
         end
       end
@@ -563,7 +569,7 @@ function M.timeseries(urls, t0, t1)
       end
       table.sort(ts)
       for _, t in ipairs(ts) do
-        points[#points + 1] = { t - t0, by_t[t] }
+        points[#points + 1] = { t - t0, q[3] == "fraction" and by_t[t] / n_t[t] or by_t[t] }
       end
       out.series[q[1]] = { unit = q[3], points = points }
     end

@@ -144,13 +144,16 @@ function M.diff(before, urls, t0, t1)
     else
       out.instances = out.instances + 1
       local succ_a, succ_b = a["vllm:request_success_total"], b["vllm:request_success_total"]
+      -- `_created` samples (OpenMetrics) carry timestamps, not counts.
       local prev = {}
       for _, s in ipairs(succ_b and succ_b.samples or {}) do
-        prev[label_key(s.labels)] = s.value
+        if not s.name:match("_created$") then
+          prev[s.name .. "{" .. label_key(s.labels)] = s.value
+        end
       end
       for _, s in ipairs(succ_a and succ_a.samples or {}) do
         if not s.name:match("_created$") then
-          local d = s.value - (prev[label_key(s.labels)] or 0)
+          local d = s.value - (prev[s.name .. "{" .. label_key(s.labels)] or 0)
           local reason = s.labels.finished_reason or "unknown"
           out.requests_by_reason[reason] = (out.requests_by_reason[reason] or 0) + d
           if reason == "abort" then

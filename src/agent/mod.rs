@@ -232,6 +232,12 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         ports,
         argv.iter().map(|a| crate::slurm::script::quote(a)).collect::<Vec<_>>().join(" ")
     ));
+    // Everything that can fail is checked before the service starts, so an
+    // error never leaves it running without a supervisor.
+    if spec.health.is_some() && ports.is_empty() {
+        return Err("health: a health probe needs a port (ports: [auto])".into());
+    }
+    let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
     let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
     let pgid = child.id().unwrap_or(0) as i32;
     if let Some(d) = &job_dir {
@@ -249,7 +255,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     // Health, then registration.
     let mut registered = false;
     let ended: Option<Ended> = if let Some(h) = &spec.health {
-        let port = *ports.first().ok_or("health: a health probe needs a port (ports: [auto])")?;
+        let port = ports[0];
         let url = format!("http://127.0.0.1:{port}{}", h.path);
         let probe_deadline = started + Duration::from_secs_f64(h.timeout_s);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| e.to_string())?;
@@ -283,7 +289,6 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     } else {
         None
     };
-    let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
     if ended.is_none()
         && let Some(service) = &spec.service
     {

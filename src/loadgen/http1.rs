@@ -36,12 +36,18 @@ impl Endpoint {
         if auth.is_empty() {
             return Err(format!("'{url}': no host"));
         }
-        let (host, port) = match auth.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+        // A port follows the last ':' only outside an IPv6 literal ("[::1]:8000").
+        let port_sep = match auth.rfind(']') {
+            Some(b) => auth[b..].rfind(':').map(|i| b + i),
+            None => auth.rfind(':'),
+        };
+        let (host, port) = match port_sep {
+            Some(i) => {
+                let p = &auth[i + 1..];
                 let port = p.parse::<u16>().map_err(|_| format!("'{url}': invalid port '{p}'"))?;
-                (h.to_string(), port)
+                (auth[..i].to_string(), port)
             }
-            _ => (auth.to_string(), 80),
+            None => (auth.to_string(), 80),
         };
         if host.is_empty() {
             return Err(format!("'{url}': no host"));
@@ -203,7 +209,13 @@ impl Conn {
                                 }
                             }
                         }
-                        if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+                        if (100..200).contains(&status) && status != 101 {
+                            // An interim response (100 Continue, 103 Early
+                            // Hints): the real one follows on the same connection.
+                            self.start += n;
+                            continue;
+                        }
+                        if head_only || status == 204 || status == 304 || status == 101 {
                             kind = BodyKind::None;
                         }
                         break (status, kind, close, n);
@@ -384,6 +396,41 @@ mod tests {
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://x:99999").unwrap_err().contains("invalid port"));
         assert!(Endpoint::parse("http://:80").is_err());
+        let e = Endpoint::parse("http://[::1]/x").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.authority.as_str()), ("[::1]", 80, "[::1]:80"));
+        let e = Endpoint::parse("http://[::1]:8000").unwrap();
+        assert_eq!(e.port, 8000);
+    }
+
+    struct Collect(u16, Vec<u8>);
+    impl BodySink for Collect {
+        fn head(&mut self, status: u16, _: Instant) {
+            self.0 = status;
+        }
+        fn data(&mut self, bytes: &[u8], _: Instant) {
+            self.1.extend_from_slice(bytes);
+        }
+    }
+
+    #[tokio::test]
+    async fn interim_responses_are_skipped() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await.unwrap();
+            let reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n\
+                         HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+            s.write_all(reply.as_bytes()).await.unwrap();
+            let _ = s.read(&mut buf).await;
+        });
+        let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let mut c = Conn::connect(&ep).await.unwrap();
+        let mut sink = Collect(0, Vec::new());
+        let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), false, &mut sink).await.ok().unwrap();
+        assert_eq!((f.status, sink.0, sink.1.as_slice()), (200, 200, &b"hello"[..]));
     }
 
     #[test]

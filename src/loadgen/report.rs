@@ -42,7 +42,7 @@ pub struct Goodput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Rate {
     pub requested_req_per_sec: f64,
-    /// Requests sent per second over the sending window.
+    /// Requests sent per second over the sending window (first to last send).
     pub achieved_req_per_sec: f64,
 }
 
@@ -66,7 +66,10 @@ pub struct LittlesLaw {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TimeSeries {
-    /// Start of each one-second interval, seconds since the measurement began.
+    /// Unix time of second 0 (the measurement origin).
+    #[serde(default)]
+    pub origin_unix: f64,
+    /// Start of each one-second interval, seconds since the origin.
     pub t_s: Vec<f64>,
     pub completed: Vec<u64>,
     pub errors: Vec<u64>,
@@ -206,7 +209,7 @@ impl Report {
                 client_gap_ms: if total.gap_n > 0 { total.gap_sum_us / total.gap_n as f64 / 1000.0 } else { 0.0 },
             }
         });
-        let mut ts = TimeSeries::default();
+        let mut ts = TimeSeries { origin_unix: f.origin_unix, ..Default::default() };
         let n = total.seconds.len().max(f.in_flight.len());
         for i in 0..n {
             let s = total.seconds.get(i).cloned().unwrap_or_default();
@@ -270,9 +273,15 @@ impl Report {
                 goodput_req_per_sec: per_s(total.good as f64),
                 attainment: if successes > 0 { total.good as f64 / successes as f64 } else { 0.0 },
             }),
-            rate: f
-                .requested_rate
-                .map(|r| Rate { requested_req_per_sec: r, achieved_req_per_sec: per_s(requests as f64) }),
+            rate: f.requested_rate.map(|r| {
+                let window = match (total.first_sent, total.last_sent) {
+                    (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+                    _ => 0.0,
+                };
+                // n sends span n - 1 gaps.
+                let achieved = if window > 0.0 && requests > 1 { (requests - 1) as f64 / window } else { 0.0 };
+                Rate { requested_req_per_sec: r, achieved_req_per_sec: achieved }
+            }),
             littles_law,
             timeseries: ts,
             histograms,
@@ -287,6 +296,33 @@ impl Report {
         for (i, r) in reports.iter().enumerate() {
             if r.schema != SCHEMA {
                 return Err(format!("bench.merge: result {} has schema '{}', expected '{SCHEMA}'", i + 1, r.schema));
+            }
+        }
+        for (i, r) in reports.iter().enumerate() {
+            let ts = &r.timeseries;
+            let n = ts.t_s.len();
+            let lens = [
+                ts.completed.len(),
+                ts.errors.len(),
+                ts.output_tokens.len(),
+                ts.in_flight.len(),
+                ts.mean_ttft_ms.len(),
+                ts.mean_latency_ms.len(),
+            ];
+            if lens.iter().any(|l| *l != n) {
+                return Err(format!(
+                    "bench.merge: result {}: its timeseries arrays differ in length (damaged result?)",
+                    i + 1
+                ));
+            }
+            let sane = |t: f64| t.is_finite() && t > 1e9 && t < 1e11;
+            if !(sane(r.window_start_unix) && sane(r.window_end_unix) && r.window_end_unix >= r.window_start_unix) {
+                return Err(format!(
+                    "bench.merge: result {}: window_start_unix/window_end_unix ({}, {}) are not a plausible time window",
+                    i + 1,
+                    r.window_start_unix,
+                    r.window_end_unix
+                ));
             }
         }
         let mut hists = stats::Hists::new();
@@ -321,11 +357,14 @@ impl Report {
                 }
             }
         }
-        // Time series aligned on each run's own window start.
+        // Time series aligned on each run's own origin (second 0).
+        let origin_of =
+            |r: &Report| if r.timeseries.origin_unix > 0.0 { r.timeseries.origin_unix } else { r.window_start_unix };
+        let origin = reports.iter().map(origin_of).fold(f64::INFINITY, f64::min);
         let mut secs: Vec<Second> = Vec::new();
         let mut in_flight: Vec<f64> = Vec::new();
         for r in reports {
-            let off = (r.window_start_unix - start).max(0.0).floor() as usize;
+            let off = (origin_of(r) - origin).max(0.0).round() as usize;
             let ts = &r.timeseries;
             for i in 0..ts.t_s.len() {
                 let j = off + i;
@@ -349,7 +388,7 @@ impl Report {
                 in_flight[j] += ts.in_flight[i];
             }
         }
-        let mut ts = TimeSeries::default();
+        let mut ts = TimeSeries { origin_unix: origin, ..Default::default() };
         for (i, s) in secs.iter().enumerate() {
             ts.t_s.push(i as f64);
             ts.completed.push(s.completed);
@@ -403,6 +442,7 @@ impl Report {
             target: TargetInfo {
                 urls: {
                     let mut u: Vec<String> = reports.iter().flat_map(|r| r.target.urls.clone()).collect();
+                    u.sort();
                     u.dedup();
                     u
                 },
@@ -449,7 +489,12 @@ impl Report {
                     .filter_map(|r| r.rate.as_ref())
                     .map(|r| r.requested_req_per_sec)
                     .sum(),
-                achieved_req_per_sec: per_s((successes + failures) as f64),
+                // Clients run side by side: their sending rates add up.
+                achieved_req_per_sec: reports
+                    .iter()
+                    .filter_map(|r| r.rate.as_ref())
+                    .map(|r| r.achieved_req_per_sec)
+                    .sum(),
             }),
             littles_law,
             timeseries: ts,

@@ -80,6 +80,8 @@ struct Ctx {
     log: Option<mpsc::UnboundedSender<Option<String>>>,
     pools: Vec<Mutex<Vec<Conn>>>,
     stop: AtomicBool,
+    /// Wakes users sleeping (ramp-up, think time) when the run stops.
+    stopped: Notify,
     abort: watch::Receiver<bool>,
     /// Per second since the origin: (sum of in-flight samples, samples).
     in_flight_series: Mutex<Vec<(f64, u32)>>,
@@ -287,6 +289,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         slo: spec.slo.clone(),
         log: log.as_ref().map(|(tx, _)| tx.clone()),
         stop: AtomicBool::new(false),
+        stopped: Notify::new(),
         abort: abort_rx,
         in_flight_series: Mutex::new(Vec::new()),
         outstanding: AtomicU64::new(0),
@@ -305,6 +308,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     };
     if interrupted {
         ctx.stop.store(true, Ordering::SeqCst);
+        ctx.stopped.notify_waiters();
         ctx.all_done.notify_waiters();
         if tokio::time::timeout(GRACE, &mut work).await.is_err() {
             let _ = abort_tx.send(true);
@@ -524,9 +528,6 @@ async fn drive(ctx: Arc<Ctx>, w: &Workload) {
                 if ctx.dispatch_done.load(Ordering::SeqCst) && ctx.outstanding.load(Ordering::SeqCst) == 0 {
                     break;
                 }
-                if ctx.stop.load(Ordering::SeqCst) && ctx.outstanding.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
                 notified.await;
             }
         }
@@ -549,10 +550,13 @@ fn dispatch(ctx: Arc<Ctx>, schedule: Schedule, sem: Option<Arc<Semaphore>>, hand
             }
             std::thread::sleep((intended - now).min(Duration::from_millis(50)));
         }
-        if ctx.stop.load(Ordering::Relaxed) {
+        // Counted before the last stop check, so `drive` cannot finish while
+        // a request is about to be spawned.
+        ctx.outstanding.fetch_add(1, Ordering::SeqCst);
+        if ctx.stop.load(Ordering::SeqCst) {
+            ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
             break;
         }
-        ctx.outstanding.fetch_add(1, Ordering::SeqCst);
         let c = ctx.clone();
         let sem = sem.clone();
         handle.spawn(async move {
@@ -615,8 +619,8 @@ async fn user(
     delay: Duration,
 ) {
     let mut abort = ctx.abort.clone();
-    if !delay.is_zero() {
-        timer.sleep(delay).await;
+    if !delay.is_zero() && !sleep_unless_stopped(&ctx, &timer, Instant::now() + delay).await {
+        return;
     }
     let mut conns: Vec<Option<Conn>> = ctx.endpoints.iter().map(|_| None).collect();
     let mut scratch = Scratch::default();
@@ -659,7 +663,9 @@ async fn user(
             if deadline.is_some_and(|d| wake >= d) {
                 break;
             }
-            timer.sleep_until(wake).await;
+            if !sleep_unless_stopped(&ctx, &timer, wake).await {
+                break;
+            }
         }
     }
     if let (Some(a), Some(b)) = (first_sent, last_done) {
@@ -672,6 +678,18 @@ async fn user(
         sh.users_done += 1;
         sh.gap_sum_us += gap_sum_us;
         sh.gap_n += gap_n;
+    }
+}
+
+/// Sleeps until `until`; false when the run was stopped meanwhile.
+async fn sleep_unless_stopped(ctx: &Ctx, timer: &super::timer::PreciseTimer, until: Instant) -> bool {
+    let stopped = ctx.stopped.notified();
+    if ctx.stop.load(Ordering::SeqCst) {
+        return false;
+    }
+    tokio::select! {
+        _ = timer.sleep_until(until) => true,
+        _ = stopped => false,
     }
 }
 

@@ -357,12 +357,23 @@ impl Slo {
     }
 }
 
+/// Bounds what a duration or a rate may be (a billion seconds is 31 years).
+const LIMIT: f64 = 1e9;
+
 fn positive(field: &str, v: f64) -> Result<(), String> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{field}: expected a positive number, got {v}")) }
+    if v.is_finite() && v > 0.0 && v <= LIMIT {
+        Ok(())
+    } else {
+        Err(format!("{field}: expected a positive number (at most {LIMIT:e}), got {v}"))
+    }
 }
 
 fn non_negative(field: &str, v: f64) -> Result<(), String> {
-    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(format!("{field}: expected a non-negative number, got {v}")) }
+    if v.is_finite() && (0.0..=LIMIT).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{field}: expected a non-negative number (at most {LIMIT:e}), got {v}"))
+    }
 }
 
 impl BenchSpec {

@@ -97,6 +97,7 @@ pub struct Shard {
     pub output_counted: u64,
     pub input_from_usage: u64,
     pub first_sent: Option<Instant>,
+    pub last_sent: Option<Instant>,
     pub last_done: Option<Instant>,
     pub seconds: Vec<Second>,
     /// Closed loop: each user's own cycle rate, summed (requests per second).
@@ -115,6 +116,7 @@ impl Shard {
     /// Adds a measured (non-warmup) request. `itl_us` are its inter-chunk gaps.
     pub fn record(&mut self, r: &Record, itl_us: &[u64], origin: Instant) {
         self.first_sent = Some(self.first_sent.map_or(r.sent, |t| t.min(r.sent)));
+        self.last_sent = Some(self.last_sent.map_or(r.sent, |t| t.max(r.sent)));
         self.last_done = Some(self.last_done.map_or(r.done, |t| t.max(r.done)));
         let sec = r.done.saturating_duration_since(origin).as_secs() as usize;
         if self.seconds.len() <= sec {
@@ -198,6 +200,10 @@ impl Shard {
         self.input_from_usage += o.input_from_usage;
         self.first_sent = match (self.first_sent, o.first_sent) {
             (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_sent = match (self.last_sent, o.last_sent) {
+            (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
         self.last_done = match (self.last_done, o.last_done) {

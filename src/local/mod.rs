@@ -152,15 +152,30 @@ fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// True while any process of the group exists.
-fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pgid > 1 && unsafe { libc::kill(-pgid, 0) == 0 }
+/// True while a process of group `pgid` that started no earlier than `since`
+/// (clock ticks since boot) exists: a later, unrelated group that reused the
+/// number is not the job's.
+fn group_alive(pgid: i32, since: u64) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).any(|pid| {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        let Some(close) = text.rfind(')') else { return false };
+        let f: Vec<&str> = text[close + 2..].split_whitespace().collect();
+        // After the name: state(0) ppid(1) pgrp(2) ... starttime(19). A
+        // zombie still counts, as it does for kill(-pgid, 0): the group is
+        // gone once its members are reaped.
+        let pgrp = f.get(2).and_then(|s| s.parse::<i32>().ok());
+        let start = f.get(19).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        pgrp == Some(pgid) && start >= since
+    })
 }
 
-async fn wait_group_gone(pgid: i32, limit: Duration) -> bool {
+async fn wait_group_gone(pgid: i32, since: u64, limit: Duration) -> bool {
     let start = Instant::now();
-    while group_alive(pgid) {
+    while group_alive(pgid, since) {
         if start.elapsed() >= limit {
             return false;
         }
@@ -176,20 +191,20 @@ pub async fn cancel(id: &str, home: &Path, grace: Duration) -> Result<(), ExecEr
     let dir = Path::new(&r.dir);
     let _ = std::fs::write(dir.join("cancel_requested"), b"1\n");
     let job = r.pid as i32;
-    if !alive(&r) && !group_alive(job) {
-        return Ok(());
-    }
+    let since = r.starttime;
     let service = std::fs::read_to_string(dir.join("service.pgid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
-    signal_group(job, libc::SIGTERM);
-    if !wait_group_gone(job, grace).await {
-        signal_group(job, libc::SIGKILL);
-        wait_group_gone(job, Duration::from_secs(2)).await;
+    if group_alive(job, since) {
+        signal_group(job, libc::SIGTERM);
+        if !wait_group_gone(job, since, grace).await {
+            signal_group(job, libc::SIGKILL);
+            wait_group_gone(job, since, Duration::from_secs(2)).await;
+        }
     }
     if let Some(g) = service
-        && group_alive(g)
+        && group_alive(g, since)
     {
         signal_group(g, libc::SIGKILL);
-        wait_group_gone(g, Duration::from_secs(2)).await;
+        wait_group_gone(g, since, Duration::from_secs(2)).await;
     }
     Ok(())
 }
@@ -204,5 +219,9 @@ mod tests {
         assert!(state == 'R' || state == 'S');
         assert!(start > 0);
         assert!(proc_stat(u32::MAX - 1).is_none());
+        // SAFETY: reads this process's group id.
+        let pgid = unsafe { libc::getpgrp() };
+        assert!(group_alive(pgid, 0));
+        assert!(!group_alive(pgid, u64::MAX), "a group older than `since` is not ours");
     }
 }

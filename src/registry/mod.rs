@@ -76,22 +76,26 @@ impl Registry {
         Ok(self.dir.join(format!("{service}.json")))
     }
 
+    /// Takes the service's exclusive lock (released when the file is dropped).
+    fn lock(&self, service: &str) -> Result<std::fs::File, RegistryError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let lock_path = self.dir.join(format!("{service}.lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        Ok(lock)
+    }
+
     /// Runs `f` on the service's instances under the exclusive lock and writes
     /// the result back (removing the file when no instance is left).
     fn update<R>(&self, service: &str, f: impl FnOnce(&mut Vec<Instance>) -> R) -> Result<R, RegistryError> {
         let path = self.file(service)?;
-        let lock_path = self.dir.join(format!("{service}.lock"));
-        let lock = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(&lock_path)
-                .map_err(io(&lock_path))?
-        };
-        lock.lock().map_err(io(&lock_path))?;
+        let lock = self.lock(service)?;
         let mut instances = read_file(&path)?;
         let out = f(&mut instances);
         let result = if instances.is_empty() {
@@ -171,13 +175,19 @@ impl Registry {
         Ok(out)
     }
 
-    /// Removes a service's file (all its instances); returns how many there were.
+    /// Removes a service's file (all its instances); returns how many there
+    /// were. Works on a corrupt file too (that is how one recovers from it).
     pub fn clear(&self, service: &str) -> Result<usize, RegistryError> {
-        self.update(service, |list| {
-            let n = list.len();
-            list.clear();
-            n
-        })
+        let path = self.file(service)?;
+        let lock = self.lock(service)?;
+        let n = read_file(&path).map(|l| l.len()).unwrap_or(0);
+        let r = match std::fs::remove_file(&path) {
+            Ok(()) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io(&path)(e)),
+        };
+        let _ = lock.unlock();
+        r
     }
 }
 
@@ -261,6 +271,23 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_service_file_is_reported_and_can_be_cleared() {
+        let home = tempfile::tempdir().unwrap();
+        let r = Registry::open(home.path()).unwrap();
+        r.register("vllm", inst("a", 1)).unwrap();
+        std::fs::write(r.dir().join("vllm.json"), b"{ not json").unwrap();
+        assert!(matches!(r.list("vllm"), Err(RegistryError::Corrupt { .. })));
+        assert!(
+            matches!(r.register("vllm", inst("b", 2)), Err(RegistryError::Corrupt { .. })),
+            "never overwrite what we cannot read"
+        );
+        assert_eq!(r.clear("vllm").unwrap(), 0);
+        assert!(r.list("vllm").unwrap().is_empty());
+        r.register("vllm", inst("b", 2)).unwrap();
+        assert_eq!(r.list("vllm").unwrap().len(), 1);
+    }
+
+    #[test]
     fn concurrent_registrations_keep_every_instance() {
         let home = tempfile::tempdir().unwrap();
         let path = home.path().to_path_buf();
@@ -292,5 +319,7 @@ mod tests {
         std::fs::write(r.dir().join("bad.json"), "{not json").unwrap();
         let e = r.list("bad").unwrap_err().to_string();
         assert!(e.contains("bad.json: not a registry file"), "{e}");
+        r.clear("bad").unwrap();
+        assert!(r.list("bad").unwrap().is_empty(), "clear recovers a corrupt file");
     }
 }

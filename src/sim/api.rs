@@ -301,8 +301,8 @@ fn plan(
             ),
         ));
     }
-    let min = min_tokens.unwrap_or(0) as u32;
-    if min > max {
+    let min = min_tokens.unwrap_or(0);
+    if min > max as i64 {
         return Err(reject(
             StatusCode::BAD_REQUEST,
             "BadRequestError",
@@ -310,6 +310,7 @@ fn plan(
             format!("min_tokens must be less than or equal to max_tokens={max}, got {min}."),
         ));
     }
+    let min = min as u32;
     let number = st.requests.fetch_add(1, Ordering::Relaxed);
     let seed = st.cfg.seed;
     let f = &st.cfg.faults;

@@ -205,19 +205,27 @@ impl Engine {
         let decode = self.running.iter().filter(|s| s.prefill_left == 0).count() as u64;
         budget = budget.saturating_sub(decode);
         let mut prefill = 0u64;
+        // KV slots this step's tokens will take: one per sequence that emits.
+        let mut growth = decode;
         for s in self.running.iter_mut().filter(|s| s.prefill_left > 0) {
             let chunk = s.prefill_left.min(budget);
             s.prefill_left -= chunk;
             s.prefilled_tokens += chunk;
             prefill += chunk;
             budget -= chunk;
+            if s.prefill_left == 0 {
+                growth += 1;
+            }
         }
         while budget > 0 && self.running.len() < self.p.max_num_seqs as usize {
             let Some(front) = self.waiting.front() else { break };
             let need = front.prefill_left;
-            if self.kv_used + need > self.p.kv_cache_tokens {
+            // Its prompt, plus room for this step's tokens (its own included),
+            // so admitting it never forces a preemption in the next step.
+            if self.kv_used + growth + need + 1 > self.p.kv_cache_tokens {
                 break;
             }
+            growth += 1;
             let mut s = self.waiting.pop_front().expect("front exists");
             self.kv_used += need;
             s.kv = need;

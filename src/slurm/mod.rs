@@ -52,6 +52,13 @@ pub async fn available() -> Result<(), ExecError> {
 /// Renders, writes `<dir>/job.sbatch` and submits it. Returns the job id.
 pub async fn submit(spec: &JobSpec) -> Result<String, ExecError> {
     let text = spec.render().map_err(ExecError::Invalid)?;
+    // `#SBATCH --output=` takes the path as one word, and '%' is a SLURM pattern.
+    if let Some(c) = spec.dir.chars().find(|c| c.is_whitespace() || *c == '%' || *c == '"' || *c == '\'') {
+        return Err(ExecError::Invalid(format!(
+            "the job folder '{}' contains {c:?}, which an #SBATCH --output path cannot hold; set AIBENCH_HOME to a path without it",
+            spec.dir
+        )));
+    }
     std::fs::create_dir_all(&spec.dir).map_err(|e| ExecError::Io(format!("{}: {e}", spec.dir)))?;
     let path = format!("{}/job.sbatch", spec.dir.trim_end_matches('/'));
     crate::util::atomic_write(std::path::Path::new(&path), text.as_bytes(), Some(0o700))

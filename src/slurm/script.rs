@@ -160,9 +160,10 @@ impl JobSpec {
             return Err("resources.cpu_cores: expected a positive integer, got 0".into());
         }
         if let Some(m) = r.memory_gb
-            && !(m.is_finite() && m > 0.0 && m < 1e6)
+            && !(m.is_finite() && (0.001..1e6).contains(&m))
         {
-            return Err(format!("resources.memory_gb: expected a positive number of GB, got {m}"));
+            // Below 1 MB, --mem would round to 0, which SLURM reads as "all the node's memory".
+            return Err(format!("resources.memory_gb: expected a positive number of GB (at least 0.001), got {m}"));
         }
         if let Some(t) = &r.time_limit {
             time_limit_seconds(t).map_err(|e| format!("resources.{e}"))?;
