@@ -167,12 +167,7 @@ impl Conn {
     /// Sends one request (already formatted) and reads the whole response
     /// into `sink`. `Err` with `sent_nothing_back` = the connection was dead
     /// before any response byte: safe to retry on a new connection.
-    pub async fn exchange<S: BodySink>(
-        &mut self,
-        request: &[u8],
-        head_only: bool,
-        sink: &mut S,
-    ) -> Result<Finished, (Failure, bool)> {
+    pub async fn exchange<S: BodySink>(&mut self, request: &[u8], sink: &mut S) -> Result<Finished, (Failure, bool)> {
         self.requests += 1;
         if let Err(e) = self.sock.write_all(request).await {
             return Err((Failure::new(ErrorClass::Other, format!("sending request: {e}")), true));
@@ -215,7 +210,7 @@ impl Conn {
                             self.start += n;
                             continue;
                         }
-                        if head_only || status == 204 || status == 304 || status == 101 {
+                        if status == 204 || status == 304 || status == 101 {
                             kind = BodyKind::None;
                         }
                         break (status, kind, close, n);
@@ -259,11 +254,7 @@ impl Conn {
                     if left == 0 {
                         break;
                     }
-                    match self.fill().await {
-                        Ok(0) => return Err(broken("connection closed before the end of the body")),
-                        Ok(_) => at = Instant::now(),
-                        Err(e) => return Err(broken(&format!("reading body: {e}"))),
-                    }
+                    self.read_more(&mut at).await.map_err(|m| broken(&m))?;
                 }
             }
             BodyKind::UntilClose => {
@@ -429,7 +420,7 @@ mod tests {
         let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         let mut c = Conn::connect(&ep).await.unwrap();
         let mut sink = Collect(0, Vec::new());
-        let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), false, &mut sink).await.ok().unwrap();
+        let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), &mut sink).await.ok().unwrap();
         assert_eq!((f.status, sink.0, sink.1.as_slice()), (200, 200, &b"hello"[..]));
     }
 

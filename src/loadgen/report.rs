@@ -168,6 +168,24 @@ fn source(from_usage: u64, total: u64, yes: &str, no: &str) -> String {
     }
 }
 
+/// The per-second series from second totals and in-flight means (either may
+/// be the shorter: the missing seconds count as empty).
+fn timeseries(origin_unix: f64, secs: &[Second], in_flight: &[f64]) -> TimeSeries {
+    let mut ts = TimeSeries { origin_unix, ..Default::default() };
+    let empty = Second::default();
+    for i in 0..secs.len().max(in_flight.len()) {
+        let s = secs.get(i).unwrap_or(&empty);
+        ts.t_s.push(i as f64);
+        ts.completed.push(s.completed);
+        ts.errors.push(s.errors);
+        ts.output_tokens.push(s.output_tokens);
+        ts.in_flight.push(in_flight.get(i).copied().unwrap_or(0.0));
+        ts.mean_ttft_ms.push((s.ttft_n > 0).then(|| s.ttft_sum_ms / s.ttft_n as f64));
+        ts.mean_latency_ms.push((s.completed > 0).then(|| s.latency_sum_ms / s.completed as f64));
+    }
+    ts
+}
+
 impl Report {
     pub fn build(total: &Shard, f: Facts) -> Report {
         let (window_start_unix, window_end_unix, duration_s) = match (total.first_sent, total.last_done) {
@@ -209,18 +227,7 @@ impl Report {
                 client_gap_ms: if total.gap_n > 0 { total.gap_sum_us / total.gap_n as f64 / 1000.0 } else { 0.0 },
             }
         });
-        let mut ts = TimeSeries { origin_unix: f.origin_unix, ..Default::default() };
-        let n = total.seconds.len().max(f.in_flight.len());
-        for i in 0..n {
-            let s = total.seconds.get(i).cloned().unwrap_or_default();
-            ts.t_s.push(i as f64);
-            ts.completed.push(s.completed);
-            ts.errors.push(s.errors);
-            ts.output_tokens.push(s.output_tokens);
-            ts.in_flight.push(f.in_flight.get(i).copied().unwrap_or(0.0));
-            ts.mean_ttft_ms.push((s.ttft_n > 0).then(|| s.ttft_sum_ms / s.ttft_n as f64));
-            ts.mean_latency_ms.push((s.completed > 0).then(|| s.latency_sum_ms / s.completed as f64));
-        }
+        let ts = timeseries(f.origin_unix, &total.seconds, &f.in_flight);
         Report {
             schema: SCHEMA.into(),
             label: f.label,
@@ -351,9 +358,7 @@ impl Report {
             for (k, v) in &r.error_samples {
                 let s = error_samples.entry(k.clone()).or_default();
                 for m in v {
-                    if s.len() < 5 && !s.contains(m) {
-                        s.push(m.clone());
-                    }
+                    stats::add_sample(s, m);
                 }
             }
         }
@@ -388,16 +393,8 @@ impl Report {
                 in_flight[j] += ts.in_flight[i];
             }
         }
-        let mut ts = TimeSeries { origin_unix: origin, ..Default::default() };
-        for (i, s) in secs.iter().enumerate() {
-            ts.t_s.push(i as f64);
-            ts.completed.push(s.completed);
-            ts.errors.push(s.errors);
-            ts.output_tokens.push(s.output_tokens);
-            ts.in_flight.push(in_flight[i]);
-            ts.mean_ttft_ms.push((s.ttft_n > 0).then(|| s.ttft_sum_ms / s.ttft_n as f64));
-            ts.mean_latency_ms.push((s.completed > 0).then(|| s.latency_sum_ms / s.completed as f64));
-        }
+        // `secs` and `in_flight` grow together: the series has their length.
+        let ts = timeseries(origin, &secs, &in_flight);
         let lat = Summary::of(hists.get("latency"));
         let input_total = sum(&|r| r.tokens.input_total);
         let output_total = sum(&|r| r.tokens.output_total);
@@ -406,20 +403,15 @@ impl Report {
             if reports.iter().all(|r| f(r) == v) { v } else { "mixed".to_string() }
         };
         let throughput = per_s(successes as f64);
-        let littles_law = if reports.iter().all(|r| r.littles_law.is_some()) {
-            let users = reports.iter().filter_map(|r| r.littles_law.as_ref()).map(|l| l.users).sum::<u64>();
-            let expected =
-                reports.iter().filter_map(|r| r.littles_law.as_ref()).map(|l| l.expected_req_per_sec).sum::<f64>();
+        // Only when every run has one.
+        let laws: Option<Vec<&LittlesLaw>> = reports.iter().map(|r| r.littles_law.as_ref()).collect();
+        let littles_law = laws.map(|laws| {
+            let users = laws.iter().map(|l| l.users).sum::<u64>();
+            let expected = laws.iter().map(|l| l.expected_req_per_sec).sum::<f64>();
             let think = first.littles_law.as_ref().map(|l| l.think_time_ms).unwrap_or(0.0);
-            let measured =
-                reports.iter().filter_map(|r| r.littles_law.as_ref()).map(|l| l.measured_req_per_sec).sum::<f64>();
-            let gap = reports
-                .iter()
-                .filter_map(|r| r.littles_law.as_ref())
-                .map(|l| l.client_gap_ms * l.users as f64)
-                .sum::<f64>()
-                / users.max(1) as f64;
-            Some(LittlesLaw {
+            let measured = laws.iter().map(|l| l.measured_req_per_sec).sum::<f64>();
+            let gap = laws.iter().map(|l| l.client_gap_ms * l.users as f64).sum::<f64>() / users.max(1) as f64;
+            LittlesLaw {
                 users,
                 think_time_ms: think,
                 mean_latency_ms: lat.as_ref().map(|l| l.mean).unwrap_or(0.0),
@@ -427,10 +419,8 @@ impl Report {
                 measured_req_per_sec: measured,
                 ratio: if expected > 0.0 { measured / expected } else { 0.0 },
                 client_gap_ms: gap,
-            })
-        } else {
-            None
-        };
+            }
+        });
         Ok(Report {
             schema: SCHEMA.into(),
             label: first.label.clone(),

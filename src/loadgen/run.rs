@@ -14,7 +14,7 @@ use super::report::{ClientInfo, Facts, Report, TargetInfo};
 use super::schedule::Schedule;
 use super::spec::{Api, BenchSpec, ClosedLoop, OpenLoop, Slo, Workload};
 use super::sse::{LineSplitter, SseParser, Tokens, is_ndjson};
-use super::stats::{Record, Shard};
+use super::stats::{self, Record, Shard};
 
 /// A once-a-second view of a running benchmark.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -72,7 +72,6 @@ struct Ctx {
     in_flight: AtomicI64,
     warmup_excluded: AtomicU64,
     warmup_requests: u64,
-    warmup_until: Instant,
     start: Instant,
     origin: Instant,
     timeout: Duration,
@@ -105,8 +104,8 @@ struct Scratch {
 impl Scratch {
     fn reset(&mut self) {
         self.tokens.reset();
-        self.sse = SseParser::default();
-        self.lines = LineSplitter::default();
+        self.sse.reset();
+        self.lines.reset();
         self.body.clear();
         self.err_body.clear();
         self.status = 0;
@@ -181,7 +180,7 @@ async fn discover_model(api: Api, ep: &Endpoint) -> Result<String, RunError> {
     })?;
     let mut s = Scratch::default();
     let mut sink = Sink { s: &mut s, api: Api::OpenaiCompletions, stream: false, llm: true };
-    let fut = conn.exchange(&req, false, &mut sink);
+    let fut = conn.exchange(&req, &mut sink);
     let res = tokio::time::timeout(Duration::from_secs(30), fut).await;
     match res {
         Err(_) => return Err(unavailable("timeout", format!("target.model not given and {url} did not answer"))),
@@ -282,7 +281,6 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         in_flight: AtomicI64::new(0),
         warmup_excluded: AtomicU64::new(0),
         warmup_requests,
-        warmup_until: start + Duration::from_secs_f64(warmup_s),
         start,
         origin: start + Duration::from_secs_f64(warmup_s),
         timeout: Duration::from_secs_f64(spec.target.timeout_s),
@@ -424,36 +422,39 @@ async fn sample_loop(ctx: Arc<Ctx>) {
 }
 
 async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>) {
+    let Some(tx) = progress else { return };
     let first = tokio::time::Instant::from_std(ctx.start + Duration::from_secs(1));
     let mut iv = tokio::time::interval_at(first, Duration::from_secs(1));
     let (mut last_done, mut last_tokens) = (0u64, 0u64);
+    // Summed over the shards each second; reused.
+    let (mut ttft, mut latency) = (stats::new_hist(), stats::new_hist());
+    let p50_ms = |h: &hdrhistogram::Histogram<u64>| (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64 / 1000.0);
     loop {
         iv.tick().await;
-        let Some(tx) = &progress else { continue };
-        let mut total = Shard::default();
+        ttft.reset();
+        latency.reset();
+        let (mut successes, mut failures, mut output_tokens) = (0u64, 0u64, 0u64);
         for s in &ctx.shards {
             let g = s.lock().unwrap_or_else(|e| e.into_inner());
-            total.successes += g.successes;
-            total.failures += g.failures;
-            total.output_tokens += g.output_tokens;
-            let _ = total.h.by_name[1].add(&g.h.by_name[1]);
-            let _ = total.h.by_name[0].add(&g.h.by_name[0]);
+            successes += g.successes;
+            failures += g.failures;
+            output_tokens += g.output_tokens;
+            let _ = ttft.add(&g.h.by_name[stats::TTFT]);
+            let _ = latency.add(&g.h.by_name[stats::LATENCY]);
         }
-        let done = total.successes + total.failures;
+        let done = successes + failures;
         let p = Progress {
             elapsed_s: ctx.start.elapsed().as_secs_f64(),
-            completed: total.successes,
-            errors: total.failures,
+            completed: successes,
+            errors: failures,
             in_flight: ctx.in_flight.load(Ordering::Relaxed),
             req_per_s: done.saturating_sub(last_done) as f64,
-            output_tokens_per_s: total.output_tokens.saturating_sub(last_tokens) as f64,
-            p50_ttft_ms: (!total.h.by_name[1].is_empty())
-                .then(|| total.h.by_name[1].value_at_quantile(0.5) as f64 / 1000.0),
-            p50_latency_ms: (!total.h.by_name[0].is_empty())
-                .then(|| total.h.by_name[0].value_at_quantile(0.5) as f64 / 1000.0),
+            output_tokens_per_s: output_tokens.saturating_sub(last_tokens) as f64,
+            p50_ttft_ms: p50_ms(&ttft),
+            p50_latency_ms: p50_ms(&latency),
         };
         last_done = done;
-        last_tokens = total.output_tokens;
+        last_tokens = output_tokens;
         if tx.send(p).is_err() {
             return;
         }
@@ -675,7 +676,6 @@ async fn user(
         if span > 0.0 {
             sh.user_rate_sum += cycles as f64 / span;
         }
-        sh.users_done += 1;
         sh.gap_sum_us += gap_sum_us;
         sh.gap_n += gap_n;
     }
@@ -732,7 +732,7 @@ async fn exec(
             let reused = c.requests > 0;
             sent = Instant::now();
             let mut sink = Sink { s: scratch, api: ctx.api, stream: ctx.stream, llm: ctx.llm };
-            match c.exchange(req, false, &mut sink).await {
+            match c.exchange(req, &mut sink).await {
                 Ok(fin) => {
                     if fin.close {
                         *conn = None;
@@ -808,13 +808,11 @@ fn classify(ctx: &Ctx, s: &mut Scratch) -> Option<(ErrorClass, String)> {
         return None;
     }
     if !ctx.stream {
-        let body = std::mem::take(&mut s.body);
         if is_ndjson(ctx.api) {
-            s.tokens.ollama_line(&body, None);
+            s.tokens.ollama_line(&s.body, None);
         } else {
-            s.tokens.openai_body(&body);
+            s.tokens.openai_body(&s.body);
         }
-        s.body = body;
         if s.tokens.bad_chunks > 0 {
             return Some((ErrorClass::Other, "response body is not the expected JSON".into()));
         }
@@ -831,8 +829,7 @@ fn classify(ctx: &Ctx, s: &mut Scratch) -> Option<(ErrorClass, String)> {
 
 fn meets_slo(slo: &Slo, r: &Record, itl_us: &[u64]) -> bool {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let end = if r.llm { r.last.unwrap_or(r.done) } else { r.done };
-    let e2e = ms(end.saturating_duration_since(r.sent));
+    let e2e = ms(r.e2e_end().saturating_duration_since(r.sent));
     if slo.e2e_ms.is_some_and(|l| e2e > l) {
         return false;
     }
@@ -856,11 +853,10 @@ fn meets_slo(slo: &Slo, r: &Record, itl_us: &[u64]) -> bool {
 
 /// Logs and records a finished request; returns whether it was warmup.
 fn finish_request(ctx: &Ctx, shard: usize, seq: u64, target: usize, rec: &Record, scratch: &Scratch) -> bool {
-    let warmup = seq < ctx.warmup_requests || rec.sent < ctx.warmup_until;
+    let warmup = seq < ctx.warmup_requests || rec.sent < ctx.origin;
     if let Some(log) = &ctx.log {
         let since = |t: Instant| t.saturating_duration_since(ctx.start).as_secs_f64();
         let us = |a: Instant, b: Instant| b.saturating_duration_since(a).as_micros() as u64;
-        let end = if rec.llm { rec.last.unwrap_or(rec.done) } else { rec.done };
         let line = serde_json::json!({
             "seq": seq,
             "target": target,
@@ -873,7 +869,7 @@ fn finish_request(ctx: &Ctx, shard: usize, seq: u64, target: usize, rec: &Record
             "sent_s": since(rec.sent),
             "queue_us": us(rec.intended.unwrap_or(rec.ready), rec.sent),
             "ttft_us": rec.first.filter(|_| rec.failure.is_none()).map(|f| us(rec.sent, f)),
-            "e2e_us": rec.failure.is_none().then(|| us(rec.sent, end)),
+            "e2e_us": rec.failure.is_none().then(|| us(rec.sent, rec.e2e_end())),
             "output_tokens": rec.output_tokens,
             "input_tokens": rec.input_tokens,
             "itl_us": if rec.failure.is_none() { scratch.tokens.itl_us.clone() } else { Vec::new() },

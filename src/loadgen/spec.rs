@@ -468,36 +468,33 @@ impl BenchSpec {
                 }
             }
         }
-        match &self.dataset {
-            Dataset::Synthetic(Synthetic { prompt_tokens, output_tokens, spread, .. }) => {
+        // Checked in this order: the fields before output_tokens, output_tokens, the fields after.
+        let output_tokens = match &self.dataset {
+            Dataset::Synthetic(Synthetic { prompt_tokens, output_tokens, .. }) => {
                 if *prompt_tokens == 0 {
                     return Err("dataset.prompt_tokens: expected a positive integer, got 0".into());
                 }
-                if *output_tokens == 0 {
-                    return Err("dataset.output_tokens: expected a positive integer, got 0".into());
-                }
-                if !(0.0..1.0).contains(spread) {
-                    return Err(format!("dataset.spread: expected a fraction in [0, 1), got {spread}"));
-                }
+                *output_tokens
             }
             Dataset::Jsonl(Jsonl { path, output_tokens, .. }) => {
                 if let Err(e) = std::fs::File::open(path) {
                     return Err(format!("dataset.path: cannot read '{path}': {e}"));
                 }
-                if *output_tokens == 0 {
-                    return Err("dataset.output_tokens: expected a positive integer, got 0".into());
-                }
+                *output_tokens
             }
-            Dataset::List(PromptList { output_tokens, .. }) => {
-                if *output_tokens == 0 {
-                    return Err("dataset.output_tokens: expected a positive integer, got 0".into());
-                }
-            }
+            Dataset::List(PromptList { output_tokens, .. }) => *output_tokens,
+        };
+        if output_tokens == 0 {
+            return Err("dataset.output_tokens: expected a positive integer, got 0".into());
         }
-        if let Dataset::List(PromptList { prompts, .. }) = &self.dataset
-            && prompts.is_empty()
-        {
-            return Err("dataset.prompts: expected at least one prompt".into());
+        match &self.dataset {
+            Dataset::Synthetic(Synthetic { spread, .. }) if !(0.0..1.0).contains(spread) => {
+                return Err(format!("dataset.spread: expected a fraction in [0, 1), got {spread}"));
+            }
+            Dataset::List(PromptList { prompts, .. }) if prompts.is_empty() => {
+                return Err("dataset.prompts: expected at least one prompt".into());
+            }
+            _ => {}
         }
         for (f, v) in [
             ("slo.ttft_ms", self.slo.ttft_ms),

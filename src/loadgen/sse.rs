@@ -31,6 +31,14 @@ enum Pending {
 }
 
 impl SseParser {
+    /// Back to the state of `SseParser::default()`, keeping the buffers' capacity.
+    pub fn reset(&mut self) {
+        self.partial.clear();
+        self.data.clear();
+        self.has_data = false;
+        self.last_cr = false;
+    }
+
     /// Feeds bytes; calls `on_event` with each complete event's data.
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
         let mut pos = 0;
@@ -164,6 +172,11 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
+    /// Back to the state of `LineSplitter::default()`, keeping the buffer's capacity.
+    pub fn reset(&mut self) {
+        self.line.clear();
+    }
+
     pub fn feed(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&[u8])) {
         while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
             self.line.extend_from_slice(&bytes[..i]);
@@ -177,10 +190,6 @@ impl LineSplitter {
             bytes = &bytes[i + 1..];
         }
         self.line.extend_from_slice(bytes);
-    }
-
-    pub fn rest(&self) -> &[u8] {
-        &self.line
     }
 }
 

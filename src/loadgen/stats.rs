@@ -19,12 +19,28 @@ pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
 }
 
+/// Adds an error message to a class's samples: at most `SAMPLES_PER_CLASS`, no repeats.
+pub fn add_sample(samples: &mut Vec<String>, msg: &str) {
+    if samples.len() < SAMPLES_PER_CLASS && !samples.iter().any(|s| s == msg) {
+        samples.push(msg.to_string());
+    }
+}
+
 /// The metrics kept as histograms, by name in results.
 pub const METRICS: [&str; 7] = ["latency", "ttft", "tpot", "itl", "queue", "send_lag", "latency_from_intended"];
 
+// Indices into `METRICS` and `Hists::by_name`.
+pub const LATENCY: usize = 0;
+pub const TTFT: usize = 1;
+pub const TPOT: usize = 2;
+pub const ITL: usize = 3;
+pub const QUEUE: usize = 4;
+pub const SEND_LAG: usize = 5;
+pub const LATENCY_FROM_INTENDED: usize = 6;
+
 #[derive(Clone)]
 pub struct Hists {
-    pub by_name: [Histogram<u64>; 7],
+    pub by_name: [Histogram<u64>; METRICS.len()],
 }
 
 impl Hists {
@@ -83,6 +99,14 @@ pub struct Record {
     pub llm: bool,
 }
 
+impl Record {
+    /// Where E2E latency ends: the last content chunk for LLM APIs (when
+    /// there was one), else the end of the response.
+    pub fn e2e_end(&self) -> Instant {
+        if self.llm { self.last.unwrap_or(self.done) } else { self.done }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Shard {
     pub h: Hists,
@@ -94,7 +118,6 @@ pub struct Shard {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub output_from_usage: u64,
-    pub output_counted: u64,
     pub input_from_usage: u64,
     pub first_sent: Option<Instant>,
     pub last_sent: Option<Instant>,
@@ -102,7 +125,6 @@ pub struct Shard {
     pub seconds: Vec<Second>,
     /// Closed loop: each user's own cycle rate, summed (requests per second).
     pub user_rate_sum: f64,
-    pub users_done: u64,
     /// Closed loop: time between a response and the next send beyond the think time.
     pub gap_sum_us: f64,
     pub gap_n: u64,
@@ -123,27 +145,24 @@ impl Shard {
             self.seconds.resize(sec + 1, Second::default());
         }
         let queue = r.sent.saturating_duration_since(r.intended.unwrap_or(r.ready));
-        self.h.rec(4, us(queue));
+        self.h.rec(QUEUE, us(queue));
         if let Some(i) = r.intended {
             // Scheduler precision: intended send time -> ready to send.
-            self.h.rec(5, us(r.ready.saturating_duration_since(i)));
+            self.h.rec(SEND_LAG, us(r.ready.saturating_duration_since(i)));
         }
         if let Some((class, msg)) = &r.failure {
             self.failures += 1;
             self.seconds[sec].errors += 1;
             *self.errors.entry(*class).or_default() += 1;
-            let s = self.samples.entry(*class).or_default();
-            if s.len() < SAMPLES_PER_CLASS && !s.contains(msg) {
-                s.push(msg.clone());
-            }
+            add_sample(self.samples.entry(*class).or_default(), msg);
             return;
         }
         self.successes += 1;
-        let e2e_end = if r.llm { r.last.unwrap_or(r.done) } else { r.done };
+        let e2e_end = r.e2e_end();
         let e2e = e2e_end.saturating_duration_since(r.sent);
-        self.h.rec(0, us(e2e));
+        self.h.rec(LATENCY, us(e2e));
         if let Some(i) = r.intended {
-            self.h.rec(6, us(e2e_end.saturating_duration_since(i)));
+            self.h.rec(LATENCY_FROM_INTENDED, us(e2e_end.saturating_duration_since(i)));
         }
         let s = &mut self.seconds[sec];
         s.completed += 1;
@@ -151,16 +170,16 @@ impl Shard {
         s.latency_sum_ms += e2e.as_secs_f64() * 1e3;
         if let Some(f) = r.first {
             let ttft = f.saturating_duration_since(r.sent);
-            self.h.rec(1, us(ttft));
+            self.h.rec(TTFT, us(ttft));
             s.ttft_sum_ms += ttft.as_secs_f64() * 1e3;
             s.ttft_n += 1;
             if r.output_tokens > 1 {
                 let tpot = (e2e_end.saturating_duration_since(f).as_secs_f64() * 1e6) / (r.output_tokens - 1) as f64;
-                self.h.rec(2, tpot.round() as u64);
+                self.h.rec(TPOT, tpot.round() as u64);
             }
         }
         for &g in itl_us {
-            self.h.rec(3, g);
+            self.h.rec(ITL, g);
         }
         if r.good {
             self.good += 1;
@@ -169,8 +188,6 @@ impl Shard {
         self.output_tokens += r.output_tokens;
         if r.tokens_from_usage {
             self.output_from_usage += 1;
-        } else {
-            self.output_counted += 1;
         }
         if r.input_from_usage {
             self.input_from_usage += 1;
@@ -188,15 +205,12 @@ impl Shard {
         for (k, v) in &o.samples {
             let s = self.samples.entry(*k).or_default();
             for m in v {
-                if s.len() < SAMPLES_PER_CLASS && !s.contains(m) {
-                    s.push(m.clone());
-                }
+                add_sample(s, m);
             }
         }
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.output_from_usage += o.output_from_usage;
-        self.output_counted += o.output_counted;
         self.input_from_usage += o.input_from_usage;
         self.first_sent = match (self.first_sent, o.first_sent) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -211,7 +225,6 @@ impl Shard {
             (a, b) => a.or(b),
         };
         self.user_rate_sum += o.user_rate_sum;
-        self.users_done += o.users_done;
         self.gap_sum_us += o.gap_sum_us;
         self.gap_n += o.gap_n;
         if self.seconds.len() < o.seconds.len() {
@@ -286,6 +299,22 @@ pub fn decode(s: &str) -> Result<Histogram<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_indices_match_names() {
+        let named = [
+            (LATENCY, "latency"),
+            (TTFT, "ttft"),
+            (TPOT, "tpot"),
+            (ITL, "itl"),
+            (QUEUE, "queue"),
+            (SEND_LAG, "send_lag"),
+            (LATENCY_FROM_INTENDED, "latency_from_intended"),
+        ];
+        for (i, name) in named {
+            assert_eq!(METRICS[i], name);
+        }
+    }
 
     #[test]
     fn encode_decode_exact() {

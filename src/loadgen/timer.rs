@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -85,15 +85,12 @@ impl PreciseTimer {
         }
         let _ = rx.await;
     }
-
-    pub async fn sleep(&self, d: Duration) {
-        self.sleep_until(Instant::now() + d).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wakes_close_to_deadline() {
