@@ -69,8 +69,11 @@ pub fn lua_module_names() -> Vec<String> {
         .collect()
 }
 
-/// Maps a module name to its embedded file, if there is one.
-pub fn module_path(name: &str) -> Option<String> {
+/// Maps a module name to its embedded file: the path under `lua/` and the source.
+pub fn module_file(name: &str) -> Option<(String, Cow<'static, [u8]>)> {
     let base = name.replace('.', "/");
-    [format!("{base}.lua"), format!("{base}/init.lua")].into_iter().find(|cand| lua_file(cand).is_some())
+    [format!("{base}.lua"), format!("{base}/init.lua")].into_iter().find_map(|cand| {
+        let src = lua_file(&cand)?;
+        Some((cand, src))
+    })
 }

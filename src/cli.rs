@@ -367,23 +367,19 @@ pub struct SimArgs {
 
 impl SimArgs {
     pub fn to_config(&self) -> Result<crate::sim::SimConfig, String> {
-        let mut profile = crate::sim::Profile::load(&self.profile)?;
-        if let Some(n) = self.max_num_seqs {
-            profile.max_num_seqs = n;
-        }
-        if let Some(n) = self.kv_cache_tokens {
-            profile.kv_cache_tokens = n;
-        }
-        if let Some(n) = self.max_model_len {
-            profile.max_model_len = n;
-        }
-        let mut cfg = crate::sim::SimConfig::new(profile);
-        cfg.host = self.host.clone();
-        cfg.port = self.port;
-        if let Some(m) = &self.model {
-            cfg.model = m.clone();
-        }
-        cfg.seed = self.seed;
+        let profile = crate::sim::Profile::load(&self.profile)?;
+        let mut cfg = crate::sim::SimConfig::with_overrides(
+            profile,
+            crate::sim::Overrides {
+                max_num_seqs: self.max_num_seqs,
+                kv_cache_tokens: self.kv_cache_tokens,
+                max_model_len: self.max_model_len,
+                host: Some(self.host.clone()),
+                port: self.port,
+                model: self.model.clone(),
+                seed: self.seed,
+            },
+        );
         for (flag, v) in [("--stall-s", self.stall_s), ("--startup-delay", self.startup_delay)] {
             if !v.is_finite() || v < 0.0 {
                 return Err(format!("{flag}: expected a non-negative number of seconds, got {v}"));
@@ -472,8 +468,14 @@ pub async fn dispatch(cli: Cli) -> u8 {
 }
 
 fn state_or_exit() -> Result<Lua, u8> {
+    state_or_exit_with(|_| Ok(()))
+}
+
+/// A Lua state (Ctrl-C handling installed) prepared by `setup`; on failure
+/// says why and gives the exit code.
+pub(crate) fn state_or_exit_with(setup: impl FnOnce(&Lua) -> LuaResult<()>) -> Result<Lua, u8> {
     crate::interrupt::install();
-    host::new_state().map_err(|e| {
+    host::new_state().and_then(|l| setup(&l).map(|_| l)).map_err(|e| {
         eprintln!("aibench: cannot create the Lua state: {e}");
         1
     })

@@ -37,9 +37,7 @@ fn install_searcher(lua: &Lua) -> LuaResult<()> {
                 }
             }
         }
-        if let Some(path) = assets::module_path(&name)
-            && let Some(src) = assets::lua_file(&path)
-        {
+        if let Some((path, src)) = assets::module_file(&name) {
             let chunk = format!("@lua/{path}");
             let f = lua.load(src.as_ref()).set_name(chunk).into_function()?;
             return (LuaValue::Function(f), format!("lua/{path}")).into_lua_multi(lua);

@@ -216,9 +216,11 @@ impl Running {
         if self.pid == 0 {
             return false;
         }
-        let target = if self.group { -(self.pid as i32) } else { self.pid as i32 };
+        if self.group {
+            return signal_group(self.pid as i32, sig);
+        }
         // SAFETY: plain kill(2) on a pid we started.
-        unsafe { libc::kill(target, sig) == 0 }
+        unsafe { libc::kill(self.pid as i32, sig) == 0 }
     }
 
     /// True while the process has not been reaped.
@@ -240,6 +242,14 @@ impl Running {
 pub async fn run(spec: &Spec) -> Result<Finished, ProcError> {
     let r = spawn(spec)?;
     r.wait(spec.timeout).await
+}
+
+/// Sends `sig` to process group `pgid` (one this program started); refuses
+/// 0 and 1, which would reach our own group or every process. True when
+/// kill(2) succeeded.
+pub fn signal_group(pgid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) on a process group we created.
+    pgid > 1 && unsafe { libc::kill(-pgid, sig) == 0 }
 }
 
 pub fn signal_number(name: &str) -> Option<i32> {

@@ -12,13 +12,9 @@ use rustyline::error::ReadlineError;
 use crate::{host, interrupt};
 
 pub async fn run() -> u8 {
-    interrupt::install();
-    let lua = match host::new_state().and_then(|l| preload_globals(&l).map(|_| l)) {
+    let lua = match crate::cli::state_or_exit_with(preload_globals) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("aibench: cannot create the Lua state: {e}");
-            return 1;
-        }
+        Err(c) => return c,
     };
     if std::io::stdin().is_terminal() { interactive(&lua).await } else { piped(&lua).await }
 }
@@ -29,9 +25,7 @@ fn preload_globals(lua: &Lua) -> LuaResult<()> {
     let g = lua.globals();
     let require: LuaFunction = g.get("require")?;
     let top: LuaTable = require.call("aibench")?;
-    let mut names: Vec<String> = crate::api::MODULES.iter().map(|(n, _)| n.to_string()).collect();
-    names.extend(crate::assets::lua_module_names());
-    for name in names {
+    for name in crate::api::module_names(true, true) {
         let Some(short) = name.strip_prefix("aibench.") else { continue };
         if short.contains('.') {
             continue;

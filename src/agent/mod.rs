@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::procs::signal_group;
 use crate::registry::{Instance, Registry};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,17 +72,8 @@ pub struct AgentSpec {
 }
 
 fn say(msg: impl AsRef<str>) {
-    let t = crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default();
+    let t = crate::api::time::now_iso();
     eprintln!("[aibench-agent {t}] {}", msg.as_ref());
-}
-
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) on the process group this agent created.
-        unsafe {
-            libc::kill(-pgid, sig);
-        }
-    }
 }
 
 fn resolves(host: &str) -> bool {
@@ -245,15 +237,25 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     }
     let started = Instant::now();
     let deadline = spec.time_limit_s.map(|s| started + Duration::from_secs(s));
-    let until_deadline = || async move {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
-            None => std::future::pending::<()>().await,
+    // A stop request or the time limit, whichever comes first; polled while
+    // waiting for health and then while the service runs.
+    let stop = async {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => Ended::Signalled,
+            _ = int.recv() => Ended::Signalled,
+            _ = hup.recv() => Ended::Signalled,
+            _ = until_deadline => Ended::TimeLimit,
         }
     };
+    tokio::pin!(stop);
 
     // Health, then registration.
-    let mut registered = false;
     let ended: Option<Ended> = if let Some(h) = &spec.health {
         let port = ports[0];
         let url = format!("http://127.0.0.1:{port}{}", h.path);
@@ -278,10 +280,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
                     ended = Some(Ended::Exited(if code == 0 { 1 } else { code }));
                     break;
                 }
-                _ = term.recv() => { ended = Some(Ended::Signalled); break; }
-                _ = int.recv() => { ended = Some(Ended::Signalled); break; }
-                _ = hup.recv() => { ended = Some(Ended::Signalled); break; }
-                _ = until_deadline() => { ended = Some(Ended::TimeLimit); break; }
+                e = &mut stop => { ended = Some(e); break; }
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }
@@ -289,7 +288,8 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     } else {
         None
     };
-    if ended.is_none()
+    // The service this instance is registered under (to deregister on exit).
+    let registered = if ended.is_none()
         && let Some(service) = &spec.service
     {
         let port = ports.first().copied();
@@ -303,21 +303,21 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
             url: port.map(|p| format!("http://{host}:{p}")).unwrap_or_default(),
             executor: spec.executor.clone(),
             status: "RUNNING".into(),
-            registered_at: crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default(),
+            registered_at: crate::api::time::now_iso(),
             extra: spec.extra.clone(),
         };
         match registry.register(service, inst) {
-            Ok(()) => {
-                registered = true;
-                say(format!("registered as {service} at http://{host}:{}", port.unwrap_or(0)));
-            }
+            Ok(()) => say(format!("registered as {service} at http://{host}:{}", port.unwrap_or(0))),
             Err(e) => {
                 say(format!("error: cannot register: {e}"));
                 terminate(&mut child, pgid, spec.grace_s).await;
                 return Ok(1);
             }
         }
-    }
+        Some(service)
+    } else {
+        None
+    };
 
     let ended = match ended {
         Some(e) => e,
@@ -326,10 +326,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
                 use std::os::unix::process::ExitStatusExt;
                 s.signal().map(|sig| 128 + sig)
             })).unwrap_or(1)),
-            _ = term.recv() => Ended::Signalled,
-            _ = int.recv() => Ended::Signalled,
-            _ = hup.recv() => Ended::Signalled,
-            _ = until_deadline() => Ended::TimeLimit,
+            e = &mut stop => e,
         },
     };
     let code = match ended {
@@ -355,7 +352,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
             1
         }
     };
-    if registered && let Some(service) = &spec.service {
+    if let Some(service) = registered {
         match registry.deregister(service, &spec.instance_id) {
             Ok(_) => say(format!("deregistered from {service}")),
             Err(e) => say(format!("error: cannot deregister: {e}")),

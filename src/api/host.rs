@@ -18,7 +18,6 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set(
         "modules",
         lua.create_function(|lua, kind: Option<String>| {
-            let mut names: Vec<String> = Vec::new();
             match kind.as_deref() {
                 None | Some("native") | Some("lua") => {}
                 Some(other) => {
@@ -27,12 +26,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
                     )));
                 }
             }
-            if kind.as_deref() != Some("lua") {
-                names.extend(super::MODULES.iter().map(|(n, _)| n.to_string()));
-            }
-            if kind.as_deref() != Some("native") {
-                names.extend(crate::assets::lua_module_names());
-            }
+            let mut names = super::module_names(kind.as_deref() != Some("lua"), kind.as_deref() != Some("native"));
             names.sort();
             names.dedup();
             lua.create_sequence_from(names)

@@ -36,6 +36,12 @@ pub fn describe(e: &reqwest::Error) -> String {
     msg
 }
 
+/// A failed request to `url` as an `err`: kind from [`classify`], message
+/// `url: full cause chain`.
+pub fn transport_error(url: &str, e: &reqwest::Error) -> OpError {
+    OpError::new(classify(e), format!("{url}: {}", describe(e)))
+}
+
 struct Req {
     method: reqwest::Method,
     url: String,
@@ -104,9 +110,7 @@ async fn send(lua: Lua, r: Req) -> LuaResult<Fallible<LuaTable>> {
     let resp = match b.send().await {
         Ok(resp) => resp,
         Err(e) => {
-            return Ok(Err(
-                OpError::new(classify(&e), format!("{}: {}", r.url, describe(&e))).with("url", r.url.clone())
-            ));
+            return Ok(Err(transport_error(&r.url, &e).with("url", r.url.clone())));
         }
     };
     let status = resp.status().as_u16();

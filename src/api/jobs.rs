@@ -147,7 +147,7 @@ impl LuaUserData for Job {
                     return Ok(Err(OpError::new("not_found", format!("job {}: its folder is unknown", j.id))));
                 }
             };
-            let path = format!("{}/job.log", dir.trim_end_matches('/'));
+            let path = crate::slurm::script::log_path_in(&dir);
             let text = match std::fs::read(&path) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

@@ -50,6 +50,19 @@ pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench.yaml", yaml::module),
 ];
 
+/// Names scripts can `require`: the native modules (in [`MODULES`] order),
+/// then the embedded Lua ones (in path order), as asked. Not deduplicated.
+pub fn module_names(native: bool, lua: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    if native {
+        names.extend(MODULES.iter().map(|(n, _)| n.to_string()));
+    }
+    if lua {
+        names.extend(crate::assets::lua_module_names());
+    }
+    names
+}
+
 /// Registers every native module in `package.loaded`.
 pub fn register_all(lua: &Lua) -> LuaResult<()> {
     for (name, ctor) in MODULES {

@@ -72,15 +72,11 @@ fn json_result(lua: &Lua, r: Result<serde_json::Value, PromError>) -> LuaResult<
     }
 }
 
-/// Prometheus sends sample values as strings ("1.5", "NaN", "+Inf").
+/// Prometheus sends sample values as strings ("1.5", "NaN", "+Inf"; Rust's
+/// float parser reads the special values, in any case).
 fn num(v: &serde_json::Value) -> f64 {
     match v {
-        serde_json::Value::String(s) => match s.as_str() {
-            "+Inf" | "Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            "NaN" => f64::NAN,
-            _ => s.parse().unwrap_or(f64::NAN),
-        },
+        serde_json::Value::String(s) => s.parse().unwrap_or(f64::NAN),
         other => other.as_f64().unwrap_or(f64::NAN),
     }
 }
@@ -177,12 +173,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
             let timeout = super::seconds("prom.scrape", "timeout_s", timeout_s.unwrap_or(10.0))?;
             let resp = match super::http::client().get(&url).timeout(timeout).send().await {
                 Ok(r) => r,
-                Err(e) => {
-                    return Ok(Err(OpError::new(
-                        super::http::classify(&e),
-                        format!("{url}: {}", super::http::describe(&e)),
-                    )));
-                }
+                Err(e) => return Ok(Err(super::http::transport_error(&url, &e))),
             };
             let status = resp.status();
             let body = match resp.text().await {

@@ -29,9 +29,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         lua.create_function(|lua, (service, inst): (String, LuaValue)| -> LuaResult<Fallible<bool>> {
             let mut json = convert::to_json(lua, &inst)?;
             if let Some(m) = json.as_object_mut() {
-                m.entry("registered_at").or_insert_with(|| {
-                    crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default().into()
-                });
+                m.entry("registered_at").or_insert_with(|| crate::api::time::now_iso().into());
                 m.entry("status").or_insert_with(|| "RUNNING".into());
             }
             let inst: Instance =

@@ -6,7 +6,7 @@ use mlua::prelude::*;
 use tokio::sync::Mutex;
 
 use super::{Fallible, OpError, Opts, convert};
-use crate::sim::{Faults, Profile, SimConfig, SimServer};
+use crate::sim::{Faults, Overrides, Profile, SimConfig, SimServer};
 
 struct Handle {
     url: String,
@@ -41,26 +41,17 @@ impl LuaUserData for Handle {
 fn config(lua: &Lua, opts: Option<LuaTable>) -> LuaResult<SimConfig> {
     let mut o = Opts::new(lua, "sim.start", opts);
     let profile_name: String = o.get("profile")?.unwrap_or_else(|| "opt-125m-cpu".into());
-    let mut profile =
-        Profile::load(&profile_name).map_err(|e| LuaError::runtime(format!("sim.start: profile: {e}")))?;
-    if let Some(n) = o.get("max_num_seqs")? {
-        profile.max_num_seqs = n;
-    }
-    if let Some(n) = o.get("kv_cache_tokens")? {
-        profile.kv_cache_tokens = n;
-    }
-    if let Some(n) = o.get("max_model_len")? {
-        profile.max_model_len = n;
-    }
-    let mut cfg = SimConfig::new(profile);
-    if let Some(h) = o.get("host")? {
-        cfg.host = h;
-    }
-    cfg.port = o.get("port")?.unwrap_or(0);
-    if let Some(m) = o.get("model")? {
-        cfg.model = m;
-    }
-    cfg.seed = o.get("seed")?.unwrap_or(0);
+    let profile = Profile::load(&profile_name).map_err(|e| LuaError::runtime(format!("sim.start: profile: {e}")))?;
+    let overrides = Overrides {
+        max_num_seqs: o.get("max_num_seqs")?,
+        kv_cache_tokens: o.get("kv_cache_tokens")?,
+        max_model_len: o.get("max_model_len")?,
+        host: o.get("host")?,
+        port: o.get("port")?.unwrap_or(0),
+        model: o.get("model")?,
+        seed: o.get("seed")?.unwrap_or(0),
+    };
+    let mut cfg = SimConfig::with_overrides(profile, overrides);
     let stall_s: f64 = o.get("stall_s")?.unwrap_or(1.0);
     cfg.faults = Faults {
         fail_rate: o.get("fail_rate")?.unwrap_or(0.0),

@@ -25,6 +25,11 @@ pub fn format_iso(t: f64) -> Option<String> {
     DateTime::<Utc>::from_timestamp(secs, nanos).map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// The current time as [`format_iso`] writes it (empty if out of range).
+pub fn now_iso() -> String {
+    format_iso(now()).unwrap_or_default()
+}
+
 /// ISO-8601 / RFC 3339 (with offset or `Z`; a bare date-time is read as UTC).
 pub fn parse_iso(s: &str) -> Result<f64, String> {
     let s = s.trim();

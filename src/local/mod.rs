@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{ExecError, JobInfo, JobState};
+use crate::procs::signal_group;
 use crate::slurm::JobSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,19 +33,32 @@ fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> ExecError 
     move |e| ExecError::Io(format!("{what}: {e}"))
 }
 
-/// (state char, start time) of a live process, from /proc.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
+/// The fields of /proc/<pid>/stat this executor reads.
+struct ProcStat {
+    /// State letter (`R`, `S`, `Z`, ...).
+    state: char,
+    /// Process group.
+    pgrp: i32,
+    /// Start time in clock ticks since boot.
+    start: u64,
+}
+
+/// A process's state, group and start time, from /proc.
+fn proc_stat(pid: u32) -> Option<ProcStat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and ')'; fields resume after the last ')'.
+    // The command name may hold spaces and ')'; fields resume after the last
+    // ')': state(0) ppid(1) pgrp(2) ... starttime(19).
     let rest = &text[text.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
+    let pgrp = fields.get(2)?.parse().ok()?;
     let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
+    Some(ProcStat { state, pgrp, start })
 }
 
+/// True while the job's own process runs (a zombie has ended).
 fn alive(r: &Record) -> bool {
-    matches!(proc_stat(r.pid), Some((state, start)) if start == r.starttime && state != 'Z' && state != 'X')
+    matches!(proc_stat(r.pid), Some(p) if p.start == r.starttime && p.state != 'Z' && p.state != 'X')
 }
 
 fn read_record(home: &Path, id: &str) -> Result<Record, ExecError> {
@@ -63,9 +77,9 @@ pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
     let script = dir.join("job.sh");
     crate::util::atomic_write(&script, text.as_bytes(), Some(0o700)).map_err(io(script.display()))?;
     let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let log_path = dir.join("job.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(log_path.display()))?;
-    let log2 = log.try_clone().map_err(io(log_path.display()))?;
+    let log_path = spec.log_path();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(&log_path))?;
+    let log2 = log.try_clone().map_err(io(&log_path))?;
     let exit_file = dir.join("exit_code");
     let _ = std::fs::remove_file(&exit_file);
     use std::os::unix::process::CommandExt;
@@ -82,18 +96,13 @@ pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
         .spawn()
         .map_err(|e| ExecError::Unavailable(format!("cannot start bash: {e}")))?;
     let pid = child.id();
-    let starttime = proc_stat(pid).map(|(_, s)| s).unwrap_or(0);
+    let starttime = proc_stat(pid).map(|p| p.start).unwrap_or(0);
     // Reap it if this process outlives it; otherwise init adopts it.
     std::thread::spawn(move || {
         let _ = child.wait();
     });
-    let rec = Record {
-        id: id.clone(),
-        dir: spec.dir.clone(),
-        pid,
-        starttime,
-        submitted_at: crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default(),
-    };
+    let rec =
+        Record { id: id.clone(), dir: spec.dir.clone(), pid, starttime, submitted_at: crate::api::time::now_iso() };
     let idx = index_dir(home);
     crate::util::private_dir(&idx).map_err(io(idx.display()))?;
     let p = idx.join(format!("{id}.json"));
@@ -143,15 +152,6 @@ pub fn job_dir(id: &str, home: &Path) -> Result<String, ExecError> {
     read_record(home, id).map(|r| r.dir)
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) on a process group we started.
-        unsafe {
-            libc::kill(-pgid, sig);
-        }
-    }
-}
-
 /// True while a process of group `pgid` that started no earlier than `since`
 /// (clock ticks since boot) exists: a later, unrelated group that reused the
 /// number is not the job's.
@@ -160,17 +160,12 @@ fn group_alive(pgid: i32, since: u64) -> bool {
         return false;
     }
     let Ok(dir) = std::fs::read_dir("/proc") else { return false };
-    dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).any(|pid| {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-        let Some(close) = text.rfind(')') else { return false };
-        let f: Vec<&str> = text[close + 2..].split_whitespace().collect();
-        // After the name: state(0) ppid(1) pgrp(2) ... starttime(19). A
-        // zombie still counts, as it does for kill(-pgid, 0): the group is
-        // gone once its members are reaped.
-        let pgrp = f.get(2).and_then(|s| s.parse::<i32>().ok());
-        let start = f.get(19).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        pgrp == Some(pgid) && start >= since
-    })
+    // A zombie still counts, as it does for kill(-pgid, 0): the group is
+    // gone once its members are reaped.
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter_map(proc_stat)
+        .any(|p| p.pgrp == pgid && p.start >= since)
 }
 
 async fn wait_group_gone(pgid: i32, since: u64, limit: Duration) -> bool {
@@ -215,7 +210,7 @@ mod tests {
 
     #[test]
     fn proc_stat_reads_this_process() {
-        let (state, start) = proc_stat(std::process::id()).unwrap();
+        let ProcStat { state, start, .. } = proc_stat(std::process::id()).unwrap();
         assert!(state == 'R' || state == 'S');
         assert!(start > 0);
         assert!(proc_stat(u32::MAX - 1).is_none());

@@ -134,13 +134,10 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
+/// A sample value; Rust's float parser also reads `+Inf`, `-Inf`, `Inf` and
+/// `NaN` (in any case).
 fn parse_value(s: &str) -> Result<f64, String> {
-    match s {
-        "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
-        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
-        "NaN" | "nan" => Ok(f64::NAN),
-        _ => s.parse::<f64>().map_err(|_| format!("invalid sample value '{s}'")),
-    }
+    s.parse::<f64>().map_err(|_| format!("invalid sample value '{s}'"))
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
@@ -339,6 +336,22 @@ mod tests {
         assert_eq!(m.samples[0].timestamp_ms, Some(1712345678000));
         assert_eq!(m.samples[1].value, f64::INFINITY);
         assert_eq!(m.samples[2].value, f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn special_values() {
+        for (text, want) in
+            [("+Inf", f64::INFINITY), ("Inf", f64::INFINITY), ("+inf", f64::INFINITY), ("inf", f64::INFINITY)]
+        {
+            assert_eq!(parse_value(text), Ok(want), "{text}");
+        }
+        for text in ["-Inf", "-inf"] {
+            assert_eq!(parse_value(text), Ok(f64::NEG_INFINITY), "{text}");
+        }
+        for text in ["NaN", "nan"] {
+            assert!(parse_value(text).is_ok_and(f64::is_nan), "{text}");
+        }
+        assert_eq!(parse_value("1e3x"), Err("invalid sample value '1e3x'".to_string()));
     }
 
     #[test]

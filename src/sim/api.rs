@@ -22,6 +22,8 @@ use super::text;
 
 pub struct AppState {
     pub cfg: SimConfig,
+    /// `cfg.model` as a JSON string, for the chunks written by hand.
+    pub model_json: Arc<str>,
     pub engine: EngineHandle,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
@@ -150,6 +152,10 @@ fn reject(status: StatusCode, kind: &'static str, param: Option<&'static str>, m
     Reject { status, kind, param, message }
 }
 
+fn bad_request(param: Option<&'static str>, message: String) -> Reject {
+    reject(StatusCode::BAD_REQUEST, "BadRequestError", param, message)
+}
+
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Reject> {
     serde_json::from_slice::<T>(body).map_err(|e| {
         let what = if e.is_data() { "invalid request field" } else { "JSON decode error" };
@@ -189,9 +195,7 @@ fn chat_tokens(messages: &[Value]) -> Result<u32, Reject> {
             }
             Some(Value::Null) | None => {}
             Some(_) => {
-                return Err(reject(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequestError",
+                return Err(bad_request(
                     Some("messages"),
                     format!("messages[{i}].content: expected a string or a list of content parts"),
                 ));
@@ -208,21 +212,11 @@ fn prompt_tokens(prompt: &Option<Value>) -> Result<u32, Reject> {
         Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
             Ok(text::count_tokens(items[0].as_str().unwrap_or_default()))
         }
-        Some(Value::Array(items)) if items.len() > 1 => Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
-            Some("prompt"),
-            "the simulator serves one prompt per request".into(),
-        )),
-        None => {
-            Err(reject(StatusCode::BAD_REQUEST, "BadRequestError", Some("prompt"), "prompt: field required".into()))
+        Some(Value::Array(items)) if items.len() > 1 => {
+            Err(bad_request(Some("prompt"), "the simulator serves one prompt per request".into()))
         }
-        _ => Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
-            Some("prompt"),
-            "prompt: expected a string or a list of token ids".into(),
-        )),
+        None => Err(bad_request(Some("prompt"), "prompt: field required".into())),
+        _ => Err(bad_request(Some("prompt"), "prompt: expected a string or a list of token ids".into())),
     }
 }
 
@@ -250,27 +244,18 @@ fn plan(
     if let Some(m) = max_tokens
         && m < 1
     {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
-            Some("max_tokens"),
-            format!("max_tokens must be at least 1, got {m}."),
-        ));
+        return Err(bad_request(Some("max_tokens"), format!("max_tokens must be at least 1, got {m}.")));
     }
     if let Some(m) = min_tokens
         && m < 0
     {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
+        return Err(bad_request(
             Some("min_tokens"),
             format!("min_tokens must be greater than or equal to 0, got {m}."),
         ));
     }
     if prompt >= len {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
+        return Err(bad_request(
             None,
             format!(
                 "This model's maximum context length is {len} tokens. However, your request has {prompt} input tokens. Please reduce the length of the input messages."
@@ -278,34 +263,27 @@ fn plan(
         ));
     }
     let max = max_tokens.map(|m| m.min(u32::MAX as i64) as u32).unwrap_or(len - prompt);
-    if prompt as u64 + max as u64 > len as u64 {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
+    let total = prompt as u64 + max as u64;
+    if total > len as u64 {
+        return Err(bad_request(
             None,
             format!(
-                "This model's maximum context length is {len} tokens. However, you requested {} tokens ({prompt} in the messages, {max} in the completion). Please reduce the length of the messages or completion.",
-                prompt as u64 + max as u64
+                "This model's maximum context length is {len} tokens. However, you requested {total} tokens ({prompt} in the messages, {max} in the completion). Please reduce the length of the messages or completion."
             ),
         ));
     }
-    if prompt as u64 + max as u64 > p.kv_cache_tokens {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
+    if total > p.kv_cache_tokens {
+        return Err(bad_request(
             None,
             format!(
-                "The request needs {} KV-cache tokens ({prompt} prompt + {max} output), more than the cache holds ({}).",
-                prompt as u64 + max as u64,
+                "The request needs {total} KV-cache tokens ({prompt} prompt + {max} output), more than the cache holds ({}).",
                 p.kv_cache_tokens
             ),
         ));
     }
     let min = min_tokens.unwrap_or(0);
     if min > max as i64 {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "BadRequestError",
+        return Err(bad_request(
             Some("min_tokens"),
             format!("min_tokens must be less than or equal to max_tokens={max}, got {min}."),
         ));
@@ -365,8 +343,14 @@ enum Dialect {
 /// Formats one request's chunks; the fixed parts are built once.
 struct Formatter {
     dialect: Dialect,
+    /// The response id's number (after `cmpl-` / `chatcmpl-`).
+    id: String,
+    /// Unix seconds, for OpenAI's `created`.
+    created: u64,
     head: String,
+    /// The served model name, raw and JSON-encoded.
     model: String,
+    model_json: Arc<str>,
     seed: u64,
     number: u64,
     prompt_tokens: u32,
@@ -378,7 +362,7 @@ struct Formatter {
 
 impl Formatter {
     fn new(st: &AppState, dialect: Dialect, plan: &Plan, include_usage: bool) -> Formatter {
-        let model = serde_json::to_string(&st.cfg.model).unwrap_or_else(|_| "\"\"".into());
+        let model = &st.model_json;
         let created = crate::api::time::now() as u64;
         let id = format!("{:016x}", plan.number.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ st.created);
         let head = match dialect {
@@ -396,13 +380,16 @@ impl Formatter {
         };
         Formatter {
             dialect,
+            id,
+            created,
             head,
-            model,
+            model: st.cfg.model.clone(),
+            model_json: st.model_json.clone(),
             seed: st.cfg.seed,
             number: plan.number,
             prompt_tokens: plan.prompt_tokens,
             include_usage,
-            created_iso: crate::api::time::format_iso(crate::api::time::now()).unwrap_or_default(),
+            created_iso: crate::api::time::now_iso(),
             started: Instant::now(),
             first_at: None,
         }
@@ -459,7 +446,7 @@ impl Formatter {
             }
             Dialect::OllamaGenerate => {
                 out.push_str(r#"{"model":"#);
-                out.push_str(&self.model);
+                out.push_str(&self.model_json);
                 out.push_str(r#","created_at":""#);
                 out.push_str(&self.created_iso);
                 out.push_str(r#"","response":" "#);
@@ -468,7 +455,7 @@ impl Formatter {
             }
             Dialect::OllamaChat => {
                 out.push_str(r#"{"model":"#);
-                out.push_str(&self.model);
+                out.push_str(&self.model_json);
                 out.push_str(r#","created_at":""#);
                 out.push_str(&self.created_iso);
                 out.push_str(r#"","message":{"role":"assistant","content":" "#);
@@ -489,6 +476,23 @@ impl Formatter {
             "eval_count": completion,
             "eval_duration": now.duration_since(first).as_nanos() as u64,
         })
+    }
+
+    /// Ollama's last object: the finish, the whole output (empty when it was
+    /// streamed) and the timings.
+    fn ollama_final(&self, content: &str, completion: u32, reason: FinishReason) -> Value {
+        let mut v =
+            json!({"model": self.model, "created_at": self.created_iso, "done": true, "done_reason": reason.as_str()});
+        if self.dialect == Dialect::OllamaGenerate {
+            v["response"] = json!(content);
+            v["context"] = json!([]);
+        } else {
+            v["message"] = json!({"role": "assistant", "content": content});
+        }
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, self.ollama_stats(completion)) {
+            a.extend(b);
+        }
+        v
     }
 
     /// After the last token: usage (when asked) and `[DONE]`, or Ollama's final line.
@@ -517,17 +521,7 @@ impl Formatter {
                 out.push_str("data: [DONE]\n\n");
             }
             Dialect::OllamaGenerate | Dialect::OllamaChat => {
-                let mut v = json!({"model": self.model.trim_matches('"'), "created_at": self.created_iso, "done": true, "done_reason": reason.as_str()});
-                if self.dialect == Dialect::OllamaGenerate {
-                    v["response"] = json!("");
-                    v["context"] = json!([]);
-                } else {
-                    v["message"] = json!({"role": "assistant", "content": ""});
-                }
-                if let (Value::Object(a), Value::Object(b)) = (&mut v, self.ollama_stats(completion)) {
-                    a.extend(b);
-                }
-                out.push_str(&v.to_string());
+                out.push_str(&self.ollama_final("", completion, reason).to_string());
                 out.push('\n');
             }
         }
@@ -706,33 +700,18 @@ async fn openai(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
         if let Some(n) = req.n
             && n != 1
         {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "BadRequestError",
-                Some("n"),
-                format!("n must be 1 on the simulator, got {n}."),
-            ));
+            return Err(bad_request(Some("n"), format!("n must be 1 on the simulator, got {n}.")));
         }
         if let Some(t) = req.temperature
             && !(0.0..=2.0).contains(&t)
         {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "BadRequestError",
-                Some("temperature"),
-                format!("temperature must be in [0, 2], got {t}."),
-            ));
+            return Err(bad_request(Some("temperature"), format!("temperature must be in [0, 2], got {t}.")));
         }
         let prompt = match dialect {
             Dialect::Chat => match &req.messages {
                 Some(m) if !m.is_empty() => chat_tokens(m)?,
                 _ => {
-                    return Err(reject(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequestError",
-                        Some("messages"),
-                        "messages: field required (a non-empty list)".into(),
-                    ));
+                    return Err(bad_request(Some("messages"), "messages: field required (a non-empty list)".into()));
                 }
             },
             _ => prompt_tokens(&req.prompt)?,
@@ -760,8 +739,7 @@ async fn openai(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
     let Some((completion, reason, text)) = collect(&mut s).await else {
         return broken_body();
     };
-    let created = crate::api::time::now() as u64;
-    let id_num = format!("{:016x}", plan.number.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ st.created);
+    let (id_num, created) = (&s.fmt.id, s.fmt.created);
     let v = match dialect {
         Dialect::Chat => json!({
             "id": format!("chatcmpl-{id_num}"), "object": "chat.completion", "created": created, "model": st.cfg.model,
@@ -831,16 +809,6 @@ async fn ollama(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
     let Some((completion, reason, text)) = collect(&mut s).await else {
         return broken_body();
     };
-    let mut v =
-        json!({"model": st.cfg.model, "created_at": s.fmt.created_iso, "done": true, "done_reason": reason.as_str()});
-    if dialect == Dialect::OllamaGenerate {
-        v["response"] = json!(text);
-        v["context"] = json!([]);
-    } else {
-        v["message"] = json!({"role": "assistant", "content": text});
-    }
-    if let (Value::Object(a), Value::Object(b)) = (&mut v, s.fmt.ollama_stats(completion)) {
-        a.extend(b);
-    }
+    let v = s.fmt.ollama_final(&text, completion, reason);
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }

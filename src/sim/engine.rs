@@ -84,6 +84,16 @@ struct Seq {
 }
 
 impl Seq {
+    /// Prefills as much as `budget` allows, taking it from the budget;
+    /// returns the tokens prefilled.
+    fn prefill_from(&mut self, budget: &mut u64) -> u64 {
+        let chunk = self.prefill_left.min(*budget);
+        self.prefill_left -= chunk;
+        self.prefilled_tokens += chunk;
+        *budget -= chunk;
+        chunk
+    }
+
     fn new(req: GenRequest) -> Seq {
         let p = req.prompt_tokens as u64;
         Seq {
@@ -208,11 +218,7 @@ impl Engine {
         // KV slots this step's tokens will take: one per sequence that emits.
         let mut growth = decode;
         for s in self.running.iter_mut().filter(|s| s.prefill_left > 0) {
-            let chunk = s.prefill_left.min(budget);
-            s.prefill_left -= chunk;
-            s.prefilled_tokens += chunk;
-            prefill += chunk;
-            budget -= chunk;
+            prefill += s.prefill_from(&mut budget);
             if s.prefill_left == 0 {
                 growth += 1;
             }
@@ -232,11 +238,7 @@ impl Engine {
             if s.scheduled_at.is_none() {
                 s.scheduled_at = Some(now);
             }
-            let chunk = s.prefill_left.min(budget);
-            s.prefill_left -= chunk;
-            s.prefilled_tokens += chunk;
-            prefill += chunk;
-            budget -= chunk;
+            prefill += s.prefill_from(&mut budget);
             self.running.push(s);
         }
         (self.running.len(), prefill, decode)
@@ -261,7 +263,7 @@ impl Engine {
             let gone = s.req.events.is_closed();
             if gone {
                 freed += s.kv;
-                m.request_success.with_label_values(&["abort"]).inc();
+                m.finished(FinishReason::Abort).inc();
             }
             !gone
         });
@@ -269,7 +271,7 @@ impl Engine {
         self.waiting.retain(|s| {
             let gone = s.req.events.is_closed();
             if gone {
-                m.request_success.with_label_values(&["abort"]).inc();
+                m.finished(FinishReason::Abort).inc();
             }
             !gone
         });
@@ -322,7 +324,7 @@ impl Engine {
 
     fn finish(&self, s: &Seq, at: Instant, reason: FinishReason) {
         let m = &self.m;
-        m.request_success.with_label_values(&[reason.as_str()]).inc();
+        m.finished(reason).inc();
         if reason == FinishReason::Abort {
             return;
         }
@@ -348,14 +350,14 @@ impl Engine {
     fn publish(&self) {
         self.m.running.set(self.running.len() as f64);
         self.m.waiting.set(self.waiting.len() as f64);
-        self.m.waiting_by_reason.with_label_values(&["capacity"]).set(self.waiting.len() as f64);
+        self.m.waiting_capacity.set(self.waiting.len() as f64);
         self.m.kv_usage.set(self.kv_used as f64 / self.p.kv_cache_tokens as f64);
     }
 
     fn abort_all(&mut self) {
         for s in self.running.drain(..).chain(self.waiting.drain(..)) {
             let _ = s.req.events.send(Event::Aborted);
-            self.m.request_success.with_label_values(&["abort"]).inc();
+            self.m.finished(FinishReason::Abort).inc();
         }
         self.kv_used = 0;
         self.publish();

@@ -4,6 +4,8 @@
 
 use prometheus::{Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
+use super::engine::FinishReason;
+
 pub const FINISH_REASONS: &[&str] = &["stop", "length", "abort", "error", "repetition"];
 
 /// vLLM's request-latency buckets (e2e, queue, prefill, decode, inference).
@@ -43,10 +45,14 @@ pub struct Metrics {
     pub running: Gauge,
     pub waiting: Gauge,
     pub waiting_by_reason: GaugeVec,
+    /// `waiting_by_reason{reason="capacity"}`, looked up once.
+    pub waiting_capacity: Gauge,
     pub kv_usage: Gauge,
     pub prompt_tokens: IntCounter,
     pub generation_tokens: IntCounter,
     pub request_success: IntCounterVec,
+    /// `request_success` for stop, length and abort (see [`Metrics::finished`]).
+    success_by_reason: [IntCounter; 3],
     pub preemptions: IntCounter,
     pub prefix_cache_queries: IntCounter,
     pub prefix_cache_hits: IntCounter,
@@ -126,14 +132,19 @@ impl Metrics {
         for r in FINISH_REASONS {
             request_success.with_label_values(&[r]).reset();
         }
+        let waiting_capacity = waiting_by_reason.with_label_values(&["capacity"]);
+        let success_by_reason = [FinishReason::Stop, FinishReason::Length, FinishReason::Abort]
+            .map(|r| request_success.with_label_values(&[r.as_str()]));
         let m = Metrics {
             running: b.gauge("vllm:num_requests_running", "Number of requests in model execution batches."),
             waiting: b.gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed."),
             waiting_by_reason,
+            waiting_capacity,
             kv_usage: b.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage."),
             prompt_tokens: b.counter("vllm:prompt_tokens_total", "Number of prefill tokens processed."),
             generation_tokens: b.counter("vllm:generation_tokens_total", "Number of generation tokens processed."),
             request_success,
+            success_by_reason,
             preemptions: b.counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine."),
             prefix_cache_queries: b.counter(
                 "vllm:prefix_cache_queries_total",
@@ -215,6 +226,16 @@ impl Metrics {
         let pc = prometheus::process_collector::ProcessCollector::for_self();
         let _ = m.registry.register(Box::new(pc));
         m
+    }
+
+    /// The `request_success` counter of one finish reason.
+    pub fn finished(&self, reason: FinishReason) -> &IntCounter {
+        let [stop, length, abort] = &self.success_by_reason;
+        match reason {
+            FinishReason::Stop => stop,
+            FinishReason::Length => length,
+            FinishReason::Abort => abort,
+        }
     }
 
     /// The text exposition of every family.

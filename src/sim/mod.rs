@@ -37,7 +37,44 @@ pub struct SimConfig {
     pub startup_delay: Duration,
 }
 
+/// What `aibench sim` and `aibench.sim.start` may change in a profile and in
+/// how it is served; unset fields keep the profile's (or `SimConfig::new`'s).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub max_num_seqs: Option<u32>,
+    pub kv_cache_tokens: Option<u64>,
+    pub max_model_len: Option<u32>,
+    pub host: Option<String>,
+    pub port: u16,
+    pub model: Option<String>,
+    pub seed: u64,
+}
+
 impl SimConfig {
+    /// `profile` (loaded by the caller, which words its errors) with `o`
+    /// applied; faults and the startup delay are left at their defaults.
+    pub fn with_overrides(mut profile: Profile, o: Overrides) -> SimConfig {
+        if let Some(n) = o.max_num_seqs {
+            profile.max_num_seqs = n;
+        }
+        if let Some(n) = o.kv_cache_tokens {
+            profile.kv_cache_tokens = n;
+        }
+        if let Some(n) = o.max_model_len {
+            profile.max_model_len = n;
+        }
+        let mut cfg = SimConfig::new(profile);
+        if let Some(h) = o.host {
+            cfg.host = h;
+        }
+        cfg.port = o.port;
+        if let Some(m) = o.model {
+            cfg.model = m;
+        }
+        cfg.seed = o.seed;
+        cfg
+    }
+
     pub fn new(profile: Profile) -> SimConfig {
         SimConfig {
             host: "127.0.0.1".into(),
@@ -115,7 +152,9 @@ pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let metrics = Arc::new(metrics::Metrics::new(&cfg.model, cfg.profile.max_model_len));
     let (engine, _join) = engine::start(cfg.profile.clone(), metrics.clone());
+    let model_json = serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"\"".into()).into();
     let state = Arc::new(api::AppState {
+        model_json,
         cfg,
         engine,
         metrics,

@@ -125,6 +125,11 @@ fn check_sbatch_arg(a: &str) -> Result<(), String> {
     }
 }
 
+/// The log in a job folder (`<dir>/job.log`), as `#SBATCH --output` names it.
+pub fn log_path_in(dir: &str) -> String {
+    format!("{}/job.log", dir.trim_end_matches('/'))
+}
+
 impl JobSpec {
     pub fn validate(&self) -> Result<(), String> {
         word("name", &self.name, b"_.-")?;
@@ -195,7 +200,7 @@ impl JobSpec {
     }
 
     pub fn log_path(&self) -> String {
-        format!("{}/job.log", self.dir.trim_end_matches('/'))
+        log_path_in(&self.dir)
     }
 
     /// The job script. Validates first.
