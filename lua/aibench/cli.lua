@@ -217,19 +217,16 @@ function commands.monitor(o)
     deployments_table(M.check(monitor.list({ all = o.all })))
     return 0
   elseif a == "status" then
-    local ids = {}
-    if o.id then
-      ids[1] = o.id
-    else
-      for _, m in ipairs(M.check(monitor.list())) do
-        ids[#ids + 1] = m.instance_id
-      end
-      if #ids == 0 then
+    -- An id, or the metas list just refreshed (not looked up again).
+    local which = { o.id }
+    if not o.id then
+      which = M.check(monitor.list())
+      if #which == 0 then
         print("no monitor is running")
         return 0
       end
     end
-    for _, id in ipairs(ids) do
+    for _, id in ipairs(which) do
       local st = M.check(monitor.status(id))
       print(string.format("monitor %s  %s  job %s %s", st.monitor.instance_id, st.monitor.client.url, st.monitor.job_id, st.monitor.state))
       local rows = { { "TARGET", "JOB", "HEALTH", "LAST SCRAPE", "ERROR" } }

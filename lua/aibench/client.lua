@@ -84,8 +84,9 @@ local function run_local(spec, opts)
   return bench.run(s)
 end
 
---- Runs K client jobs on an executor and merges their results.
-local function run_jobs(r, file, executor, spec, opts)
+--- Runs K client jobs on an executor and merges their results. `cache`
+--- keeps what one command reads once (the SLURM site defaults).
+local function run_jobs(r, file, executor, spec, opts, cache)
   local k = (r.orchestration and r.orchestration.instances) or 1
   local metas = {}
   for i = 1, k do
@@ -117,26 +118,22 @@ local function run_jobs(r, file, executor, spec, opts)
         time_limit_s = executor == "local" and deploy.time_limit_s(r) or json.null,
       }, { pretty = true }) .. "\n",
     }
-    for path, text in pairs(files) do
-      assert(fs.write(path, text, { mkdir = true, mode = tonumber("600", 8) }))
-    end
+    assert(deploy.write_files(files, tonumber("600", 8)))
     local command = deploy.agent_command(dir, nil)
     for _, a in ipairs({ aibench.exe(), "job-client", fs.join(dir, "spec.json"), fs.join(dir, "result.json") }) do
       command[#command + 1] = a
     end
-    local jspec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, string.format("client recipe %s (%s), instance %d of %d", r.name, file, i, k))
+    cache.defaults = cache.defaults or deploy.site_defaults(executor)
+    local jspec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, string.format("client recipe %s (%s), instance %d of %d", r.name, file, i, k), cache.defaults)
     jspec.workdir = fs.cwd()
-    local job, err = deploy.executor(executor).submit(jspec)
-    if not job then
-      for _, m in ipairs(metas) do
-        deploy.job(m):cancel()
-      end
+    local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir }
+    local ok, err = deploy.submit(jspec, meta)
+    if not ok then
+      deploy.cancel_all(metas)
       return nil, err
     end
-    local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir, job_id = job.id, submitted_at = time.format() }
-    deploy.write_meta(dir, meta)
     metas[#metas + 1] = meta
-    io.stderr:write(string.format("submitted client %s (%d/%d) as %s job %s\n", r.name, i, k, executor, job.id))
+    io.stderr:write(string.format("submitted client %s (%d/%d) as %s job %s\n", r.name, i, k, executor, meta.job_id))
   end
   local parts, job_ids = {}, {}
   for _, m in ipairs(metas) do
@@ -157,7 +154,7 @@ end
 ---@param o {recipe: string, runs?: integer, executor?: string, set?: string[], url?: string, out_dir?: string, progress?: boolean}
 function M.run(o)
   local r, file = recipe.load("client", o.recipe, { set = o.set })
-  local executor = o.executor or (r.orchestration and r.orchestration.executor) or "local"
+  local executor = deploy.executor_name(r, o.executor)
   local _, xerr = deploy.ready_executor(executor)
   if xerr then
     return nil, xerr
@@ -170,6 +167,7 @@ function M.run(o)
   validate(spec, file)
   local out_dir = o.out_dir or (r.output and r.output.dir) or "results"
   local saved = {}
+  local cache = {}
   for run = 1, o.runs or 1 do
     local before = require("aibench.servermetrics").before(urls)
     local started = time.now()
@@ -178,7 +176,7 @@ function M.run(o)
     if executor == "local" and instances == 1 then
       res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name) or nil })
     else
-      res, rerr, job_ids = run_jobs(r, file, executor, spec, o)
+      res, rerr, job_ids = run_jobs(r, file, executor, spec, o, cache)
     end
     if not res then
       return nil, rerr

@@ -21,6 +21,12 @@ function M.executor(name)
   return ex
 end
 
+--- The executor a command uses: the --executor flag, else the recipe's
+--- orchestration.executor, else local.
+function M.executor_name(r, flag)
+  return flag or (r.orchestration and r.orchestration.executor) or "local"
+end
+
 --- The executor module, checked usable (SLURM answers); nil, err otherwise.
 function M.ready_executor(name)
   local ex = M.executor(name)
@@ -59,6 +65,45 @@ function M.read_meta(dir)
   end
   m.dir = dir
   return m
+end
+
+--- Writes a job's files ({path = text}) with the given mode; nil, err on the
+--- first that fails.
+function M.write_files(files, mode)
+  for path, text in pairs(files) do
+    local ok, err = fs.write(path, text, { mkdir = true, mode = mode })
+    if not ok then
+      return nil, err
+    end
+  end
+  return true
+end
+
+--- Submits a job spec on the meta's executor, then stamps the meta with the
+--- job id and submission time and writes it. `stamp(meta)`, if given, adds
+--- fields just before the write. On failure the job folder is removed and
+--- nil, err returned.
+function M.submit(spec, meta, stamp)
+  local job, err = M.executor(meta.executor).submit(spec)
+  if not job then
+    fs.remove(meta.dir, { recursive = true })
+    return nil, err
+  end
+  meta.job_id = job.id
+  meta.submitted_at = time.format()
+  if stamp then
+    stamp(meta)
+  end
+  M.write_meta(meta.dir, meta)
+  return meta
+end
+
+--- Cancels the jobs of these metas (what a command already submitted when a
+--- later submission failed).
+function M.cancel_all(metas)
+  for _, m in ipairs(metas) do
+    M.job(m):cancel()
+  end
 end
 
 --- Every job folder's metadata, optionally of one kind ("server", ...).
@@ -155,8 +200,17 @@ function M.agent_command(dir, service)
   return cmd
 end
 
+--- The SLURM site defaults (recipe.slurm_defaults) when the executor is
+--- slurm, else nil: read once per command and handed to job_spec.
+function M.site_defaults(executor)
+  if executor == "slurm" then
+    return recipe.slurm_defaults()
+  end
+end
+
 --- The job spec (for aibench.slurm/local) from a recipe's orchestration.
-function M.job_spec(r, executor, name, dir, command, comment)
+--- `defaults`: the site defaults from site_defaults (read here when nil).
+function M.job_spec(r, executor, name, dir, command, comment, defaults)
   local o = r.orchestration or {}
   local res = {}
   for k, v in pairs(o.resources or {}) do
@@ -171,7 +225,7 @@ function M.job_spec(r, executor, name, dir, command, comment)
     modules[#modules + 1] = m
   end
   if executor == "slurm" then
-    local d = recipe.slurm_defaults()
+    local d = defaults or recipe.slurm_defaults()
     for _, k in ipairs({ "partition", "account", "qos", "time_limit", "cpu_cores", "memory_gb" }) do
       if res[k] == nil then
         res[k] = d[k]

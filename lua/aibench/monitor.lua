@@ -14,6 +14,7 @@ local registry = require("aibench.registry")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
 local server = require("aibench.server")
+local servermetrics = require("aibench.servermetrics")
 
 local M = {}
 
@@ -42,6 +43,7 @@ end
 --- Queries exported per service kind: {name, promql, unit}.
 function M.queries(kind, window)
   window = window or "1m"
+  local H = servermetrics.HISTOGRAMS
   local process = {
     { "process_cpu_seconds_rate", "sum by (instance) (rate(process_cpu_seconds_total[" .. window .. "]))", "cores" },
     { "process_resident_memory_bytes", "sum by (instance) (process_resident_memory_bytes)", "bytes" },
@@ -57,13 +59,13 @@ function M.queries(kind, window)
       { "prompt_tokens_per_s", "sum by (instance) (rate(vllm:prompt_tokens_total[" .. window .. "]))", "tokens/s" },
       { "requests_finished_per_s", "sum by (instance) (rate(vllm:request_success_total[" .. window .. "]))", "requests/s" },
       { "preemptions_per_s", "sum by (instance) (rate(vllm:num_preemptions_total[" .. window .. "]))", "1/s" },
-      { "ttft_p50_s", hq(0.5, { "vllm:time_to_first_token_seconds" }, window), "s" },
-      { "ttft_p99_s", hq(0.99, { "vllm:time_to_first_token_seconds" }, window), "s" },
-      { "itl_p50_s", hq(0.5, { "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds" }, window), "s" },
-      { "itl_p99_s", hq(0.99, { "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds" }, window), "s" },
-      { "e2e_p50_s", hq(0.5, { "vllm:e2e_request_latency_seconds" }, window), "s" },
-      { "e2e_p99_s", hq(0.99, { "vllm:e2e_request_latency_seconds" }, window), "s" },
-      { "queue_time_p50_s", hq(0.5, { "vllm:request_queue_time_seconds" }, window), "s" },
+      { "ttft_p50_s", hq(0.5, H.ttft_ms, window), "s" },
+      { "ttft_p99_s", hq(0.99, H.ttft_ms, window), "s" },
+      { "itl_p50_s", hq(0.5, H.itl_ms, window), "s" },
+      { "itl_p99_s", hq(0.99, H.itl_ms, window), "s" },
+      { "e2e_p50_s", hq(0.5, H.e2e_ms, window), "s" },
+      { "e2e_p99_s", hq(0.99, H.e2e_ms, window), "s" },
+      { "queue_time_p50_s", hq(0.5, H.queue_ms, window), "s" },
     },
     ollama = {
       { "requests_per_s", "sum by (instance) (rate(http_requests_total[" .. window .. "]))", "requests/s" },
@@ -189,7 +191,7 @@ end
 function M.start(o)
   local r, file = recipe.load("monitor", o.recipe, { set = o.set })
   for i, tg in ipairs(r.targets) do
-    if not require("aibench.registry").list(tg.service) then
+    if not registry.list(tg.service) then
       error(string.format("%s: targets[%d].service: '%s' is not a valid service name", file, i, tg.service), 0)
     end
   end
@@ -203,9 +205,9 @@ function M.start(o)
     error(string.format("%s: prometheus.retention_time: expected a duration like 24h, got \"%s\"", file, p.retention_time), 0)
   end
   local rt = M.runtime(r)
-  local executor = o.executor or (r.orchestration and r.orchestration.executor) or "local"
-  local ex, xerr = deploy.ready_executor(executor)
-  if not ex then
+  local executor = deploy.executor_name(r, o.executor)
+  local ok, xerr = deploy.ready_executor(executor)
+  if not ok then
     return nil, xerr
   end
   local dir, instance_id = deploy.new_job_dir(r.name)
@@ -236,9 +238,7 @@ function M.start(o)
   if rules then
     files[fs.join(dir, "alerts.yml")] = rules
   end
-  for path, text in pairs(files) do
-    assert(fs.write(path, text, { mkdir = true, mode = tonumber("600", 8) }))
-  end
+  assert(deploy.write_files(files, tonumber("600", 8)))
   M.sync_targets(dir, r.targets)
   local command = deploy.agent_command(dir, nil)
   for _, a in ipairs({ aibench.exe(), "job-monitor", fs.join(dir, "monitor.json") }) do
@@ -251,17 +251,14 @@ function M.start(o)
   local jr = { orchestration = { resources = res, sbatch_args = r.orchestration and r.orchestration.sbatch_args } }
   local jspec = deploy.job_spec(jr, executor, "aibench-" .. r.name, dir, command, "monitor recipe " .. r.name .. " (" .. file .. ")")
   local meta = { kind = "monitor", recipe = r.name, recipe_file = file, service = r.name .. "-prometheus", instance_id = instance_id, executor = executor, dir = dir }
-  local job, err = ex.submit(jspec)
-  if not job then
-    fs.remove(dir, { recursive = true })
+  local submitted, err = deploy.submit(jspec, meta, function(sm)
+    sm.started_unix = time.now()
+    sm.scrape_interval = p.scrape_interval or M.DEFAULTS.scrape_interval
+    sm.targets = r.targets
+  end)
+  if not submitted then
     return nil, err
   end
-  meta.job_id = job.id
-  meta.submitted_at = time.format()
-  meta.started_unix = time.now()
-  meta.scrape_interval = p.scrape_interval or M.DEFAULTS.scrape_interval
-  meta.targets = r.targets
-  deploy.write_meta(dir, meta)
   local ready, failed = server.wait({ meta }, o.timeout_s or 180)
   if #failed > 0 then
     local m = failed[1]
@@ -330,18 +327,9 @@ function M.list(opts)
   return server.list({ kind = "monitor", all = opts and opts.all })
 end
 
---- One monitor by id, with its Prometheus client.
-function M.get(id)
-  local m, err = deploy.find("monitor", id)
-  if not m then
-    return nil, err
-  end
-  deploy.refresh({ m })
-  for _, i in ipairs(registry.list(m.service) or {}) do
-    if i.instance_id == m.instance_id then
-      m.instance = i
-    end
-  end
+--- Gives a monitor's meta (state and registry entry current) its Prometheus
+--- client; not_running when it has no URL or its job ended.
+local function connect(m)
   local url = m.instance and m.instance.url or m.url
   if not url or deploy.is_final(m.state) then
     return nil, { kind = "not_running", message = string.format("monitor %s is not running (job %s is %s)", m.instance_id, m.job_id, tostring(m.state)) }
@@ -350,9 +338,27 @@ function M.get(id)
   return m
 end
 
---- Targets and firing alerts of a monitor.
+--- One monitor by id, with its Prometheus client.
+function M.get(id)
+  local m, err = deploy.find("monitor", id)
+  if not m then
+    return nil, err
+  end
+  deploy.refresh({ m })
+  m.instance = server.registered(m.service, m.instance_id) or m.instance
+  return connect(m)
+end
+
+--- Targets and firing alerts of a monitor, by id or by a meta from M.list
+--- (already refreshed: not looked up again).
+---@param id string|table
 function M.status(id)
-  local m, err = M.get(id)
+  local m, err
+  if type(id) == "table" then
+    m, err = connect(id)
+  else
+    m, err = M.get(id)
+  end
   if not m then
     return nil, err
   end

@@ -427,35 +427,24 @@ function M.parse_set(s)
   return parts, v
 end
 
-local function schema_at(schema, parts, upto)
-  local s = schema
-  for i = 1, upto do
-    if not s or s.kind ~= "table" or s.open then
-      return nil, true
-    end
-    s = s.fields[parts[i]]
-  end
-  return s, false
-end
-
 --- Applies overrides, checking each path exists in the schema.
 function M.apply_sets(kind, doc, sets)
   for _, s in ipairs(sets or {}) do
     local parts, v = M.parse_set(s)
-    -- Check the path against the schema, up to the first open (free-form) part.
+    -- Check the path against the schema, down to the first open (free-form)
+    -- table or non-table field: anything goes below it.
+    local parent = M.schemas[kind]
     for i = 1, #parts do
-      local parent, open = schema_at(M.schemas[kind], parts, i - 1)
-      if open then
+      if not parent or parent.kind ~= "table" or parent.open then
         break
       end
-      if not parent or parent.kind ~= "table" then
-        break
-      end
-      if not parent.open and not parent.fields[parts[i]] then
+      local field = parent.fields[parts[i]]
+      if not field then
         local prefix = table.concat(parts, ".", 1, i - 1)
         local hint = M.suggest(tostring(parts[i]), keys_of(parent.fields))
         error(string.format("--set %s: unknown field '%s'%s%s", s, parts[i], prefix ~= "" and (" in " .. prefix) or "", hint and (" (did you mean '" .. hint .. "'?)") or ""), 0)
       end
+      parent = field
     end
     local t = doc
     for i = 1, #parts - 1 do

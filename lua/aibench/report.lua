@@ -78,6 +78,10 @@ local DIST = {
   { "latency_from_intended_ms", "from intended" },
 }
 
+local function present(v)
+  return v ~= nil and v ~= require("aibench.json").null
+end
+
 local function workload_line(w)
   if not w then
     return "workload: -"
@@ -85,19 +89,15 @@ local function workload_line(w)
   if w.pattern == "closed-loop" then
     local parts = { string.format("closed loop: %d users", w.users or 0) }
     parts[#parts + 1] = string.format("think %s ms", num(w.think_time_ms or 0, 0))
-    if w.duration_s and w.duration_s ~= require("aibench.json").null then
+    if present(w.duration_s) then
       parts[#parts + 1] = string.format("%s s", num(w.duration_s, 0))
     end
-    if w.requests_per_user and w.requests_per_user ~= require("aibench.json").null then
+    if present(w.requests_per_user) then
       parts[#parts + 1] = string.format("%d requests/user", w.requests_per_user)
     end
     return table.concat(parts, ", ")
   end
   return string.format("open loop: %s req/s %s arrivals", num(w.rate, 1), w.arrival or "poisson")
-end
-
-local function present(v)
-  return v ~= nil and v ~= require("aibench.json").null
 end
 
 --- A readable summary of one result.
@@ -131,8 +131,6 @@ function M.summary(r, opts)
   if has_tokens then
     rows[2][3] = num(r.tokens.output_per_s) .. " out tok/s"
     rows[2][4] = num(r.tokens.input_per_s) .. " in tok/s"
-  end
-  if has_tokens then
     rows[#rows + 1] = { "tokens", num(r.tokens.output_total, 0) .. " out", num(r.tokens.input_total, 0) .. " in", "(" .. (r.tokens.output_source or "?") .. ")", "" }
   end
   if present(r.goodput) then
@@ -167,11 +165,7 @@ function M.summary(r, opts)
   end
   if opts.definitions ~= false then
     add("")
-    local defs = {}
-    for _, d in ipairs(M.definitions) do
-      defs[#defs + 1] = "  " .. d[1] .. ": " .. d[2]
-    end
-    add("definitions (vLLM's benchmark):\n" .. table.concat(defs, "\n"))
+    add(M.definitions_text())
   end
   return table.concat(out, "\n")
 end
@@ -185,17 +179,10 @@ local SERVER_DIST = {
   { "e2e_ms", "E2E latency" },
 }
 
---- The server's own view of the run (the result's `server` section).
-function M.server_summary(s, client)
-  if not present(s) then
-    return ""
-  end
-  local out = {}
-  local src = s.source == "prometheus" and ("Prometheus " .. (s.prometheus or "")) or "scraping /metrics before and after"
-  out[#out + 1] = string.format("\nserver side (%s, %d instance%s): %s requests finished%s, %s generation tokens, %s preemptions",
-    src, s.instances or 0, (s.instances or 0) == 1 and "" or "s", num(s.requests, 0),
-    client and string.format(" (client: %d ok)", client.successes) or "", num(s.generation_tokens, 0), num(s.preemptions, 0))
-  local rows = { { "ms", "mean", "p50", "p90", "p99", "count" } }
+--- The server's latency distributions as table rows under `header` (just
+--- the header when it measured none).
+local function server_rows(s, header)
+  local rows = { { header, "mean", "p50", "p90", "p99", "count" } }
   for _, d in ipairs(SERVER_DIST) do
     local h = s[d[1]]
     if present(h) then
@@ -210,6 +197,20 @@ function M.server_summary(s, client)
       rows[#rows + 1] = { d[2], num(h.mean, 2), q("p50"), q("p90"), q("p99"), num(h.count, 0) }
     end
   end
+  return rows
+end
+
+--- The server's own view of the run (the result's `server` section).
+function M.server_summary(s, client)
+  if not present(s) then
+    return ""
+  end
+  local out = {}
+  local src = s.source == "prometheus" and ("Prometheus " .. (s.prometheus or "")) or "scraping /metrics before and after"
+  out[#out + 1] = string.format("\nserver side (%s, %d instance%s): %s requests finished%s, %s generation tokens, %s preemptions",
+    src, s.instances or 0, (s.instances or 0) == 1 and "" or "s", num(s.requests, 0),
+    client and string.format(" (client: %d ok)", client.successes) or "", num(s.generation_tokens, 0), num(s.preemptions, 0))
+  local rows = server_rows(s, "ms")
   if #rows > 1 then
     out[#out + 1] = M.columns(rows)
     out[#out + 1] = "(server quantiles are interpolated within vLLM's histogram buckets; <=X: inside the first bucket)"
@@ -623,16 +624,7 @@ function M.html(records, opts)
     out[#out + 1] = html_table(dist_rows(b), "dist")
     local s = rec.server
     if present(s) then
-      local rows = { { "server-side (ms)", "mean", "p50", "p90", "p99", "count" } }
-      for _, d in ipairs(SERVER_DIST) do
-        local h = s[d[1]]
-        if present(h) then
-          local function q(k)
-            return present(h[k]) and num(h[k], 2) or (present(h[k .. "_le"]) and ("<=" .. num(h[k .. "_le"], 0)) or "-")
-          end
-          rows[#rows + 1] = { d[2], num(h.mean, 2), q("p50"), q("p90"), q("p99"), num(h.count, 0) }
-        end
-      end
+      local rows = server_rows(s, "server-side (ms)")
       out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0))
       if #rows > 1 then
         out[#out + 1] = html_table(rows, "server")

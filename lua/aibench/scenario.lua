@@ -8,6 +8,7 @@ local client = require("aibench.client")
 local monitor = require("aibench.monitor")
 local report = require("aibench.report")
 local registry = require("aibench.registry")
+local deploy = require("aibench.deploy")
 
 local M = {}
 
@@ -131,6 +132,7 @@ function M.with_environment(o, f)
     return f(env)
   end)
   if not o.keep and #env.started > 0 then
+    deploy.refresh(env.started)
     server.stop_metas(env.started)
     for _, m in ipairs(env.started) do
       registry.deregister(m.service, m.instance_id)

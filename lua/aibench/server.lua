@@ -22,6 +22,7 @@ local function ports_of(service)
 end
 
 --- Builds everything a deployment needs without submitting it.
+--- `opts.defaults`: the SLURM site defaults (deploy.site_defaults), if read already.
 ---@return table spec job spec, table files {path = text}, table meta
 function M.prepare(r, file, executor, opts)
   local dir, instance_id = deploy.new_job_dir(r.name)
@@ -42,7 +43,7 @@ function M.prepare(r, file, executor, opts)
   local command = deploy.agent_command(dir, service)
   command[#command + 1] = "bash"
   command[#command + 1] = fs.join(dir, "service.sh")
-  local spec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, "server recipe " .. r.name .. " (" .. file .. ")")
+  local spec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, "server recipe " .. r.name .. " (" .. file .. ")", opts.defaults)
   local files = {
     [fs.join(dir, "service.sh")] = "#!/bin/bash\n# service.command of " .. file .. "\n" .. service.command,
     [fs.join(dir, "agent.json")] = json.encode(agent, { pretty = true }) .. "\n",
@@ -59,34 +60,17 @@ function M.prepare(r, file, executor, opts)
   return spec, files, meta
 end
 
-local function write_files(files)
-  for path, text in pairs(files) do
-    local ok, err = fs.write(path, text, { mkdir = true, mode = tonumber("700", 8) })
-    if not ok then
-      return nil, err
-    end
-  end
-  return true
-end
-
 --- Submits one deployment; returns its meta (with job_id) or nil, err.
 function M.submit(spec, files, meta)
-  local ok, err = write_files(files)
+  local ok, err = deploy.write_files(files, tonumber("700", 8))
   if not ok then
     return nil, err
   end
-  local job, serr = deploy.executor(meta.executor).submit(spec)
-  if not job then
-    fs.remove(meta.dir, { recursive = true })
-    return nil, serr
-  end
-  meta.job_id = job.id
-  meta.submitted_at = time.format()
-  deploy.write_meta(meta.dir, meta)
-  return meta
+  return deploy.submit(spec, meta)
 end
 
-local function registered(service, instance_id)
+--- The registry entry of an instance of a service, if it is registered.
+function M.registered(service, instance_id)
   for _, i in ipairs(registry.list(service) or {}) do
     if i.instance_id == instance_id then
       return i
@@ -114,7 +98,7 @@ function M.wait(metas, timeout_s, on_event)
     end
     local still = {}
     for _, m in ipairs(pending) do
-      local inst = registered(m.service, m.instance_id)
+      local inst = M.registered(m.service, m.instance_id)
       if inst then
         m.instance = inst
         ready[#ready + 1] = m
@@ -158,15 +142,16 @@ end
 ---@return table? err
 function M.run(o)
   local r, file = recipe.load("server", o.recipe, { set = o.set })
-  local executor = o.executor or (r.orchestration and r.orchestration.executor) or "local"
+  local executor = deploy.executor_name(r, o.executor)
   local ex = deploy.executor(executor)
   local count = o.count or 1
   if count < 1 then
     error("--count: expected a positive number, got " .. tostring(count), 0)
   end
+  local defaults = deploy.site_defaults(executor)
   local prepared = {}
   for i = 1, count do
-    local spec, files, meta = M.prepare(r, file, executor, {})
+    local spec, files, meta = M.prepare(r, file, executor, { defaults = defaults })
     prepared[i] = { spec = spec, files = files, meta = meta }
   end
   if o.dry_run then
@@ -185,9 +170,7 @@ function M.run(o)
     local m, err = M.submit(p.spec, p.files, p.meta)
     if not m then
       -- Nothing half-registered: cancel what this call already started.
-      for _, done in ipairs(metas) do
-        deploy.job(done):cancel()
-      end
+      deploy.cancel_all(metas)
       return nil, err
     end
     metas[#metas + 1] = m
@@ -218,7 +201,7 @@ function M.list(opts)
   local out = {}
   for _, m in ipairs(metas) do
     if opts.all or not deploy.is_final(m.state) then
-      m.instance = registered(m.service, m.instance_id)
+      m.instance = M.registered(m.service, m.instance_id)
       out[#out + 1] = m
     end
   end
@@ -232,13 +215,15 @@ function M.stop(id, opts)
   if not m then
     return nil, err
   end
+  deploy.refresh({ m })
   return M.stop_metas({ m }, opts)
 end
 
 --- Cancels jobs, waits for them to end, removes their registry entries.
+--- The metas' states must be current (deploy.refresh): jobs in a final
+--- state are not cancelled.
 function M.stop_metas(metas, opts)
   opts = opts or {}
-  deploy.refresh(metas)
   local stopped = {}
   for _, m in ipairs(metas) do
     if not deploy.is_final(m.state) then
@@ -264,6 +249,7 @@ end
 --- Stops every active deployment of a kind.
 function M.stop_all(opts)
   opts = opts or {}
+  -- M.list has just refreshed their states.
   local active, err = M.list({ kind = opts.kind or "server" })
   if not active then
     return nil, err
