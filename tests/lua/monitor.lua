@@ -79,6 +79,12 @@ t.case("start, targets follow the registry, export, server section, stop", funct
   end)
   local running = assert(m.client:query(string.format('vllm:num_requests_running{instance="%s"}', target)))
   t.eq(running[1].value, scraped["vllm:num_requests_running"].samples[1].value)
+  -- A rate needs two scrapes in its window: under load the steps above can
+  -- all fall between a target's first and second scrape.
+  wait_for("two scrapes of the first target", 4 * SCRAPE, function()
+    local r = assert(m.client:query(string.format('rate(vllm:generation_tokens_total{instance="%s"}[1m])', target)))
+    return #r > 0
+  end)
   -- Export: range as CSV with a metadata header, instant as JSON.
   local csv = assert(monitor.export({ id = m.instance_id, format = "csv", type = "range", step = 1 }))
   t.contains(csv, "# prometheus: " .. m.client.url)
