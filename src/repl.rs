@@ -75,6 +75,8 @@ impl Chunker {
 /// loops are stopped by an instruction hook) and the prompt carries on.
 async fn eval_chunk(lua: &Lua, code: &str) -> Result<Vec<String>, String> {
     let guard = interrupt::Guard::new();
+    // A Ctrl-C typed at the prompt belongs to the prompt, not to this chunk.
+    interrupt::clear();
     let fut = host::eval(lua, code, "=stdin");
     let res = tokio::select! {
         r = fut => r,
@@ -108,6 +110,11 @@ async fn interactive(lua: &Lua) -> u8 {
             return 1;
         }
     };
+    // Ctrl-C at the prompt never ends the session: in raw mode rustyline
+    // reads it as a key; on a terminal without line editing (TERM=dumb) it is
+    // a SIGINT, which this guard keeps from exiting the process (the tty
+    // drops the half-typed line).
+    let _session = interrupt::Guard::new();
     let home = crate::util::aibench_home();
     let history = home.join("repl_history");
     if crate::util::private_dir(&home).is_ok() {

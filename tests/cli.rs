@@ -301,40 +301,104 @@ fn ctrl_c_stops_a_benchmark_with_partial_results() {
 
 /// The interactive prompt on a real terminal (a pty from `script`): Ctrl-C
 /// cancels a running evaluation and the prompt carries on; Ctrl-D exits.
+/// Each keystroke waits for the output it depends on (never a fixed sleep),
+/// and stdin stays open until the REPL has exited, so `script` never sees
+/// its own end of input while the REPL is still running.
 #[test]
 fn repl_on_a_terminal_ctrl_c_cancels_and_continues() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
     if !support::on_path("script") {
         panic!("`script` (util-linux) is needed for the terminal test");
     }
     let home = tempfile::tempdir().unwrap();
-    let cmd = format!("{} repl", env!("CARGO_BIN_EXE_aibench"));
+    // `script` runs the command with `$SHELL -c`; `exec` makes the REPL the
+    // terminal's only process. Without it a shell that stays in between (dash,
+    // when CI leaves SHELL unset) also gets the Ctrl-C and exits with 130
+    // after the REPL has exited cleanly.
+    let cmd = format!("exec '{}' repl", env!("CARGO_BIN_EXE_aibench"));
     let mut child = Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env("AIBENCH_HOME", home.path())
         .env("TERM", "dumb")
+        .env("SHELL", "/bin/sh")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Waits until `needle` occurs `count` times in the output.
+    let wait_for = |needle: &str, count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = seen.lock().unwrap().clone();
+            if out.matches(needle).count() >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "waited 30 s for {count}× {needle:?}; output so far:\n{out}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     let mut stdin = child.stdin.take().unwrap();
-    let pause = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
-    pause(500);
-    stdin.write_all(b"while true do end\r").unwrap();
-    stdin.flush().unwrap();
-    pause(700);
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
-    pause(500);
-    stdin.write_all(b"return 6 * 7\r").unwrap();
-    stdin.flush().unwrap();
-    pause(500);
-    stdin.write_all(b"\x04").unwrap();
-    stdin.flush().unwrap();
-    let o = child.wait_with_output().unwrap();
-    let out = text(&o.stdout);
-    assert!(out.contains("interrupted"), "{out}");
-    assert!(out.contains("42"), "{out}");
-    assert!(o.status.success(), "{out}");
+    let mut send = |bytes: &[u8]| {
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    };
+    wait_for("\n> ", 1);
+    send(b"while true do end\r");
+    wait_for("while true do end", 1);
+    // The echo comes before the line is evaluated; give the loop a moment to start.
+    std::thread::sleep(Duration::from_millis(300));
+    send(b"\x03");
+    wait_for("interrupted", 1);
+    wait_for("\n> ", 2);
+    send(b"return 6 * 7\r");
+    wait_for("42", 1);
+    wait_for("\n> ", 3);
+    // Ctrl-C at the prompt (no line editing on a dumb terminal, so it is a
+    // signal) drops the half-typed line and keeps the session.
+    send(b"return 'lost'");
+    wait_for("return 'lost'", 1);
+    send(b"\x03");
+    wait_for("^C", 2);
+    send(b"return 'still' .. 'here'\r");
+    wait_for("stillhere", 1);
+    assert!(!seen.lock().unwrap().contains("\nlost"), "{}", seen.lock().unwrap());
+    wait_for("\n> ", 4);
+    send(b"\x04");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the REPL did not exit on Ctrl-D; output:\n{}", seen.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    reader.join().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let out = seen.lock().unwrap().clone();
+    assert!(status.success(), "exit {status:?}; stderr: {err}\noutput:\n{out}");
     assert!(home.path().join("repl_history").exists(), "history is saved");
+    let history = std::fs::read_to_string(home.path().join("repl_history")).unwrap();
+    assert!(history.contains("return 6 * 7"), "{history}");
 }
