@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 struct State {
     consumers: AtomicUsize,
     pending: AtomicBool,
+    at_prompt: AtomicBool,
     notify: Notify,
 }
 
@@ -30,6 +31,10 @@ pub fn install() {
         loop {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
+            }
+            if st.at_prompt.load(Ordering::SeqCst) {
+                // The tty has already dropped the half-typed line.
+                continue;
             }
             let already = st.pending.swap(true, Ordering::SeqCst);
             if st.consumers.load(Ordering::SeqCst) == 0 || already {
@@ -77,6 +82,25 @@ impl Drop for Guard {
         if st.consumers.fetch_sub(1, Ordering::SeqCst) == 1 {
             st.pending.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+/// Held while an interactive prompt waits for a line. A Ctrl-C then is
+/// neither work to stop nor a reason to exit: in raw mode the line editor
+/// reads it as a key; without line editing (`TERM=dumb`) it arrives as a
+/// signal, which is ignored here.
+pub struct Prompt(());
+
+impl Prompt {
+    pub fn enter() -> Prompt {
+        state().at_prompt.store(true, Ordering::SeqCst);
+        Prompt(())
+    }
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        state().at_prompt.store(false, Ordering::SeqCst);
     }
 }
 

@@ -110,10 +110,8 @@ async fn interactive(lua: &Lua) -> u8 {
             return 1;
         }
     };
-    // Ctrl-C at the prompt never ends the session: in raw mode rustyline
-    // reads it as a key; on a terminal without line editing (TERM=dumb) it is
-    // a SIGINT, which this guard keeps from exiting the process (the tty
-    // drops the half-typed line).
+    // Ctrl-C never ends the session: at the prompt see `interrupt::Prompt`;
+    // this guard covers the instant between reading a line and evaluating it.
     let _session = interrupt::Guard::new();
     let home = crate::util::aibench_home();
     let history = home.join("repl_history");
@@ -124,7 +122,11 @@ async fn interactive(lua: &Lua) -> u8 {
     let mut chunker = Chunker::default();
     loop {
         let prompt = if chunker.pending() { ">> " } else { "> " };
-        match rl.readline(prompt) {
+        let line = {
+            let _at_prompt = interrupt::Prompt::enter();
+            rl.readline(prompt)
+        };
+        match line {
             Ok(line) => {
                 let Some(code) = chunker.push(lua, &line) else { continue };
                 let _ = rl.add_history_entry(code.as_str());

@@ -300,12 +300,25 @@ fn ctrl_c_stops_a_benchmark_with_partial_results() {
 }
 
 /// The interactive prompt on a real terminal (a pty from `script`): Ctrl-C
-/// cancels a running evaluation and the prompt carries on; Ctrl-D exits.
-/// Each keystroke waits for the output it depends on (never a fixed sleep),
-/// and stdin stays open until the REPL has exited, so `script` never sees
-/// its own end of input while the REPL is still running.
+/// cancels a running evaluation and the prompt carries on; Ctrl-C at the
+/// prompt drops the line; Ctrl-D exits. `TERM=dumb` has no line editing, so
+/// Ctrl-C at the prompt is a signal and the tty drops the line.
 #[test]
 fn repl_on_a_terminal_ctrl_c_cancels_and_continues() {
+    repl_terminal_session("dumb", "\n> ");
+}
+
+/// The same with rustyline's line editing (raw mode): Ctrl-C at the prompt is
+/// a key, and during an evaluation (cooked mode again) a signal.
+#[test]
+fn repl_with_line_editing_ctrl_c_cancels_and_continues() {
+    repl_terminal_session("xterm", "\x1b[K> ");
+}
+
+/// Each keystroke waits for the output it depends on (never a fixed sleep),
+/// and stdin stays open until the REPL has exited, so `script` never sees its
+/// own end of input while the REPL is still running.
+fn repl_terminal_session(term: &str, prompt: &str) {
     use std::io::Read;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
@@ -321,7 +334,7 @@ fn repl_on_a_terminal_ctrl_c_cancels_and_continues() {
     let mut child = Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env("AIBENCH_HOME", home.path())
-        .env("TERM", "dumb")
+        .env("TERM", term)
         .env("SHELL", "/bin/sh")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -359,27 +372,32 @@ fn repl_on_a_terminal_ctrl_c_cancels_and_continues() {
         stdin.write_all(bytes).unwrap();
         stdin.flush().unwrap();
     };
-    wait_for("\n> ", 1);
+    wait_for(prompt, 1);
     send(b"while true do end\r");
     wait_for("while true do end", 1);
     // The echo comes before the line is evaluated; give the loop a moment to start.
     std::thread::sleep(Duration::from_millis(300));
     send(b"\x03");
     wait_for("interrupted", 1);
-    wait_for("\n> ", 2);
+    wait_for(prompt, 2);
     send(b"return 6 * 7\r");
     wait_for("42", 1);
-    wait_for("\n> ", 3);
-    // Ctrl-C at the prompt (no line editing on a dumb terminal, so it is a
-    // signal) drops the half-typed line and keeps the session.
+    wait_for(prompt, 3);
+    // Ctrl-C at the prompt drops the half-typed line and keeps the session;
+    // a second one neither exits nor cancels the next evaluation. Without
+    // line editing the tty echoes "^C" (no new prompt); rustyline prompts again.
+    let line_editing = term != "dumb";
     send(b"return 'lost'");
     wait_for("return 'lost'", 1);
-    send(b"\x03");
-    wait_for("^C", 2);
+    for n in 1..=2 {
+        send(b"\x03");
+        if line_editing { wait_for(prompt, 3 + n) } else { wait_for("^C", 1 + n) }
+    }
+    let prompts = if line_editing { 6 } else { 4 };
     send(b"return 'still' .. 'here'\r");
     wait_for("stillhere", 1);
     assert!(!seen.lock().unwrap().contains("\nlost"), "{}", seen.lock().unwrap());
-    wait_for("\n> ", 4);
+    wait_for(prompt, prompts);
     send(b"\x04");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
