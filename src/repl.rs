@@ -75,8 +75,6 @@ impl Chunker {
 /// loops are stopped by an instruction hook) and the prompt carries on.
 async fn eval_chunk(lua: &Lua, code: &str) -> Result<Vec<String>, String> {
     let guard = interrupt::Guard::new();
-    // A Ctrl-C typed at the prompt belongs to the prompt, not to this chunk.
-    interrupt::clear();
     let fut = host::eval(lua, code, "=stdin");
     let res = tokio::select! {
         r = fut => r,
@@ -111,7 +109,8 @@ async fn interactive(lua: &Lua) -> u8 {
         }
     };
     // Ctrl-C never ends the session: at the prompt see `interrupt::Prompt`;
-    // this guard covers the instant between reading a line and evaluating it.
+    // this guard covers the instant between reading a line and evaluating
+    // it (a Ctrl-C there stops that evaluation as soon as it starts).
     let _session = interrupt::Guard::new();
     let home = crate::util::aibench_home();
     let history = home.join("repl_history");

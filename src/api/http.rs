@@ -42,6 +42,38 @@ pub fn transport_error(url: &str, e: &reqwest::Error) -> OpError {
     OpError::new(classify(e), format!("{url}: {}", describe(e)))
 }
 
+/// True when a request went out on a pooled keep-alive connection that the
+/// server had just closed. hyper reports this as "connection closed before
+/// message completed": the request was sent before the close was seen.
+fn stale_connection(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// Sends `b`. A GET or HEAD that met a stale keep-alive connection (a server
+/// that closed it, or went away, while it sat in the pool) is sent once more,
+/// as browsers do. The retry takes a new connection, so it sees the server
+/// as it is now. Other methods are never repeated.
+pub async fn send_retrying_stale(
+    method: &reqwest::Method,
+    b: reqwest::RequestBuilder,
+) -> reqwest::Result<reqwest::Response> {
+    let again = if matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD) { b.try_clone() } else { None };
+    match (b.send().await, again) {
+        (Err(e), Some(again)) if stale_connection(&e) => {
+            tracing::debug!("{}; sending again on a new connection", describe(&e));
+            again.send().await
+        }
+        (res, _) => res,
+    }
+}
+
 struct Req {
     method: reqwest::Method,
     url: String,
@@ -99,7 +131,7 @@ fn parse_req(
 }
 
 async fn send(lua: Lua, r: Req) -> LuaResult<Fallible<LuaTable>> {
-    let mut b = client().request(r.method, &r.url).timeout(r.timeout);
+    let mut b = client().request(r.method.clone(), &r.url).timeout(r.timeout);
     for (k, v) in &r.headers {
         b = b.header(k, v);
     }
@@ -107,7 +139,7 @@ async fn send(lua: Lua, r: Req) -> LuaResult<Fallible<LuaTable>> {
         b = b.body(body);
     }
     let start = Instant::now();
-    let resp = match b.send().await {
+    let resp = match send_retrying_stale(&r.method, b).await {
         Ok(resp) => resp,
         Err(e) => {
             return Ok(Err(transport_error(&r.url, &e).with("url", r.url.clone())));
@@ -163,4 +195,84 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A server that answers the first request on a connection, then closes
+    /// that connection as soon as a second request arrives on it (what a
+    /// server that drops idle keep-alive connections looks like from the
+    /// client), and answers normally on new connections. Returns its URL and
+    /// a counter of the requests it answered.
+    fn closing_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", l.local_addr().unwrap());
+        let answered = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = answered.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut n = 0;
+                    loop {
+                        // Read one request head (these requests have no body).
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        n += 1;
+                        if n == 2 {
+                            return; // dropped: closed without an answer
+                        }
+                        count.fetch_add(1, Ordering::SeqCst);
+                        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+                    }
+                });
+            }
+        });
+        (url, answered)
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_stale_connection_is_sent_again() {
+        let (url, answered) = closing_server();
+        let c = reqwest::Client::new();
+        let get = reqwest::Method::GET;
+        // Connection A answers; the next GET goes out on A, which the server
+        // closes: the helper sends it again on a new connection B.
+        for _ in 0..2 {
+            let r = send_retrying_stale(&get, c.get(&url)).await.unwrap();
+            assert_eq!(r.text().await.unwrap(), "ok");
+        }
+        assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Plain reqwest, on B's second request, fails the same way.
+        let e = c.get(&url).send().await.unwrap_err();
+        assert!(stale_connection(&e), "{}", describe(&e));
+        assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_post_is_never_sent_twice() {
+        let (url, answered) = closing_server();
+        let c = reqwest::Client::new();
+        let post = reqwest::Method::POST;
+        send_retrying_stale(&post, c.post(&url)).await.unwrap().text().await.unwrap();
+        let e = send_retrying_stale(&post, c.post(&url)).await.unwrap_err();
+        assert!(stale_connection(&e), "{}", describe(&e));
+        assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

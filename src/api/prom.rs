@@ -171,7 +171,8 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "scrape",
         lua.create_async_function(|lua, (url, timeout_s): (String, Option<f64>)| async move {
             let timeout = super::seconds("prom.scrape", "timeout_s", timeout_s.unwrap_or(10.0))?;
-            let resp = match super::http::client().get(&url).timeout(timeout).send().await {
+            let get = super::http::client().get(&url).timeout(timeout);
+            let resp = match super::http::send_retrying_stale(&reqwest::Method::GET, get).await {
                 Ok(r) => r,
                 Err(e) => return Ok(Err(super::http::transport_error(&url, &e))),
             };

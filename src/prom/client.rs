@@ -40,6 +40,11 @@ fn transport(e: reqwest::Error, url: &str) -> PromError {
     if e.is_timeout() { PromError::Timeout(msg) } else { PromError::Unreachable(msg) }
 }
 
+/// Every call here is a GET: sent once more if it met a stale keep-alive connection.
+async fn get(b: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    crate::api::http::send_retrying_stale(&reqwest::Method::GET, b).await
+}
+
 impl Client {
     pub fn new(base: &str) -> Result<Client, PromError> {
         let base = base.trim_end_matches('/').to_string();
@@ -55,7 +60,7 @@ impl Client {
 
     async fn api(&self, path: &str, params: &[(&str, String)]) -> Result<Value, PromError> {
         let url = format!("{}{path}", self.base);
-        let resp = self.http.get(&url).query(params).send().await.map_err(|e| transport(e, &url))?;
+        let resp = get(self.http.get(&url).query(params)).await.map_err(|e| transport(e, &url))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| transport(e, &url))?;
         let v: Value = serde_json::from_slice(&body).map_err(|_| {
@@ -110,7 +115,7 @@ impl Client {
     /// `/-/ready` answers 200.
     pub async fn ready(&self) -> Result<bool, PromError> {
         let url = format!("{}/-/ready", self.base);
-        match self.http.get(&url).timeout(Duration::from_secs(5)).send().await {
+        match get(self.http.get(&url).timeout(Duration::from_secs(5))).await {
             Ok(r) => Ok(r.status().is_success()),
             Err(e) if e.is_connect() => Ok(false),
             Err(e) => Err(transport(e, &url)),
