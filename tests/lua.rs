@@ -70,8 +70,16 @@ fn run(path: &Path, missing: &[String]) -> Result<(), Failed> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .map_err(|e| format!("cannot run aibench: {e}"))?;
+    // Whatever the file started and did not stop (a failed case skips its own
+    // clean-up) is stopped here, so no server, monitor or job outlives it. A
+    // passing file must have stopped everything itself.
+    let leftovers = stop_everything(home.path());
     if out.status.success() {
-        Ok(())
+        if leftovers.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} passed but left running: {}", path.display(), leftovers.join("; ")).into())
+        }
     } else {
         Err(format!(
             "{} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -82,4 +90,28 @@ fn run(path: &Path, missing: &[String]) -> Result<(), Failed> {
         )
         .into())
     }
+}
+
+/// Runs `aibench client|monitor|server stop-all` for a test's `AIBENCH_HOME`;
+/// returns what each stopped, when it stopped anything (or failed).
+fn stop_everything(home: &Path) -> Vec<String> {
+    let mut left = Vec::new();
+    for kind in ["client", "monitor", "server"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_aibench"))
+            .args([kind, "stop-all"])
+            .env("AIBENCH_HOME", home)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                if !text.starts_with("stopped 0 ") {
+                    left.push(text);
+                }
+            }
+            Ok(o) => left.push(format!("{kind} stop-all failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => left.push(format!("cannot run {kind} stop-all: {e}")),
+        }
+    }
+    left
 }

@@ -6,7 +6,7 @@ t.case("sleep is real and async", function()
   local a = time.monotonic()
   time.sleep(0.2)
   local dt = time.monotonic() - a
-  t.ok(dt >= 0.19 and dt < 0.5, "slept " .. dt)
+  t.ok(dt >= 0.19 and dt < 1.5, "slept " .. dt) -- the upper bound only catches a sleep that ignores its argument
 end)
 
 t.case("now is wall time", function()
