@@ -25,6 +25,12 @@ cleanup() {
     chroot "$ROOT" /work/main/scripts/slurm-dev-cluster.sh down >/dev/null 2>&1
   fi
   pkill -x munged; pkill -x prometheus
+  # Anything else still running inside the root (a test that leaked a
+  # process) would keep its mounts busy.
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  sleep 0.5
   for m in proc sys dev run root/.cargo root/.rustup; do
     mountpoint -q "$ROOT/$m" && umount -R "$ROOT/$m"
   done
