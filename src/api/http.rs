@@ -59,7 +59,9 @@ fn stale_connection(e: &reqwest::Error) -> bool {
 /// Sends `b`. A GET or HEAD that met a stale keep-alive connection (a server
 /// that closed it, or went away, while it sat in the pool) is sent once more,
 /// as browsers do. The retry takes a new connection, so it sees the server
-/// as it is now. Other methods are never repeated.
+/// as it is now. Other methods are never repeated. (hyper reports a server
+/// that closes a fresh connection without answering the same way; a GET is
+/// safe to repeat once in that case too.)
 pub async fn send_retrying_stale(
     method: &reqwest::Method,
     b: reqwest::RequestBuilder,
