@@ -244,13 +244,7 @@ impl Conn {
             BodyKind::Length(mut left) => {
                 let mut at = now;
                 loop {
-                    let avail = (self.end - self.start) as u64;
-                    let take = avail.min(left) as usize;
-                    if take > 0 {
-                        sink.data(&self.buf[self.start..self.start + take], at);
-                        self.start += take;
-                        left -= take as u64;
-                    }
+                    self.pass_body(sink, &mut left, at);
                     if left == 0 {
                         break;
                     }
@@ -277,18 +271,25 @@ impl Conn {
         Ok(Finished { status, close })
     }
 
+    /// Hands the sink what is buffered of the `left` body bytes still due;
+    /// returns how many it handed over.
+    fn pass_body<S: BodySink>(&mut self, sink: &mut S, left: &mut u64, at: Instant) -> usize {
+        let take = ((self.end - self.start) as u64).min(*left) as usize;
+        if take > 0 {
+            sink.data(&self.buf[self.start..self.start + take], at);
+            self.start += take;
+            *left -= take as u64;
+        }
+        take
+    }
+
     async fn read_chunked<S: BodySink>(&mut self, sink: &mut S, mut at: Instant) -> Result<(), String> {
         // Chunk sizes and data arrive in any split; data goes to the sink as
         // soon as any of it is here.
         let mut left: u64 = 0;
         loop {
             if left > 0 {
-                let avail = (self.end - self.start) as u64;
-                let take = avail.min(left) as usize;
-                if take > 0 {
-                    sink.data(&self.buf[self.start..self.start + take], at);
-                    self.start += take;
-                    left -= take as u64;
+                if self.pass_body(sink, &mut left, at) > 0 {
                     if left == 0 {
                         // The CRLF after the data.
                         self.expect_crlf(&mut at).await?;
@@ -422,6 +423,39 @@ mod tests {
         let mut sink = Collect(0, Vec::new());
         let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), &mut sink).await.ok().unwrap();
         assert_eq!((f.status, sink.0, sink.1.as_slice()), (200, 200, &b"hello"[..]));
+    }
+
+    /// Length-framed and chunked bodies on one keep-alive connection, each
+    /// written 3 bytes at a time so sizes, data and CRLFs arrive split.
+    #[tokio::test]
+    async fn bodies_arrive_whole_from_any_split() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let replies = [
+                "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+            ];
+            let mut buf = [0u8; 1024];
+            for reply in replies {
+                let _ = s.read(&mut buf).await.unwrap();
+                for piece in reply.as_bytes().chunks(3) {
+                    s.write_all(piece).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+                }
+            }
+            let _ = s.read(&mut buf).await;
+        });
+        let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let mut c = Conn::connect(&ep).await.unwrap();
+        for _ in 0..2 {
+            let mut sink = Collect(0, Vec::new());
+            let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), &mut sink).await.ok().unwrap();
+            assert_eq!((f.status, f.close, sink.1.as_slice()), (200, false, &b"hello world"[..]));
+        }
     }
 
     #[test]
