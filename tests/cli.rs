@@ -315,13 +315,27 @@ fn repl_with_line_editing_ctrl_c_cancels_and_continues() {
     repl_terminal_session("xterm", "\x1b[K> ");
 }
 
-/// Each keystroke waits for the output it depends on (never a fixed sleep),
+/// Calls `ready` every 20 ms until it gives a value; after 30 s, panics
+/// naming what it waited for.
+fn poll<T>(mut ready: impl FnMut() -> Option<T>, waiting_for: impl Fn() -> String) -> T {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited 30 s for {}", waiting_for());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Each keystroke waits for the output it depends on (one short pause aside),
 /// and stdin stays open until the REPL has exited, so `script` never sees its
 /// own end of input while the REPL is still running.
 fn repl_terminal_session(term: &str, prompt: &str) {
     use std::io::Read;
     use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     if !support::on_path("script") {
         panic!("`script` (util-linux) is needed for the terminal test");
     }
@@ -355,17 +369,13 @@ fn repl_terminal_session(term: &str, prompt: &str) {
             }
         })
     };
+    let output = || seen.lock().unwrap().clone();
     // Waits until `needle` occurs `count` times in the output.
     let wait_for = |needle: &str, count: usize| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = seen.lock().unwrap().clone();
-            if out.matches(needle).count() >= count {
-                return;
-            }
-            assert!(Instant::now() < deadline, "waited 30 s for {count}× {needle:?}; output so far:\n{out}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(
+            || (output().matches(needle).count() >= count).then_some(()),
+            || format!("{count}× {needle:?}; output so far:\n{}", output()),
+        )
     };
     let mut stdin = child.stdin.take().unwrap();
     let mut send = |bytes: &[u8]| {
@@ -396,25 +406,15 @@ fn repl_terminal_session(term: &str, prompt: &str) {
     let prompts = if line_editing { 6 } else { 4 };
     send(b"return 'still' .. 'here'\r");
     wait_for("stillhere", 1);
-    assert!(!seen.lock().unwrap().contains("\nlost"), "{}", seen.lock().unwrap());
+    assert!(!output().contains("\nlost"), "{}", output());
     wait_for(prompt, prompts);
     send(b"\x04");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the REPL did not exit on Ctrl-D; output:\n{}", seen.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = poll(|| child.try_wait().unwrap(), || format!("the REPL to exit on Ctrl-D; output:\n{}", output()));
     drop(stdin);
     reader.join().unwrap();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let out = seen.lock().unwrap().clone();
+    let out = output();
     assert!(status.success(), "exit {status:?}; stderr: {err}\noutput:\n{out}");
     assert!(home.path().join("repl_history").exists(), "history is saved");
     let history = std::fs::read_to_string(home.path().join("repl_history")).unwrap();
