@@ -404,22 +404,36 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn interim_responses_are_skipped() {
+    /// A one-connection server: for each request it reads, it writes the
+    /// next reply in `piece`-byte writes (pausing between them, so that the
+    /// client reads them split). Returns a connection to it.
+    async fn replying(replies: Vec<&'static str>, piece: usize) -> (Endpoint, Conn) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         tokio::spawn(async move {
             let (mut s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
             let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).await.unwrap();
-            let reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n\
-                         HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-            s.write_all(reply.as_bytes()).await.unwrap();
+            for reply in replies {
+                let _ = s.read(&mut buf).await.unwrap();
+                for part in reply.as_bytes().chunks(piece) {
+                    s.write_all(part).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+                }
+            }
             let _ = s.read(&mut buf).await;
         });
         let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let mut c = Conn::connect(&ep).await.unwrap();
+        let c = Conn::connect(&ep).await.unwrap();
+        (ep, c)
+    }
+
+    #[tokio::test]
+    async fn interim_responses_are_skipped() {
+        let reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n\
+                     HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let (ep, mut c) = replying(vec![reply], usize::MAX).await;
         let mut sink = Collect(0, Vec::new());
         let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), &mut sink).await.ok().unwrap();
         assert_eq!((f.status, sink.0, sink.1.as_slice()), (200, 200, &b"hello"[..]));
@@ -429,28 +443,11 @@ mod tests {
     /// written 3 bytes at a time so sizes, data and CRLFs arrive split.
     #[tokio::test]
     async fn bodies_arrive_whole_from_any_split() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            s.set_nodelay(true).unwrap();
-            let replies = [
-                "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
-            ];
-            let mut buf = [0u8; 1024];
-            for reply in replies {
-                let _ = s.read(&mut buf).await.unwrap();
-                for piece in reply.as_bytes().chunks(3) {
-                    s.write_all(piece).await.unwrap();
-                    tokio::time::sleep(std::time::Duration::from_micros(200)).await;
-                }
-            }
-            let _ = s.read(&mut buf).await;
-        });
-        let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let mut c = Conn::connect(&ep).await.unwrap();
+        let replies = vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+        ];
+        let (ep, mut c) = replying(replies, 3).await;
         for _ in 0..2 {
             let mut sink = Collect(0, Vec::new());
             let f = c.exchange(&format_request("GET", "/", &ep, &[], b""), &mut sink).await.ok().unwrap();
