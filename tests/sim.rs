@@ -430,3 +430,72 @@ fn cli_prints_url_first_and_exits_0_on_sigterm() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean 'opt-125m-cpu'"));
 }
+
+/// One raw HTTP/1.1 exchange (the test client always sends JSON).
+async fn raw(base: &str, request: String) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(hostport).await.unwrap();
+    sock.write_all(request.replace("HOST", hostport).as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    sock.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let ct = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    (status, ct, body.to_string())
+}
+
+fn post_with(ct: Option<&str>, body: &str) -> String {
+    let ct = ct.map(|c| format!("Content-Type: {c}\r\n")).unwrap_or_default();
+    format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: HOST\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The cases of vLLM 0.32's `errors-2` fixture, answered the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_match_vllm_for_media_types_paths_methods_and_huge_prompts() {
+    let s = sim("instant", |c| c.profile.max_model_len = 2048).await;
+    let u = s.url();
+    let fixture = fixture("vllm-0.32-cpu-errors-2.txt");
+    let media = r#"{"error":{"message":"1 validation error:\n  Unsupported Media Type: Only 'application/json' is allowed","type":"Bad Request","param":null,"code":400}}"#;
+    assert!(fixture.contains(media));
+    let body = r#"{"model":"sim-instant","prompt":"hi","max_tokens":3}"#;
+    for ct in [Some("text/plain"), None, Some("application/x-www-form-urlencoded")] {
+        let (status, got_ct, got) = raw(&u, post_with(ct, body)).await;
+        assert_eq!((status, got_ct.as_str()), (400, "application/json"), "{ct:?}");
+        let (a, b): (Value, Value) = (serde_json::from_str(&got).unwrap(), serde_json::from_str(media).unwrap());
+        assert_eq!(a, b, "{ct:?}");
+    }
+    let (status, _, got) = raw(&u, post_with(Some("application/json; charset=utf-8"), body)).await;
+    assert_eq!(status, 200, "{got}");
+    let (status, ct, got) = raw(&u, "GET /v1/nope HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n".into()).await;
+    assert_eq!((status, ct.as_str(), got.as_str()), (404, "application/json", r#"{"detail":"Not Found"}"#));
+    assert!(fixture.contains(r#"{"detail":"Not Found"}"#));
+    let (status, ct, got) =
+        raw(&u, "GET /v1/completions HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n".into()).await;
+    assert_eq!((status, ct.as_str(), got.as_str()), (405, "application/json", r#"{"detail":"Method Not Allowed"}"#));
+    assert!(fixture.contains(r#"{"detail":"Method Not Allowed"}"#));
+    // A 12 MB prompt: vLLM's character bound, before tokenizing.
+    let huge = format!(r#"{{"model":"sim-instant","prompt":"{}","max_tokens":2}}"#, "x".repeat(12_000_000));
+    let r = http::post(&u, "/v1/completions", &huge).await;
+    assert_eq!(r.status, 400);
+    let e = r.json();
+    assert_eq!(e["error"]["param"], "input_text");
+    assert_eq!(
+        e["error"]["message"],
+        "This model's maximum context length is 2048 tokens. However, your prompt contains 12000000 characters (more than 131072 characters, which is the upper bound for 2048 input tokens). Please reduce the length of the input prompt. (parameter=input_text, value=12000000)"
+    );
+    // Beyond the simulator's body limit: still vLLM's JSON error shape (the
+    // client waits for 100 Continue, which never comes: the answer is final).
+    let head = "POST /v1/completions HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Length: 70000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    let (status, ct, got) = raw(&u, head.into()).await;
+    assert_eq!((status, ct.as_str()), (413, "application/json"), "{got}");
+    let e: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(e["error"]["code"], 413);
+}

@@ -44,8 +44,72 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama_tags))
         .route("/api/version", get(version))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        // FastAPI's answers for an unknown path and a wrong method.
+        .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .with_state(state)
+}
+
+/// Request bodies above this are refused (vLLM has no limit; a 12 MB prompt
+/// still gets its answer, the length check's, below).
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// vLLM checks a text prompt's length in characters before tokenizing it:
+/// more than this many characters per token of the context cannot fit.
+const MAX_CHARS_PER_TOKEN: usize = 64;
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], json!({"detail": text}).to_string()).into_response()
+}
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes. A larger declared
+/// length is refused before any of the body is read (so a client waiting
+/// for `100 Continue` gets the final answer instead).
+async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Bytes, Reject> {
+    let too_large = || {
+        reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BadRequestError",
+            None,
+            format!("The request body is larger than the simulator accepts ({BODY_LIMIT} bytes)."),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())
+}
+
+/// vLLM's OpenAI endpoints take only `application/json` (with or without
+/// parameters such as a charset).
+fn json_content(headers: &axum::http::HeaderMap) -> Result<(), Reject> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(reject(
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+        None,
+        "1 validation error:\n  Unsupported Media Type: Only 'application/json' is allowed".into(),
+    ))
+}
+
+/// vLLM's character bound on a text prompt (checked before tokenizing).
+fn check_chars(st: &AppState, chars: usize) -> Result<(), Reject> {
+    let len = st.cfg.profile.max_model_len as usize;
+    let bound = len * MAX_CHARS_PER_TOKEN;
+    if chars <= bound {
+        return Ok(());
+    }
+    Err(bad_request(
+        Some("input_text"),
+        format!(
+            "This model's maximum context length is {len} tokens. However, your prompt contains {chars} characters (more than {bound} characters, which is the upper bound for {len} input tokens). Please reduce the length of the input prompt. (parameter=input_text, value={chars})"
+        ),
+    ))
 }
 
 const FINGERPRINT: &str = concat!("aibench-sim-", env!("CARGO_PKG_VERSION"));
@@ -682,19 +746,24 @@ fn usage(prompt: u32, completion: u32) -> Value {
         "prompt_tokens_details": null, "completion_tokens_details": null})
 }
 
-async fn completions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    openai(st, body, Dialect::Completions).await
+async fn completions(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    openai(st, &headers, body, Dialect::Completions).await
 }
 
-async fn chat_completions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    openai(st, body, Dialect::Chat).await
+async fn chat_completions(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    openai(st, &headers, body, Dialect::Chat).await
 }
 
-async fn openai(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
+async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, dialect: Dialect) -> Response {
     if !ready(&st) {
         return starting();
     }
+    let body = match json_content(headers) {
+        Ok(()) => read_body(headers, body).await,
+        Err(r) => Err(r),
+    };
     let prepared = (|| {
+        let body = body?;
         let req: OpenAiRequest = parse_json(&body)?;
         check_model(&st, &req.model)?;
         if let Some(n) = req.n
@@ -710,11 +779,22 @@ async fn openai(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
         let prompt = match dialect {
             Dialect::Chat => match &req.messages {
                 Some(m) if !m.is_empty() => chat_tokens(m)?,
-                _ => {
+                Some(_) => {
+                    return Err(bad_request(
+                        None,
+                        "Cannot apply chat template to an empty conversation. Provide at least one message.".into(),
+                    ));
+                }
+                None => {
                     return Err(bad_request(Some("messages"), "messages: field required (a non-empty list)".into()));
                 }
             },
-            _ => prompt_tokens(&req.prompt)?,
+            _ => {
+                if let Some(Value::String(p)) = &req.prompt {
+                    check_chars(&st, p.chars().count())?;
+                }
+                prompt_tokens(&req.prompt)?
+            }
         };
         let max = req.max_completion_tokens.or(req.max_tokens);
         let p = plan(&st, prompt, max, req.min_tokens, req.ignore_eos.unwrap_or(false))?;
@@ -760,19 +840,21 @@ async fn openai(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-async fn ollama_generate(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    ollama(st, body, Dialect::OllamaGenerate).await
+async fn ollama_generate(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    ollama(st, &headers, body, Dialect::OllamaGenerate).await
 }
 
-async fn ollama_chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    ollama(st, body, Dialect::OllamaChat).await
+async fn ollama_chat(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    ollama(st, &headers, body, Dialect::OllamaChat).await
 }
 
-async fn ollama(st: Arc<AppState>, body: Bytes, dialect: Dialect) -> Response {
+async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, dialect: Dialect) -> Response {
     if !ready(&st) {
         return ollama_error(StatusCode::SERVICE_UNAVAILABLE, "server is starting up");
     }
+    let body = read_body(headers, body).await;
     let prepared = (|| {
+        let body = body?;
         let req: OllamaRequest = parse_json(&body)?;
         if let Some(m) = &req.model
             && *m != st.cfg.model
