@@ -119,6 +119,9 @@ pub enum ServerCmd {
         /// Seconds to wait for the instances to become healthy.
         #[arg(long, default_value_t = 600.0)]
         timeout: f64,
+        /// Submit and return at once, without waiting for the instances.
+        #[arg(long)]
+        detach: bool,
     },
     /// Running server deployments.
     List {
@@ -157,6 +160,10 @@ pub enum ClientCmd {
         /// Where result files go (default: the recipe's output.dir, else ./results).
         #[arg(long)]
         out_dir: Option<String>,
+        /// Submit the client as job(s) and return at once; each job leaves its
+        /// result in its job folder.
+        #[arg(long)]
+        detach: bool,
     },
     /// Client jobs (on an executor).
     List {
@@ -181,6 +188,9 @@ pub enum MonitorCmd {
         #[command(flatten)]
         #[serde(flatten)]
         deploy: DeployArgs,
+        /// Submit and return at once, without waiting for Prometheus.
+        #[arg(long)]
+        detach: bool,
     },
     /// Running monitors.
     List {
@@ -320,6 +330,10 @@ pub struct BenchArgs {
     /// Stream one JSON line per request to this file.
     #[arg(long)]
     pub log: Option<String>,
+    /// Run on even when the server stays unreachable (by default the run
+    /// stops after 10 s without a success or an answer, and exits 1).
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 #[derive(Args, Debug)]

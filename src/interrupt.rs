@@ -1,53 +1,115 @@
-//! Ctrl-C policy shared by the whole process.
+//! Signal policy shared by the whole process: Ctrl-C (SIGINT) and SIGTERM.
 //!
-//! tokio keeps its SIGINT handler installed once registered, so the process
-//! needs one policy: long work that can stop cleanly (a benchmark, a REPL
-//! evaluation) registers as a *consumer* and is told to stop; with no consumer,
-//! or on a second Ctrl-C, the process exits with 130 as a shell expects.
+//! tokio keeps its signal handlers installed once registered, so the process
+//! needs one policy. Long work that can stop cleanly (a benchmark, a
+//! deployment wait, a REPL evaluation) registers as a *consumer* and is told
+//! to stop, with the signal's name; with no consumer the process exits at
+//! once, 130 for SIGINT and 143 for SIGTERM, as a shell expects. A second
+//! Ctrl-C quits at once ("I mean it"); SIGTERM never escalates, because a
+//! batch system may send it more than once (an early warning, then the time
+//! limit) and the first one asked for a clean stop already.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 
+/// A stop request and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// The exit status a shell gives a process ended by this signal.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+
+    fn number(self) -> i32 {
+        match self {
+            Signal::Interrupt => libc::SIGINT,
+            Signal::Terminate => libc::SIGTERM,
+        }
+    }
+
+    fn from_number(n: i32) -> Option<Signal> {
+        match n {
+            libc::SIGINT => Some(Signal::Interrupt),
+            libc::SIGTERM => Some(Signal::Terminate),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     consumers: AtomicUsize,
-    pending: AtomicBool,
+    /// The pending signal's number, 0 when none.
+    pending: AtomicI32,
     at_prompt: AtomicBool,
     notify: Notify,
 }
 
 static STATE: OnceLock<Arc<State>> = OnceLock::new();
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn state() -> &'static Arc<State> {
     STATE.get_or_init(|| Arc::new(State::default()))
 }
 
-/// Starts the listener. Call once, from inside the tokio runtime.
-pub fn install() {
-    let st = state().clone();
-    tokio::spawn(async move {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            if st.at_prompt.load(Ordering::SeqCst) {
-                // The tty has already dropped the half-typed line.
-                continue;
-            }
-            let already = st.pending.swap(true, Ordering::SeqCst);
-            if st.consumers.load(Ordering::SeqCst) == 0 || already {
-                crate::flush_std();
-                eprintln!("\ninterrupted");
-                std::process::exit(130);
-            }
-            st.notify.notify_waiters();
-        }
-    });
+fn quit(sig: Signal) -> ! {
+    crate::flush_std();
+    eprintln!("\ninterrupted ({})", sig.name());
+    std::process::exit(sig.exit_code());
 }
 
-/// Held while some work wants to handle Ctrl-C itself.
+fn on_signal(st: &State, sig: Signal) {
+    if sig == Signal::Interrupt && st.at_prompt.load(Ordering::SeqCst) {
+        // The tty has already dropped the half-typed line.
+        return;
+    }
+    if st.consumers.load(Ordering::SeqCst) == 0 {
+        quit(sig);
+    }
+    let before = st.pending.compare_exchange(0, sig.number(), Ordering::SeqCst, Ordering::SeqCst);
+    match before {
+        Ok(_) => st.notify.notify_waiters(),
+        // A second Ctrl-C while a stop is under way: quit now.
+        Err(_) if sig == Signal::Interrupt => quit(sig),
+        Err(_) => {}
+    }
+}
+
+/// Starts the listeners (once per process), from inside the tokio runtime.
+pub fn install() {
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    for (kind, sig) in [(SignalKind::interrupt(), Signal::Interrupt), (SignalKind::terminate(), Signal::Terminate)] {
+        let Ok(mut stream) = signal(kind) else { continue };
+        let st = state().clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                on_signal(&st, sig);
+            }
+        });
+    }
+}
+
+/// Held while some work wants to handle SIGINT and SIGTERM itself.
 pub struct Guard(());
 
 impl Guard {
@@ -57,16 +119,14 @@ impl Guard {
         Guard(())
     }
 
-    /// Resolves at the next Ctrl-C (or at once if one is pending).
-    pub async fn interrupted(&self) {
-        let st = state();
-        loop {
-            let notified = st.notify.notified();
-            if st.pending.load(Ordering::SeqCst) {
-                return;
-            }
-            notified.await;
-        }
+    /// Resolves at the next stop request (or at once if one is pending).
+    pub async fn interrupted(&self) -> Signal {
+        next_signal().await
+    }
+
+    /// The stop request waiting, if any (without waiting).
+    pub fn signal(&self) -> Option<Signal> {
+        pending()
     }
 }
 
@@ -80,7 +140,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let st = state();
         if st.consumers.fetch_sub(1, Ordering::SeqCst) == 1 {
-            st.pending.store(false, Ordering::SeqCst);
+            st.pending.store(0, Ordering::SeqCst);
         }
     }
 }
@@ -104,12 +164,25 @@ impl Drop for Prompt {
     }
 }
 
-/// True while a Ctrl-C is waiting to be handled (checked by the Lua hook).
-pub fn pending() -> bool {
-    state().pending.load(Ordering::SeqCst)
+/// Resolves at the next stop request (or at once if one is pending); only
+/// meaningful while a [`Guard`] is held.
+pub async fn next_signal() -> Signal {
+    let st = state();
+    loop {
+        let notified = st.notify.notified();
+        if let Some(s) = pending() {
+            return s;
+        }
+        notified.await;
+    }
 }
 
-/// Marks the pending Ctrl-C as handled.
+/// The stop request waiting to be handled, if any (checked by the Lua hook).
+pub fn pending() -> Option<Signal> {
+    Signal::from_number(state().pending.load(Ordering::SeqCst))
+}
+
+/// Marks the pending request as handled.
 pub fn clear() {
-    state().pending.store(false, Ordering::SeqCst);
+    state().pending.store(0, Ordering::SeqCst);
 }

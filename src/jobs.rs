@@ -100,3 +100,14 @@ impl ExecError {
         }
     }
 }
+
+/// Opens (creating it 0600) a job's log for appending. SLURM opens an
+/// existing `--output` file without changing its mode, so creating the log
+/// before submitting keeps it private there too: job logs can hold tokens
+/// and keys from the job's environment.
+pub fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}

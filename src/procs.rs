@@ -267,3 +267,23 @@ pub fn signal_number(name: &str) -> Option<i32> {
         _ => return None,
     })
 }
+
+/// Raises this process's soft limit on open files to its hard limit, as load
+/// tools do (a login shell's soft limit is often 1024). Returns the limits
+/// now in force: (soft, hard).
+pub fn raise_open_files_limit() -> (u64, u64) {
+    // SAFETY: getrlimit/setrlimit with a struct we own.
+    unsafe {
+        let mut l: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return (u64::MAX, u64::MAX);
+        }
+        if l.rlim_cur < l.rlim_max {
+            let want = libc::rlimit { rlim_cur: l.rlim_max, rlim_max: l.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                l.rlim_cur = l.rlim_max;
+            }
+        }
+        (l.rlim_cur as u64, l.rlim_max as u64)
+    }
+}

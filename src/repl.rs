@@ -78,7 +78,12 @@ async fn eval_chunk(lua: &Lua, code: &str) -> Result<Vec<String>, String> {
     let fut = host::eval(lua, code, "=stdin");
     let res = tokio::select! {
         r = fut => r,
-        _ = guard.interrupted() => {
+        sig = guard.interrupted() => {
+            if sig == interrupt::Signal::Terminate {
+                // SIGTERM ends the session, not just the evaluation.
+                crate::flush_std();
+                std::process::exit(sig.exit_code());
+            }
             interrupt::clear();
             return Err("interrupted".into());
         }
@@ -92,7 +97,7 @@ async fn eval_chunk(lua: &Lua, code: &str) -> Result<Vec<String>, String> {
 
 fn install_interrupt_hook(lua: &Lua) -> LuaResult<()> {
     lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(4096), |_, _| {
-        if interrupt::pending() { Err(LuaError::runtime("interrupted")) } else { Ok(mlua::VmState::Continue) }
+        if interrupt::pending().is_some() { Err(LuaError::runtime("interrupted")) } else { Ok(mlua::VmState::Continue) }
     })
 }
 
@@ -114,7 +119,7 @@ async fn interactive(lua: &Lua) -> u8 {
     let _session = interrupt::Guard::new();
     let home = crate::util::aibench_home();
     let history = home.join("repl_history");
-    if crate::util::private_dir(&home).is_ok() {
+    if crate::util::create_dirs(&home).is_ok() {
         let _ = rl.load_history(&history);
     }
     println!("aibench {} (Lua 5.4) — modules loaded as globals; Ctrl-D exits", env!("CARGO_PKG_VERSION"));
@@ -145,7 +150,11 @@ async fn interactive(lua: &Lua) -> u8 {
             }
         }
     }
-    let _ = rl.save_history(&history);
+    if rl.save_history(&history).is_ok() {
+        use std::os::unix::fs::PermissionsExt;
+        // What was typed may hold tokens: the history is the user's alone.
+        let _ = std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o600));
+    }
     0
 }
 

@@ -23,7 +23,8 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>, n
 }
 
 /// Writes a file atomically: a temporary file in the same folder, fsync, rename.
-/// Readers see the old content or the new one, never a torn write.
+/// Readers see the old content or the new one, never a torn write. Without
+/// `mode`, the file gets [`file_mode`] for its place.
 pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -32,11 +33,129 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Res
     let mut tmp = tempfile::Builder::new().prefix(".aibench-tmp-").tempfile_in(&dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
-    if let Some(m) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(m))?;
-    }
+    use std::os::unix::fs::PermissionsExt;
+    let m = mode.unwrap_or_else(|| file_mode(path));
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(m))?;
     tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The names that become part of paths (recipe and service names, ids):
+/// letters, digits, `.`, `_` and `-`, not starting with `.`, at most
+/// [`NAME_MAX`] characters. The error says what was expected.
+pub fn check_name(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err("expected a name, got an empty string".into());
+    }
+    if v.len() > NAME_MAX {
+        return Err(format!("expected at most {NAME_MAX} characters, got {} in \"{}\"", v.len(), v.escape_default()));
+    }
+    if v.starts_with('.') {
+        return Err(format!("a name cannot start with '.', got \"{}\"", v.escape_default()));
+    }
+    if let Some(c) = v.chars().find(|c| !name_char(*c)) {
+        return Err(format!(
+            "invalid character {c:?} in \"{}\" (allowed: letters, digits, '.', '_' and '-')",
+            v.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+pub const NAME_MAX: usize = 64;
+
+pub fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+}
+
+/// The process's umask (from /proc, which reads it without changing it).
+pub fn umask() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
+            })
+            .unwrap_or(0o022)
+    })
+}
+
+/// The mode for a new file: 0600 under `$AIBENCH_HOME` (job logs can hold
+/// tokens from the environment); elsewhere (results, request logs) what the
+/// umask allows, but never writable by the group or others.
+pub fn file_mode(path: &Path) -> u32 {
+    if under_home(path) { 0o600 } else { 0o666 & !umask() & !0o022 }
+}
+
+/// `p` made absolute against the working folder, with `.` and `..`
+/// resolved lexically (no symlinks followed; the path may not exist yet).
+pub fn absolute(p: &Path) -> PathBuf {
+    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    // Lexically: `a/../b` is `b` (the folders may not exist yet).
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// True when `path` is `$AIBENCH_HOME` or inside it.
+pub fn under_home(path: &Path) -> bool {
+    absolute(path).starts_with(absolute(&aibench_home()))
+}
+
+/// Warns once per process when `$AIBENCH_HOME` is open to the group or
+/// others: aibench keeps what it writes there private, but cannot vouch
+/// for the rest.
+fn check_home_mode(home: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(home)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        WARNED.call_once(|| {
+            eprintln!(
+                "aibench: warning: {} is accessible to other users (mode {:04o}); what aibench writes there is \
+                 private (0700 folders, 0600 files), and `chmod 700 {}` protects the rest",
+                home.display(),
+                m.permissions().mode() & 0o7777,
+                home.display()
+            )
+        });
+    }
+}
+
+/// Creates a folder and its parents. Under `$AIBENCH_HOME` every folder
+/// from the home down is private (0700: created so, or narrowed when an
+/// older aibench left it wider); elsewhere the umask decides.
+pub fn create_dirs(path: &Path) -> std::io::Result<()> {
+    create_dirs_in(&aibench_home(), path)
+}
+
+/// [`create_dirs`] for an explicit aibench home.
+pub fn create_dirs_in(home: &Path, path: &Path) -> std::io::Result<()> {
+    let home = absolute(home);
+    if !absolute(path).starts_with(&home) {
+        return std::fs::create_dir_all(path);
+    }
+    if !home.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;
+    } else {
+        check_home_mode(&home);
+    }
+    let mut at = home.clone();
+    for c in absolute(path).strip_prefix(&home).unwrap_or(Path::new("")).components() {
+        at.push(c);
+        private_dir(&at)?;
+    }
     Ok(())
 }
 
@@ -49,7 +168,8 @@ pub fn aibench_home() -> PathBuf {
     home.join(".aibenchmark")
 }
 
-/// Creates a directory (and parents) readable only by the owner.
+/// Creates a directory (and parents) readable only by the owner; narrows
+/// an existing one to 0700.
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
@@ -58,6 +178,28 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+/// Checks before a run that `path` can be written at its end: the file is
+/// writable if it exists, else its folder exists (it is created if need be)
+/// and is writable.
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsADirectory, "is a folder"));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new().append(true).open(path).map(|_| ());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        return Err(Error::new(ErrorKind::NotADirectory, format!("{} is not a folder", file.display())));
+    }
+    create_dirs(&dir)?;
+    tempfile::Builder::new().prefix(".aibench-probe-").tempfile_in(&dir).map(|_| ())
 }
 
 /// This node's short host name (what SLURM calls the node).

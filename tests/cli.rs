@@ -291,10 +291,11 @@ fn ctrl_c_stops_a_benchmark_with_partial_results() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(6), "stops promptly");
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("INTERRUPTED: partial results"), "{}", text(&o.stdout));
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("INTERRUPTED by SIGINT: partial results"), "{}", text(&o.stdout));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(r["interrupted"], true);
+    assert_eq!(r["interrupted_by"], "SIGINT");
     assert!(r["successes"].as_u64().unwrap() > 0);
     assert_eq!(r["errors"], 0, "in-flight requests finish cleanly");
 }

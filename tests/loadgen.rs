@@ -19,7 +19,7 @@ async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
 }
 
 async fn bench(spec: Value) -> Report {
-    let (_tx, rx) = watch::channel(false);
+    let (_tx, rx) = watch::channel(None);
     let spec = loadgen::spec_from_json(spec).unwrap();
     loadgen::run(spec, Control { stop: rx, progress: None }).await.unwrap()
 }
@@ -272,7 +272,7 @@ async fn merge_equals_one_run_over_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_gives_partial_results() {
     let s = sim("opt-125m-cpu", |_| {}).await;
-    let (tx, rx) = watch::channel(false);
+    let (tx, rx) = watch::channel(None);
     let spec = loadgen::spec_from_json(json!({
         "target": {"url": s.url()},
         "workload": {"pattern": "closed-loop", "users": 4, "duration_s": 30},
@@ -282,7 +282,7 @@ async fn stop_gives_partial_results() {
     let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
     tokio::time::sleep(Duration::from_millis(600)).await;
     let began = std::time::Instant::now();
-    tx.send(true).unwrap();
+    tx.send(Some("SIGINT")).unwrap();
     let r = t.await.unwrap().unwrap();
     assert!(began.elapsed() < Duration::from_secs(4));
     assert!(r.interrupted);
@@ -332,7 +332,7 @@ async fn apis_urls_and_progress() {
     assert_eq!(r.successes, 50);
     assert_eq!(r.tokens.output_source, "none");
     // Progress snapshots arrive about once a second.
-    let (_tx, rx) = watch::channel(false);
+    let (_tx, rx) = watch::channel(None);
     let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
     let spec = loadgen::spec_from_json(json!({
         "target": {"url": a.url()},
@@ -378,7 +378,7 @@ fn bad_specs_name_the_field() {
 
 #[tokio::test]
 async fn unreadable_dataset_is_a_spec_error() {
-    let (_tx, rx) = watch::channel(false);
+    let (_tx, rx) = watch::channel(None);
     // Checked before the server is asked anything (no model given here).
     let spec = loadgen::spec_from_json(json!({
         "target": {"url": "http://127.0.0.1:9"},
@@ -392,4 +392,117 @@ async fn unreadable_dataset_is_a_spec_error() {
         }
         other => panic!("expected a spec error, got {:?}", other.map(|r| r.total_requests)),
     }
+}
+
+/// A TCP port nothing listens on.
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_users_back_off_from_a_dead_server_and_the_run_stops_early() {
+    // Load beside the timing tests would skew them.
+    let _g = TIMING.lock().await;
+    let started = std::time::Instant::now();
+    let r = bench(json!({
+        "target": {"url": dead_url(), "model": "m"},
+        "workload": {"pattern": "closed-loop", "users": 16, "duration_s": 30, "unreachable_s": 1.5},
+    }))
+    .await;
+    let took = started.elapsed();
+    let s = r.stopped_early.as_ref().expect("stopped early");
+    assert_eq!(s.reason, "unreachable");
+    assert!(s.message.starts_with(&format!("server unreachable since {}", s.since)), "{}", s.message);
+    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(5), "{took:?}");
+    // Pauses of 10 ms doubling to 1 s: about 8 attempts per user in 1.5 s
+    // (hundreds of thousands without them).
+    assert!(r.total_requests <= 16 * 12, "{}", r.total_requests);
+    assert_eq!(r.errors_by_class["connect"], r.total_requests);
+    assert!(r.backoff.count + 16 >= r.total_requests, "{:?}", r.backoff);
+    assert!(r.backoff.total_s > 16.0 * 0.5, "{:?}", r.backoff);
+    assert!(r.error_samples["connect"].len() <= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_loop_keeps_its_schedule_against_a_dead_server_then_stops() {
+    // Load beside the timing tests would skew them.
+    let _g = TIMING.lock().await;
+    let r = bench(json!({
+        "target": {"url": dead_url(), "model": "m"},
+        "workload": {"pattern": "open-loop", "rate": 200, "arrival": "constant", "duration_s": 30, "unreachable_s": 1},
+    }))
+    .await;
+    assert_eq!(r.stopped_early.as_ref().map(|s| s.reason.as_str()), Some("unreachable"));
+    let rate = r.rate.as_ref().unwrap();
+    assert!((rate.achieved_req_per_sec - 200.0).abs() < 20.0, "the schedule is the experiment: {rate:?}");
+    assert!(r.total_requests >= 200 && r.total_requests < 400, "{}", r.total_requests);
+    assert_eq!(r.backoff.count, 0, "open-loop sends do not back off");
+    assert!(r.error_samples["connect"].len() <= 5, "error samples stay bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_going_runs_on_against_an_unreachable_server() {
+    // Load beside the timing tests would skew them.
+    let _g = TIMING.lock().await;
+    let started = std::time::Instant::now();
+    let r = bench(json!({
+        "target": {"url": dead_url(), "model": "m"},
+        "workload": {"pattern": "closed-loop", "users": 2, "duration_s": 1.5, "unreachable_s": 0.3, "keep_going": true},
+    }))
+    .await;
+    assert!(r.stopped_early.is_none());
+    assert!(started.elapsed() >= Duration::from_secs(1), "ran past the 0.3 s limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_mid_run_ends_it_early_with_every_request_counted() {
+    // Load beside the timing tests would skew them.
+    let _g = TIMING.lock().await;
+    let mut s = sim("instant", |_| {}).await;
+    let spec = loadgen::spec_from_json(json!({
+        "target": {"url": s.url(), "timeout_s": 5},
+        "workload": {"pattern": "closed-loop", "users": 16, "duration_s": 30, "unreachable_s": 1},
+        "dataset": {"prompt_tokens": 4, "output_tokens": 4},
+    }))
+    .unwrap();
+    let (_tx, rx) = watch::channel(None);
+    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    s.stop(Duration::from_secs(1)).await;
+    let r = t.await.unwrap().unwrap();
+    assert!(r.stopped_early.is_some(), "stopped once nothing answered for 1 s");
+    assert!(r.successes > 100, "{}", r.successes);
+    assert_eq!(r.successes + r.errors, r.total_requests);
+    assert!(r.errors < 16 * 12, "{} errors: users backed off", r.errors);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_cut_short_are_short_outputs_kept_out_of_tpot() {
+    let _g = TIMING.lock().await;
+    let mut s = sim("opt-125m-cpu", |_| {}).await;
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("r.jsonl");
+    let spec = loadgen::spec_from_json(json!({
+        "target": {"url": s.url()},
+        "workload": {"pattern": "closed-loop", "users": 4, "duration_s": 30, "unreachable_s": 0.5},
+        "dataset": {"prompt_tokens": 8, "output_tokens": 400},
+        "per_request_log": log.to_str().unwrap(),
+    }))
+    .unwrap();
+    let (_tx, rx) = watch::channel(None);
+    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stopping ends the in-flight streams with finish_reason "abort" and [DONE].
+    s.stop(Duration::from_secs(2)).await;
+    let r = t.await.unwrap().unwrap();
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let short = lines.iter().filter(|l| l["ok"] == true && l["output_tokens"].as_u64().unwrap() < 400).count() as u64;
+    assert!(short >= 1, "some streams were cut short");
+    assert_eq!(r.short_outputs, short);
+    let full = r.successes - r.short_outputs;
+    assert_eq!(r.tpot_ms.as_ref().map(|t| t.count).unwrap_or(0), full, "short outputs are not in TPOT");
 }

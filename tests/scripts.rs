@@ -183,3 +183,74 @@ fn time_limit_formats() {
         assert_eq!(s.render().is_ok(), ok, "{t}");
     }
 }
+
+/// Options aibench writes itself cannot be overridden through sbatch_args,
+/// also not by an abbreviation sbatch would accept; the error names the
+/// recipe field to use instead.
+#[test]
+fn owned_sbatch_options_are_refused() {
+    let cases = [
+        ("--output=/tmp/x.log", "sets --output, which aibench controls"),
+        ("--out=/tmp/x.log", "sets --output"),
+        ("--error=/tmp/e.log", "sets --error"),
+        ("--chdir=/", "use service.working_dir"),
+        ("--job-name=other", "sets --job-name"),
+        ("--parsable", "sets --parsable"),
+        ("--partition=gpu", "use orchestration.resources.partition"),
+        ("--time=10", "use orchestration.resources.time_limit"),
+        ("--mem=4G", "use orchestration.resources.memory_gb"),
+        ("--signal=B:USR1@60", "sets --signal"),
+        ("--uid=0", "change who runs the job"),
+        ("--gid=0", "change who runs the job"),
+    ];
+    for (arg, want) in cases {
+        let mut s = base();
+        s.sbatch_args = vec![arg.into()];
+        let e = s.render().expect_err(arg);
+        assert!(e.contains(want), "{arg}: {e}");
+        assert!(e.starts_with("sbatch_args: "), "{arg}: {e}");
+    }
+    for ok in ["--constraint=a100", "--exclusive", "--mem-per-cpu=2G", "--gres-flags=enforce-binding", "--nodelist=n1"]
+    {
+        let mut s = base();
+        s.sbatch_args = vec![ok.into()];
+        assert!(s.render().is_ok(), "{ok} passes through");
+    }
+}
+
+#[test]
+fn early_warning_before_the_time_limit() {
+    let mut s = base();
+    s.warn_before_end_s = Some(30);
+    let script = s.render().unwrap();
+    assert!(script.lines().any(|l| l == "#SBATCH --signal=B:TERM@30"), "{script}");
+    assert!(!base().render().unwrap().contains("--signal"));
+}
+
+/// SLURM's early warning (`--signal=B:TERM`) reaches only the batch shell:
+/// the script passes SIGTERM on to its command and exits with its status.
+#[test]
+fn the_script_passes_sigterm_to_its_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("got-term");
+    let mut s = base();
+    s.dir = dir.path().display().to_string();
+    s.command = vec![
+        "bash".into(),
+        "-c".into(),
+        format!("trap 'echo term > {}; exit 7' TERM; while :; do sleep 0.05; done", mark.display()),
+    ];
+    let path = dir.path().join("job.sh");
+    std::fs::write(&path, s.render().unwrap()).unwrap();
+    let exit_file = dir.path().join("exit_code");
+    let mut child = std::process::Command::new("bash").arg(&path).env("AIBENCH_EXIT_FILE", &exit_file).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signals the child just started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(&mark).unwrap_or_default(), "term\n", "the command got SIGTERM");
+    assert_eq!(st.code(), Some(7), "the script exits with the command's status");
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "7");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&exit_file).unwrap().permissions().mode() & 0o777, 0o600);
+}

@@ -15,12 +15,88 @@ function M.fail(message, code)
   error(setmetatable({ message = message, code = code or 1 }, CliError), 0)
 end
 
---- Unwraps `value, err` results: raises a clean CLI error on failure.
+--- Unwraps `value, err` results: raises a clean CLI error on failure, with
+--- the error's own exit code when it has one (130 for an interrupted wait).
 function M.check(v, err, what)
   if v == nil and err ~= nil then
-    M.fail((what and (what .. ": ") or "") .. tostring(err.message or err))
+    M.fail((what and (what .. ": ") or "") .. tostring(err.message or err), type(err) == "table" and err.code or 1)
   end
   return v
+end
+
+local function present(v)
+  return v ~= nil and v ~= require("aibench.json").null
+end
+
+--- The exit status a finished run earns, saying why on stderr when it is
+--- not 0: 130 (SIGINT) or 143 (SIGTERM) when interrupted, 1 when the server
+--- was unreachable or no request succeeded.
+---@param command string for messages
+---@param r table a bench result
+function M.outcome(command, r)
+  if r.interrupted then
+    return require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT")
+  end
+  local code = 0
+  if present(r.stopped_early) then
+    io.stderr:write("aibench ", command, ": ", r.stopped_early.message, "\n")
+    code = 1
+  end
+  if (r.successes or 0) == 0 then
+    local firsts = {}
+    local classes = {}
+    for class, n in pairs(r.errors_by_class or {}) do
+      if n > 0 then
+        classes[#classes + 1] = class
+      end
+    end
+    table.sort(classes)
+    for _, class in ipairs(classes) do
+      local samples = r.error_samples and r.error_samples[class]
+      firsts[#firsts + 1] = string.format("%s %d: %s", class, r.errors_by_class[class], samples and samples[1] or "?")
+    end
+    io.stderr:write(string.format("aibench %s: no request succeeded (%d sent)%s\n", command, r.total_requests or 0,
+      #firsts > 0 and ("; " .. table.concat(firsts, "; ")) or ""))
+    code = 1
+  end
+  return code
+end
+
+-- The spec fields `aibench bench` sets, by flag: errors name the flag.
+local BENCH_FLAGS = {
+  { "workload.users", "--users" },
+  { "workload.rate", "--rate" },
+  { "workload.duration_s", "--duration" },
+  { "workload.total_requests", "--requests" },
+  { "workload.think_time_ms", "--think-ms" },
+  { "workload.warmup_s", "--warmup" },
+  { "workload.max_concurrency", "--max-concurrency" },
+  { "workload.arrival", "--arrival" },
+  { "dataset.prompt_tokens", "--prompt-tokens" },
+  { "dataset.output_tokens", "--output-tokens" },
+  { "target.url[%d]*", "--url" },
+  { "target.timeout_s", "--timeout" },
+  { "target.method", "--method" },
+  { "target.api", "--api" },
+  { "per_request_log", "--log" },
+}
+
+--- Runs `f(spec)` (bench.validate, bench.run); a spec it refuses is a bad
+--- flag: exit 2 with one line naming the flag.
+local function with_flags(f, spec)
+  local ok, res, err = pcall(f, spec)
+  if ok then
+    return res, err
+  end
+  local msg = require("aibench").error_message(res):gsub("^bench%.[%w_]+: ", "")
+  for _, f in ipairs(BENCH_FLAGS) do
+    local pat = "^" .. f[1]:gsub("%.", "%%.") .. ":"
+    if msg:match(pat) then
+      msg = msg:gsub(pat, f[2] .. ":", 1)
+      break
+    end
+  end
+  M.fail(msg, 2)
 end
 
 local commands = {}
@@ -28,10 +104,11 @@ local commands = {}
 function commands.bench(o)
   local bench = require("aibench.bench")
   local report = require("aibench.report")
+  local fs = require("aibench.fs")
   local workload
   if o.rate then
     if o.users then
-      M.fail("aibench bench: give --users (closed loop) or --rate (open loop), not both", 2)
+      M.fail("give --users (closed loop) or --rate (open loop), not both", 2)
     end
     workload = { pattern = "open-loop", rate = o.rate, arrival = o.arrival, max_concurrency = o.max_concurrency, duration_s = o.duration, total_requests = o.requests, warmup_s = o.warmup, seed = o.seed }
   else
@@ -41,6 +118,7 @@ function commands.bench(o)
       workload.duration_s = 10
     end
   end
+  workload.keep_going = o.keep_going or nil
   local spec = {
     target = { url = #o.url == 1 and o.url[1] or o.url, api = o.api, model = o.model, timeout_s = o.timeout, stream = not o.no_stream },
     workload = workload,
@@ -51,18 +129,24 @@ function commands.bench(o)
     spec.target.body = o.body
     spec.target.method = o.method
   end
-  local r = M.check(bench.run(spec))
+  with_flags(bench.validate, spec)
+  -- Found before the run, not after it: the result would be lost.
+  for _, f in ipairs({ { "--json", o.json }, { "--log", o.log } }) do
+    if f[2] then
+      local ok, err = fs.writable(f[2])
+      if not ok then
+        M.fail(string.format("%s: cannot write '%s': %s", f[1], f[2], err.message), 2)
+      end
+    end
+  end
+  local r = M.check(with_flags(bench.run, spec))
   print(report.summary(r))
   if o.json then
-    local fs = require("aibench.fs")
     local ok, err = fs.write(o.json, bench.to_json(r) .. "\n", { mkdir = true })
     M.check(ok, err, "writing " .. o.json)
     print("\nresult written to " .. o.json)
   end
-  if r.successes == 0 then
-    return 1
-  end
-  return 0
+  return M.outcome("bench", r)
 end
 
 local function columns(rows)
@@ -126,7 +210,7 @@ function commands.server(o)
     return done
   end
   if a == "run" then
-    local res = M.check(server.run({ recipe = o.recipe, count = o.count, executor = o.executor, set = o.set, dry_run = o.dry_run, timeout_s = o.timeout }))
+    local res = M.check(server.run({ recipe = o.recipe, count = o.count, executor = o.executor, set = o.set, dry_run = o.dry_run, timeout_s = o.timeout, detach = o.detach }))
     if res.dry_run then
       for i, s in ipairs(res.scripts) do
         if #res.scripts > 1 then
@@ -178,7 +262,15 @@ function commands.client(o)
   end
   if a == "run" then
     local report = require("aibench.report")
-    local saved = M.check(require("aibench.client").run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir }))
+    local saved = M.check(require("aibench.client").run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir, detach = o.detach }))
+    if o.detach then
+      deployments_table(saved)
+      for _, m in ipairs(saved) do
+        print(string.format("result of job %s: %s", m.job_id, require("aibench.fs").join(m.dir, "result.json")))
+      end
+      return 0
+    end
+    local code = 0
     for i, rec in ipairs(saved) do
       if #saved > 1 then
         print(string.format("== run %d of %d", i, #saved))
@@ -188,13 +280,17 @@ function commands.client(o)
         print(report.server_summary(rec.server, rec.bench))
       end
       print("\nresult: " .. rec.path)
+      local c = M.outcome("client run", rec.bench)
+      if c ~= 0 and (code == 0 or rec.bench.interrupted) then
+        code = c
+      end
     end
-    return 0
+    return code
   elseif a == "list" then
-    deployments_table(M.check(require("aibench.server").list({ kind = "client", all = o.all })))
+    deployments_table(M.check(require("aibench.deploy").list("client", { all = o.all })))
     return 0
   elseif a == "stop-all" then
-    local stopped = M.check(require("aibench.server").stop_all({ kind = "client" }))
+    local stopped = M.check(require("aibench.deploy").stop_all("client"))
     print(string.format("stopped %d client job(s)", #stopped))
     return 0
   end
@@ -209,7 +305,11 @@ function commands.monitor(o)
     return done
   end
   if a == "start" then
-    local m = M.check(monitor.start({ recipe = o.recipe, executor = o.executor, set = o.set }))
+    local m = M.check(monitor.start({ recipe = o.recipe, executor = o.executor, set = o.set, detach = o.detach }))
+    if o.detach then
+      deployments_table({ m })
+      return 0
+    end
     print(string.format("monitor %s: Prometheus %s (job %s on %s)", m.instance_id, m.url, m.job_id, m.node or "?"))
     print("UI from a laptop: " .. monitor.ssh_line(m) .. "   then open http://localhost:" .. m.instance.ports[1])
     return 0
@@ -304,8 +404,8 @@ commands["job-monitor"] = function(o)
 end
 
 commands["job-client"] = function(o)
-  require("aibench.client").exec(o.spec, o.out)
-  return 0
+  local r = require("aibench.client").exec(o.spec, o.out)
+  return r.interrupted and require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT") or 0
 end
 
 function commands.services(o)
@@ -314,8 +414,9 @@ function commands.services(o)
   local a = o.action
   if a == "list" then
     local rows = { { "SERVICE", "INSTANCE", "URL", "NODE", "JOB", "EXECUTOR", "STATUS", "REGISTERED" } }
-    for _, s in ipairs(M.check(registry.services())) do
-      for _, i in ipairs(M.check(registry.list(s))) do
+    local scan = M.check(require("aibench.services").scan())
+    for _, s in ipairs(scan.names) do
+      for _, i in ipairs(scan.services[s]) do
         rows[#rows + 1] = { s, i.instance_id, i.url, i.node, i.job_id, i.executor, i.status, deploy.age(i.registered_at) .. " ago" }
       end
     end
@@ -335,15 +436,24 @@ function commands.services(o)
     print(require("aibench.json").encode(list, { pretty = true }))
     return 0
   elseif a == "clear" then
-    local n = M.check(registry.clear(o.name))
+    local n, files = registry.clear(o.name)
+    M.check(n, files)
+    for _, f in ipairs(files) do
+      print(string.format("removed %s (%s)", f.path, f.corrupt and "it was not a registry file" or string.format("%d entr%s", f.entries, f.entries == 1 and "y" or "ies")))
+    end
     print(string.format("removed %d registry entr%s%s", n, n == 1 and "y" or "ies", o.name and (" of " .. o.name) or ""))
     return 0
   elseif a == "prune" then
-    local removed = M.check(require("aibench.services").prune())
+    local removed, moved = require("aibench.services").prune()
+    M.check(removed, moved)
+    for _, c in ipairs(moved) do
+      print(string.format("moved %s aside to %s (not a registry file: %s)", c.path, c.moved_to, c.message))
+    end
     for _, r in ipairs(removed) do
       print(string.format("removed %s instance %s (job %s is %s)", r.service, r.instance_id, r.job_id, r.state))
     end
-    print(string.format("pruned %d stale entr%s", #removed, #removed == 1 and "y" or "ies"))
+    print(string.format("pruned %d stale entr%s%s", #removed, #removed == 1 and "y" or "ies",
+      #moved > 0 and string.format(", moved %d corrupt file%s aside", #moved, #moved == 1 and "" or "s") or ""))
     return 0
   end
   M.fail("unknown services action " .. tostring(a), 2)
@@ -364,11 +474,13 @@ function M.main(command, opts)
       return e
     end
     -- Errors raised without a source position are messages for the user
-    -- (bad recipe, bad flag); the others are bugs and get a traceback.
-    if type(e) == "string" and not e:match("^[^\n]-%.lua:%d+:") then
-      return setmetatable({ message = e, code = 1 }, CliError)
+    -- (bad recipe, bad flag, a spec a native function refused, which comes
+    -- as an error object); the others are bugs and get a traceback.
+    local msg = require("aibench").error_message(e)
+    if not msg:match("^[^\n]-%.lua:%d+:") then
+      return setmetatable({ message = msg, code = 1 }, CliError)
     end
-    return debug.traceback(tostring(e), 2)
+    return debug.traceback(msg, 2)
   end, opts)
   if ok then
     return res or 0

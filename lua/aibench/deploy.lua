@@ -1,11 +1,14 @@
 --- What the server, monitor and client managers share: executor choice, job
---- folders under $AIBENCH_HOME/jobs, their metadata, and batched status.
+--- folders under $AIBENCH_HOME/jobs, their metadata, batched status, and
+--- the deployment lifecycle (wait until registered, give up, stop, list),
+--- with Ctrl-C and SIGTERM cancelling what a command submitted.
 local aibench = require("aibench")
 local fs = require("aibench.fs")
 local json = require("aibench.json")
 local time = require("aibench.time")
 local uuid = require("aibench.uuid")
 local recipe = require("aibench.recipe")
+local registry = require("aibench.registry")
 
 local M = {}
 
@@ -41,8 +44,11 @@ function M.jobs_dir()
   return fs.join(aibench.home(), "jobs")
 end
 
---- A new job folder (not created yet) and its instance id.
+--- A new job folder (not created yet) and its instance id. `name` must be a
+--- valid name (recipe validation checks it, naming the file): a path in
+--- it would put the folder elsewhere.
 function M.new_job_dir(name)
+  assert(aibench.check_name(name))
   local id = uuid.short()
   return fs.join(M.jobs_dir(), name .. "-" .. id), id
 end
@@ -67,11 +73,11 @@ function M.read_meta(dir)
   return m
 end
 
---- Writes a job's files ({path = text}) with the given mode; nil, err on the
---- first that fails.
-function M.write_files(files, mode)
+--- Writes a job's files ({path = text}), private (0600, in 0700 folders);
+--- nil, err on the first that fails.
+function M.write_files(files)
   for path, text in pairs(files) do
-    local ok, err = fs.write(path, text, { mkdir = true, mode = mode })
+    local ok, err = fs.write(path, text, { mkdir = true, mode = tonumber("600", 8) })
     if not ok then
       return nil, err
     end
@@ -152,6 +158,213 @@ function M.is_final(state)
   return state == "COMPLETED" or state == "FAILED" or state == "CANCELED" or state == "TIMEOUT"
 end
 
+-- Job specs ----------------------------------------------------------------------
+
+-- Where a job-spec field comes from in a recipe, for error messages.
+local RECIPE_FIELDS = {
+  { "^resources%.", "orchestration.resources." },
+  { "^sbatch_args", "orchestration.sbatch_args" },
+  { "^env", "service.env" },
+  { "^working_dir", "service.working_dir" },
+  { "^modules", "service.modules" },
+  { "^name", "name" },
+}
+
+--- Checks a job spec before anything is written, raising one line that
+--- names the recipe file and field (a value from the site defaults in
+--- config/slurm.yml is named as such).
+function M.check_job_spec(spec, file, r)
+  local ok, err = pcall(M.executor("local").render, spec)
+  if ok then
+    return
+  end
+  local msg = aibench.error_message(err):gsub("^render: ", "")
+  for _, f in ipairs(RECIPE_FIELDS) do
+    if msg:match(f[1]) then
+      msg = msg:gsub(f[1], f[2], 1)
+      break
+    end
+  end
+  local key = msg:match("^orchestration%.resources%.([%w_]+)")
+  local res = r and r.orchestration and r.orchestration.resources or {}
+  if key and res[key] == nil then
+    msg = msg .. " (from the SLURM site defaults, config/slurm.yml)"
+  end
+  error(file .. ": " .. msg, 0)
+end
+
+-- Lifecycle ------------------------------------------------------------------------
+
+--- The registry entry of an instance of a service, if it is registered.
+function M.registered(service, instance_id)
+  for _, i in ipairs(registry.list(service) or {}) do
+    if i.instance_id == instance_id then
+      return i
+    end
+  end
+end
+
+--- Waits until each deployment is registered (healthy) or its job ends.
+--- A signal on `guard` (aibench.guard) stops the wait. Returns the ready
+--- list, the failed list (metas with `why`) and the signal's name, if any.
+function M.wait(metas, timeout_s, guard)
+  local deadline = time.monotonic() + (timeout_s or 600)
+  local pending = {}
+  for _, m in ipairs(metas) do
+    pending[#pending + 1] = m
+  end
+  local ready, failed = {}, {}
+  while #pending > 0 do
+    local sig = guard and guard:signal()
+    if sig then
+      return ready, failed, sig
+    end
+    local _, err = M.refresh(pending)
+    if err then
+      for _, m in ipairs(pending) do
+        m.why = err.message
+        failed[#failed + 1] = m
+      end
+      break
+    end
+    local still = {}
+    for _, m in ipairs(pending) do
+      local inst = M.registered(m.service, m.instance_id)
+      if inst then
+        m.instance = inst
+        ready[#ready + 1] = m
+      elseif M.is_final(m.state) then
+        m.why = string.format("job %s ended %s%s before registering", m.job_id, m.state, m.reason and (" (" .. m.reason .. ")") or "")
+        failed[#failed + 1] = m
+      else
+        still[#still + 1] = m
+      end
+    end
+    pending = still
+    if #pending > 0 then
+      if time.monotonic() > deadline then
+        for _, m in ipairs(pending) do
+          m.why = string.format("not registered after %d s (job %s is %s)", timeout_s, m.job_id, m.state)
+          failed[#failed + 1] = m
+        end
+        break
+      end
+      if guard then
+        sig = guard:sleep(0.3)
+      else
+        time.sleep(0.3)
+      end
+      if sig then
+        return ready, failed, sig
+      end
+    end
+  end
+  return ready, failed, nil
+end
+
+--- Gives up on a deployment: its job is stopped if it may still run, and
+--- nothing of it stays registered (a job cancelled before it registered
+--- cannot register any more).
+function M.abandon(m)
+  if not M.is_final(m.state) then
+    M.job(m):cancel()
+  end
+  if m.service then
+    registry.deregister(m.service, m.instance_id)
+  end
+end
+
+--- After SIGINT/SIGTERM in a command that submitted `metas`: cancels them
+--- all, removes their registrations, and returns the `interrupted` error
+--- that says what was cancelled (its `code` is the exit status).
+function M.interrupted(sig, metas)
+  local lines = {}
+  for _, m in ipairs(metas) do
+    m.state = m.state or "PENDING"
+    M.abandon(m)
+    m.state = "CANCELED"
+    m.stopped_at = time.format()
+    M.write_meta(m.dir, m)
+    lines[#lines + 1] = string.format("cancelled %s %s instance %s (%s job %s)", m.kind, m.recipe, m.instance_id, m.executor, m.job_id)
+  end
+  if #lines == 0 then
+    lines[1] = "nothing had been submitted"
+  end
+  return {
+    kind = "interrupted",
+    signal = sig,
+    code = aibench.exit_code(sig),
+    cancelled = metas,
+    message = "interrupted (" .. sig .. "): " .. table.concat(lines, "; "),
+  }
+end
+
+--- Deployments of a kind (not finished ones unless `opts.all`) with their
+--- state and registry entry.
+function M.list(kind, opts)
+  opts = opts or {}
+  local metas = M.all(kind)
+  local _, err = M.refresh(metas)
+  if err then
+    return nil, err
+  end
+  local out = {}
+  for _, m in ipairs(metas) do
+    if opts.all or not M.is_final(m.state) then
+      m.instance = m.service and M.registered(m.service, m.instance_id) or nil
+      out[#out + 1] = m
+    end
+  end
+  return out
+end
+
+--- Cancels jobs, waits for them to end, removes their registry entries.
+--- The metas' states must be current (refresh): jobs in a final state are
+--- not cancelled.
+function M.stop_metas(metas, opts)
+  opts = opts or {}
+  local stopped = {}
+  for _, m in ipairs(metas) do
+    if not M.is_final(m.state) then
+      local ok, err = M.job(m):cancel()
+      if not ok then
+        return nil, err
+      end
+    end
+    stopped[#stopped + 1] = m
+  end
+  for _, m in ipairs(stopped) do
+    M.job(m):wait({ timeout_s = opts.wait_s or 45, poll_s = 0.3 })
+    if m.service then
+      registry.deregister(m.service, m.instance_id)
+    end
+    m.stopped_at = time.format()
+    M.write_meta(m.dir, m)
+  end
+  M.refresh(stopped)
+  return stopped
+end
+
+--- Stops one deployment of a kind (by instance id, job id or folder).
+function M.stop(kind, id, opts)
+  local m, err = M.find(kind, id)
+  if not m then
+    return nil, err
+  end
+  M.refresh({ m })
+  return M.stop_metas({ m }, opts)
+end
+
+--- Stops every active deployment of a kind.
+function M.stop_all(kind, opts)
+  -- M.list has just refreshed their states.
+  local active, err = M.list(kind)
+  if not active then
+    return nil, err
+  end
+  return M.stop_metas(active, opts)
+end
+
 --- The job handle for a meta.
 function M.job(m)
   return M.executor(m.executor).job(m.job_id, m.dir)
@@ -216,6 +429,7 @@ function M.job_spec(r, executor, name, dir, command, comment, defaults)
   for k, v in pairs(o.resources or {}) do
     res[k] = v
   end
+
   local sbatch_args = {}
   for _, a in ipairs(o.sbatch_args or {}) do
     sbatch_args[#sbatch_args + 1] = a
@@ -238,6 +452,10 @@ function M.job_spec(r, executor, name, dir, command, comment, defaults)
     for i, m in ipairs(d.modules or {}) do
       table.insert(modules, i, m)
     end
+  end
+  if res.time_limit then
+    -- A bare number is minutes (as for sbatch --time).
+    res.time_limit = tostring(res.time_limit)
   end
   local env = {}
   for k, v in pairs((r.service and r.service.env) or {}) do
@@ -262,7 +480,7 @@ function M.time_limit_s(r)
   if not t then
     return nil
   end
-  return (require("aibench.local").time_limit_seconds(t))
+  return (require("aibench.local").time_limit_seconds(tostring(t)))
 end
 
 --- The last lines of a job's log, indented, for error messages.

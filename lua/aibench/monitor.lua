@@ -13,7 +13,6 @@ local prom = require("aibench.prom")
 local registry = require("aibench.registry")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
-local server = require("aibench.server")
 local servermetrics = require("aibench.servermetrics")
 
 local M = {}
@@ -186,8 +185,10 @@ end
 
 -- Deployment ---------------------------------------------------------------------------
 
---- `monitor start`: deploys Prometheus for a monitor recipe and waits until it is ready.
----@param o {recipe: string, executor?: string, set?: string[], timeout_s?: number, quiet?: boolean}
+--- `monitor start`: deploys Prometheus for a monitor recipe and waits until
+--- it is ready. SIGINT or SIGTERM meanwhile cancels it (nil, err with kind
+--- "interrupted"); `detach` returns right after submitting.
+---@param o {recipe: string, executor?: string, set?: string[], timeout_s?: number, quiet?: boolean, detach?: boolean}
 function M.start(o)
   local r, file = recipe.load("monitor", o.recipe, { set = o.set })
   for i, tg in ipairs(r.targets) do
@@ -238,8 +239,6 @@ function M.start(o)
   if rules then
     files[fs.join(dir, "alerts.yml")] = rules
   end
-  assert(deploy.write_files(files, tonumber("600", 8)))
-  M.sync_targets(dir, r.targets)
   local command = deploy.agent_command(dir, nil)
   for _, a in ipairs({ aibench.exe(), "job-monitor", fs.join(dir, "monitor.json") }) do
     command[#command + 1] = a
@@ -250,19 +249,33 @@ function M.start(o)
   end
   local jr = { orchestration = { resources = res, sbatch_args = r.orchestration and r.orchestration.sbatch_args } }
   local jspec = deploy.job_spec(jr, executor, "aibench-" .. r.name, dir, command, "monitor recipe " .. r.name .. " (" .. file .. ")")
+  deploy.check_job_spec(jspec, file, jr)
+  assert(deploy.write_files(files))
+  M.sync_targets(dir, r.targets)
   local meta = { kind = "monitor", recipe = r.name, recipe_file = file, service = r.name .. "-prometheus", instance_id = instance_id, executor = executor, dir = dir }
+  local guard = aibench.guard()
   local submitted, err = deploy.submit(jspec, meta, function(sm)
     sm.started_unix = time.now()
     sm.scrape_interval = p.scrape_interval or M.DEFAULTS.scrape_interval
     sm.targets = r.targets
   end)
   if not submitted then
+    guard:release()
     return nil, err
   end
-  local ready, failed = server.wait({ meta }, o.timeout_s or 180)
+  if o.detach and not guard:signal() then
+    guard:release()
+    deploy.refresh({ meta })
+    return meta
+  end
+  local ready, failed, sig = deploy.wait({ meta }, o.timeout_s or 180, guard)
+  guard:release()
+  if sig then
+    return nil, deploy.interrupted(sig, { meta })
+  end
   if #failed > 0 then
     local m = failed[1]
-    server.abandon(m)
+    deploy.abandon(m)
     return nil, { kind = "failed", message = string.format("Prometheus did not start: %s\n%s", m.why, deploy.log_tail(m)) }
   end
   local m = ready[1]
@@ -324,7 +337,7 @@ end
 
 --- Running monitors (registered and not finished).
 function M.list(opts)
-  return server.list({ kind = "monitor", all = opts and opts.all })
+  return deploy.list("monitor", opts)
 end
 
 --- Gives a monitor's meta (state and registry entry current) its Prometheus
@@ -345,7 +358,7 @@ function M.get(id)
     return nil, err
   end
   deploy.refresh({ m })
-  m.instance = server.registered(m.service, m.instance_id) or m.instance
+  m.instance = deploy.registered(m.service, m.instance_id) or m.instance
   return connect(m)
 end
 
@@ -371,11 +384,11 @@ function M.status(id)
 end
 
 function M.stop(id)
-  return server.stop(id, { kind = "monitor" })
+  return deploy.stop("monitor", id)
 end
 
 function M.stop_all()
-  return server.stop_all({ kind = "monitor" })
+  return deploy.stop_all("monitor")
 end
 
 -- Export -------------------------------------------------------------------------

@@ -35,6 +35,8 @@ local function ONEOF(...)
   return { kind = "oneof", values = { ... } }
 end
 local PORT = { kind = "port" }
+-- A name that becomes part of paths (job folders, registry files).
+local NAME = { kind = "name" }
 local TIME = { kind = "time" }
 local ANY = { kind = "any" }
 local SCALAR = { kind = "scalar" }
@@ -67,8 +69,8 @@ local CONTAINER = T({
 
 M.schemas = {
   server = T({
-    name = STR,
-    service_name = STR,
+    name = NAME,
+    service_name = NAME,
     description = STR,
     service = T({
       command = STR,
@@ -85,11 +87,11 @@ M.schemas = {
   }, { required = { "name", "service_name", "service" } }),
 
   client = T({
-    name = STR,
-    service_name = STR,
+    name = NAME,
+    service_name = NAME,
     description = STR,
     target = T({
-      service_name = STR,
+      service_name = NAME,
       url = ANY,
       api = ONEOF("openai-completions", "openai-chat", "ollama-generate", "ollama-chat", "http"),
       model = STR,
@@ -110,10 +112,10 @@ M.schemas = {
   }, { required = { "name", "workload" } }),
 
   monitor = T({
-    name = STR,
-    service_name = STR,
+    name = NAME,
+    service_name = NAME,
     description = STR,
-    targets = LIST(T({ service = STR, port = INT(1, 65535), metrics_path = STR, job_name = STR }, { required = { "service" } })),
+    targets = LIST(T({ service = NAME, port = INT(1, 65535), metrics_path = STR, job_name = STR }, { required = { "service" } })),
     prometheus = T({
       image = STR,
       binary = STR,
@@ -234,16 +236,26 @@ local function check(v, schema, path, errs)
     elseif schema.min and v <= schema.min then
       bad("a number above " .. schema.min)
     end
+  elseif k == "name" then
+    if type(v) ~= "string" then
+      bad("a name (letters, digits, '.', '_', '-')")
+    else
+      local _, err = aibench.check_name(v)
+      if err then
+        errs[#errs + 1] = path .. ": " .. err.message
+      end
+    end
   elseif k == "port" then
     if not (v == "auto" or (math.type(v) == "integer" and v >= 0 and v <= 65535)) then
       bad('a port number (0-65535) or "auto"')
     end
   elseif k == "time" then
     local local_ = require("aibench.local")
-    if type(v) ~= "string" then
-      bad('a time limit like "04:00:00"')
+    -- A bare number is minutes, as for sbatch --time.
+    if type(v) ~= "string" and math.type(v) ~= "integer" then
+      bad('a time limit like "04:00:00" (or minutes)')
     else
-      local _, err = local_.time_limit_seconds(v)
+      local _, err = local_.time_limit_seconds(tostring(v))
       if err then
         errs[#errs + 1] = path .. ": " .. err.message:gsub("^time_limit: ", "")
       end

@@ -114,7 +114,8 @@ function M.summary(r, opts)
   add(opts.title or string.format("%s  %s  model %s", t.api or "?", table.concat(t.urls or {}, ", "), present(t.model) and t.model or "-"))
   add(workload_line(r.workload) .. string.format("; measured %s s", num(r.duration_s, 1))
     .. ((r.warmup_excluded or 0) > 0 and string.format(" (%d warmup requests excluded)", r.warmup_excluded) or "")
-    .. (r.interrupted and "  [INTERRUPTED: partial results]" or ""))
+    .. (r.interrupted and string.format("  [INTERRUPTED%s: partial results]", present(r.interrupted_by) and (" by " .. r.interrupted_by) or "") or "")
+    .. (present(r.stopped_early) and "  [STOPPED EARLY: server unreachable]" or ""))
   add("")
   local errs = {}
   for k, v in pairs(r.errors_by_class or {}) do
@@ -139,6 +140,12 @@ function M.summary(r, opts)
   if present(r.rate) then
     rows[#rows + 1] = { "rate", "asked " .. num(r.rate.requested_req_per_sec, 1) .. " req/s", "sent " .. num(r.rate.achieved_req_per_sec, 1) .. " req/s", "", "" }
   end
+  if (r.short_outputs or 0) > 0 then
+    rows[#rows + 1] = { "short outputs", string.format("%d successes", r.short_outputs), "got fewer tokens than asked", "(left out of TPOT)", "" }
+  end
+  if r.backoff and (r.backoff.count or 0) > 0 then
+    rows[#rows + 1] = { "backoff", string.format("%d pauses", r.backoff.count), num(r.backoff.total_s, 2) .. " s in all", "(after refused requests)", "" }
+  end
   if present(r.littles_law) then
     local l = r.littles_law
     rows[#rows + 1] = { "Little's law", "expected " .. num(l.expected_req_per_sec, 2) .. " req/s", "measured " .. num(l.measured_req_per_sec, 2) .. " req/s", string.format("ratio %.3f", l.ratio), string.format("client gap %.2f ms", l.client_gap_ms or 0) }
@@ -159,6 +166,9 @@ function M.summary(r, opts)
     for _, m in ipairs(msgs) do
       add(string.format("  %s: %s", class, m))
     end
+  end
+  if present(r.stopped_early) then
+    add("stopped early: " .. r.stopped_early.message)
   end
   if r.client and (r.client.cpu_util or 0) > 0.85 then
     add(string.format("warning: the client used %.0f%% of %d cores: it may be the bottleneck", 100 * r.client.cpu_util, r.client.cores))
@@ -450,6 +460,18 @@ local function headline_rows(b)
   end
   if present(b.rate) then
     rows[#rows + 1] = { "open-loop rate", string.format("asked %s req/s, sent %s req/s", num(b.rate.requested_req_per_sec, 1), num(b.rate.achieved_req_per_sec, 1)) }
+  end
+  if (b.short_outputs or 0) > 0 then
+    rows[#rows + 1] = { "short outputs", string.format("%d successes got fewer output tokens than asked (not in TPOT)", b.short_outputs) }
+  end
+  if b.backoff and (b.backoff.count or 0) > 0 then
+    rows[#rows + 1] = { "backoff", string.format("%d pauses after refused requests, %s s", b.backoff.count, num(b.backoff.total_s, 2)) }
+  end
+  if b.interrupted then
+    rows[#rows + 1] = { "interrupted", present(b.interrupted_by) and b.interrupted_by or "yes" }
+  end
+  if present(b.stopped_early) then
+    rows[#rows + 1] = { "stopped early", b.stopped_early.message }
   end
   rows[#rows + 1] = { "duration", num(b.duration_s, 1) .. " s" }
   return rows

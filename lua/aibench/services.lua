@@ -1,21 +1,63 @@
---- Registry housekeeping: drop instances whose job is gone.
+--- Registry housekeeping: read every service past damaged files, drop
+--- instances whose job is gone, move damaged files aside.
 local registry = require("aibench.registry")
 local deploy = require("aibench.deploy")
 
 local M = {}
 
---- Removes every registry entry whose job is no longer pending or running
---- (asked of the executor that ran it, one batched call per executor).
----@return table[]? removed entries, with the job's state
----@return table? err
-function M.prune()
-  local services, err = registry.services()
-  if not services then
+local warned = {}
+
+--- Every registered service: {names = sorted list, services = {name = instances}}.
+--- A file that is not a registry file is skipped with one warning on stderr
+--- (per file and process) naming it and what is wrong, so the other
+--- services stay usable.
+function M.scan()
+  local scan, err = registry.scan()
+  if not scan then
     return nil, err
   end
+  for _, c in ipairs(scan.corrupt) do
+    if not warned[c.path] then
+      warned[c.path] = true
+      io.stderr:write(string.format("aibench: warning: skipping %s: not a registry file (%s); `aibench services prune` moves it aside\n", c.path, c.message))
+    end
+  end
+  local names = {}
+  for name in pairs(scan.services) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return { names = names, services = scan.services, corrupt = scan.corrupt }
+end
+
+--- Removes every registry entry whose job is no longer pending or running
+--- (asked of the executor that ran it, one batched call per executor), and
+--- moves files that are not registry files aside.
+---@return table[]? removed entries, with the job's state
+---@return table[]|table moved corrupt files ({path, moved_to, message}), or err
+function M.prune()
+  local scan, err = registry.scan()
+  if not scan then
+    return nil, err
+  end
+  local moved = {}
+  for _, c in ipairs(scan.corrupt) do
+    local to, qerr = registry.quarantine(c.service)
+    if qerr then
+      return nil, qerr
+    end
+    if to then
+      moved[#moved + 1] = { path = c.path, moved_to = to, message = c.message }
+    end
+  end
   local entries = {}
-  for _, s in ipairs(services) do
-    for _, i in ipairs(registry.list(s) or {}) do
+  local names = {}
+  for name in pairs(scan.services) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, s in ipairs(names) do
+    for _, i in ipairs(scan.services[s]) do
       entries[#entries + 1] = { service = s, instance_id = i.instance_id, job_id = i.job_id, executor = i.executor }
     end
   end
@@ -39,7 +81,7 @@ function M.prune()
       removed[#removed + 1] = e
     end
   end
-  return removed
+  return removed, moved
 end
 
 return M

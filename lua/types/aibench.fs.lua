@@ -14,7 +14,7 @@ function fs.read(path) end
 ---Writes a file atomically (temporary file in the same folder, then rename).
 ---@param path string
 ---@param data string
----@param opts? {mode?: integer, mkdir?: boolean} `mode` e.g. tonumber("600", 8); `mkdir` creates parent folders
+---@param opts? {mode?: integer, mkdir?: boolean} `mode` e.g. tonumber("600", 8) (default: 0600 under `$AIBENCH_HOME`, elsewhere the umask's, never group- or world-writable); `mkdir` creates parent folders (0700 under `$AIBENCH_HOME`)
 ---@return true? ok
 ---@return aibench.Error? err
 function fs.write(path, data, opts) end
@@ -34,11 +34,20 @@ function fs.exists(path) end
 ---@return boolean
 function fs.is_dir(path) end
 
----Creates a folder and its parents.
+---Creates a folder and its parents (0700 under `$AIBENCH_HOME`, where an
+---existing folder wider than that is narrowed).
 ---@param path string
 ---@return true? ok
 ---@return aibench.Error? err
 function fs.mkdir(path) end
+
+---Checks, before long work, that `path` can be written when it ends: the
+---file is writable if it exists, else its folder exists (created if need
+---be) and is writable.
+---@param path string
+---@return true? ok
+---@return aibench.Error? err
+function fs.writable(path) end
 
 ---Entry names of a folder, sorted.
 ---@param path string

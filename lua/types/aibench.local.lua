@@ -57,8 +57,9 @@ function Job:logs(opts) end
 ---@field modules? string[] `module load` lines
 ---@field env? table<string, string> exported (quoted, literal)
 ---@field workdir? string
----@field sbatch_args? string[] extra `#SBATCH --option[=value]` lines (checked)
+---@field sbatch_args? string[] extra `#SBATCH --option[=value]` lines (checked; options aibench sets itself are refused)
 ---@field comment? string
+---@field warn_before_end_s? integer SIGTERM this many seconds before the time limit (SLURM `--signal=B:TERM@N`)
 
 ---The executor's name.
 ---@type string

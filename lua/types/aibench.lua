@@ -36,4 +36,44 @@ function aibench.stock_recipe(path) end
 ---@return string[]
 function aibench.stock_recipes() end
 
+---Checks a name that becomes part of paths (recipe and service names, ids):
+---letters, digits, `.`, `_`, `-`, not starting with `.`, at most 64 characters.
+---@param name string
+---@return true? ok
+---@return aibench.Error? err `kind = "invalid"`, the message says what was expected
+function aibench.check_name(name) end
+
+---An error value's message for a person: the innermost cause of an error a
+---native function raised, or the string itself, without tracebacks.
+---@param err any
+---@return string
+function aibench.error_message(err) end
+
+---While held, SIGINT (Ctrl-C) and SIGTERM do not end the process: they are
+---reported to the holder, which stops cleanly. A second Ctrl-C still quits.
+---@class aibench.Guard
+local Guard = {}
+
+---The stop request waiting, if any.
+---@return "SIGINT"|"SIGTERM"|nil
+function Guard:signal() end
+
+---Sleeps, returning early with the signal's name when one arrives.
+---@async
+---@param s number seconds
+---@return "SIGINT"|"SIGTERM"|nil
+function Guard:sleep(s) end
+
+---Lets signals act as usual again (also when the guard is collected).
+function Guard:release() end
+
+---Takes a guard over SIGINT and SIGTERM.
+---@return aibench.Guard
+function aibench.guard() end
+
+---The exit status for a run ended by a signal: 130 for SIGINT, 143 for SIGTERM.
+---@param signal string
+---@return integer
+function aibench.exit_code(signal) end
+
 return aibench

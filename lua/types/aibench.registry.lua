@@ -51,11 +51,26 @@ function registry.list(service) end
 ---@return aibench.Error? err
 function registry.services() end
 
----Removes every instance of a service (or of all services); returns how many.
+---Removes the file of a service (or of every service), also one that is not
+---a registry file; returns how many entries it held and the files removed.
 ---@param service? string
----@return integer? removed
----@return aibench.Error? err
+---@return integer? removed entries
+---@return {path: string, corrupt: boolean, entries: integer}[]|aibench.Error files removed, or err
 function registry.clear(service) end
+
+---Every service's instances, reading past files that are not registry files
+---(they are listed in `corrupt` with the parse error).
+---@return {services: table<string, aibench.Instance[]>, corrupt: {service: string, path: string, message: string}[]}? scan
+---@return aibench.Error? err
+function registry.scan() end
+
+---Moves a service file that is not a registry file aside, to
+---`<service>.json.corrupt-<UTC time>`; returns the new path (nil when the
+---file reads fine or does not exist).
+---@param service string
+---@return string? moved_to
+---@return aibench.Error? err
+function registry.quarantine(service) end
 
 ---The registry folder.
 ---@return string

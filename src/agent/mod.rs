@@ -204,7 +204,8 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     }
     if let Some(s) = &spec.script {
         let body = std::fs::read_to_string(s).map_err(|e| format!("{s}: {e}"))?;
-        std::fs::write(s, fill(&body, &vars)).map_err(|e| format!("{s}: {e}"))?;
+        crate::util::atomic_write(Path::new(s), fill(&body, &vars).as_bytes(), Some(0o600))
+            .map_err(|e| format!("{s}: {e}"))?;
     }
     let argv: Vec<String> = cmd.iter().map(|a| expand_env(&fill(a, &vars))).collect();
     let job_dir = std::env::var("AIBENCH_JOB_DIR").ok().map(PathBuf::from);
@@ -233,7 +234,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
     let pgid = child.id().unwrap_or(0) as i32;
     if let Some(d) = &job_dir {
-        let _ = std::fs::write(d.join("service.pgid"), format!("{pgid}\n"));
+        let _ = crate::util::atomic_write(&d.join("service.pgid"), format!("{pgid}\n").as_bytes(), Some(0o600));
     }
     let started = Instant::now();
     let deadline = spec.time_limit_s.map(|s| started + Duration::from_secs(s));

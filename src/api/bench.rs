@@ -89,7 +89,7 @@ async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
         }
     };
     let spec = parse_spec(&lua, &spec_t)?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(None);
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let guard = crate::interrupt::Guard::new();
     let mut handle = tokio::spawn(loadgen::run(spec, Control { stop: stop_rx, progress: Some(ptx) }));
@@ -116,16 +116,19 @@ async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
                     if let Err(e) = f.call_async::<()>(snap).await {
                         // A failing hook stops the run; the error is raised after it ends.
                         hook_error = Some(e);
-                        let _ = stop_tx.send(true);
+                        let _ = stop_tx.send(Some("on_progress"));
                     }
                 }
             }
-            _ = guard.interrupted(), if !stopped => {
+            sig = guard.interrupted(), if !stopped => {
                 stopped = true;
-                if let Some(b) = &bar {
-                    b.println("interrupted: finishing in-flight requests (Ctrl-C again to quit now)");
+                let note = format!("{}: finishing in-flight requests, then saving the partial result{}",
+                    sig.name(), if sig == crate::interrupt::Signal::Interrupt { " (Ctrl-C again to quit now)" } else { "" });
+                match &bar {
+                    Some(b) => b.println(note),
+                    None => eprintln!("{note}"),
                 }
-                let _ = stop_tx.send(true);
+                let _ = stop_tx.send(Some(sig.name()));
             }
         }
     };

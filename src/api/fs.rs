@@ -47,7 +47,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
                 let p = Path::new(&path);
                 if mkdir
                     && let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty())
-                    && let Err(e) = std::fs::create_dir_all(parent)
+                    && let Err(e) = crate::util::create_dirs(parent)
                 {
                     return Ok(Err(io_err("mkdir", parent, &e)));
                 }
@@ -61,10 +61,12 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "append",
         lua.create_function(|_, (path, data): (String, LuaString)| -> LuaResult<Fallible<bool>> {
             use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
             let p = Path::new(&path);
             let r = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(crate::util::file_mode(p))
                 .open(p)
                 .and_then(|mut f| f.write_all(&data.as_bytes()));
             Ok(r.map(|_| true).map_err(|e| io_err("append", p, &e)))
@@ -76,7 +78,14 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "mkdir",
         lua.create_function(|_, path: String| -> LuaResult<Fallible<bool>> {
             let p = Path::new(&path);
-            Ok(std::fs::create_dir_all(p).map(|_| true).map_err(|e| io_err("mkdir", p, &e)))
+            Ok(crate::util::create_dirs(p).map(|_| true).map_err(|e| io_err("mkdir", p, &e)))
+        })?,
+    )?;
+    t.set(
+        "writable",
+        lua.create_function(|_, path: String| -> LuaResult<Fallible<bool>> {
+            let p = Path::new(&path);
+            Ok(crate::util::check_writable(p).map(|_| true).map_err(|e| io_err("write", p, &e)))
         })?,
     )?;
     t.set(
@@ -173,26 +182,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
     t.set(
         "abspath",
-        lua.create_function(|_, path: String| -> LuaResult<String> {
-            let p = Path::new(&path);
-            let full = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                std::env::current_dir().map_err(LuaError::external)?.join(p)
-            };
-            // Lexical clean-up of "." and ".." (no symlink resolution).
-            let mut out = PathBuf::new();
-            for c in full.components() {
-                match c {
-                    std::path::Component::CurDir => {}
-                    std::path::Component::ParentDir => {
-                        out.pop();
-                    }
-                    other => out.push(other),
-                }
-            }
-            Ok(out.display().to_string())
-        })?,
+        lua.create_function(|_, path: String| Ok(crate::util::absolute(Path::new(&path)).display().to_string()))?,
     )?;
     t.set(
         "cwd",

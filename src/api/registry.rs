@@ -2,6 +2,8 @@
 
 use mlua::prelude::*;
 
+use serde_json::json;
+
 use super::{Fallible, OpError, convert};
 use crate::registry::{Instance, Registry, RegistryError};
 
@@ -73,26 +75,53 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
     t.set(
         "clear",
-        lua.create_function(|_, service: Option<String>| -> LuaResult<Fallible<usize>> {
-            let r = match open() {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            let names = match service {
-                Some(s) => vec![s],
-                None => match r.services() {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Err(err(e))),
-                },
-            };
-            let mut n = 0;
-            for s in names {
-                match r.clear(&s) {
-                    Ok(k) => n += k,
-                    Err(e) => return Ok(Err(err(e))),
+        lua.create_function(|lua, service: Option<String>| -> LuaResult<LuaMultiValue> {
+            let cleared = (|| -> Result<(usize, LuaTable), OpError> {
+                let r = open()?;
+                let names = match service {
+                    Some(s) => vec![s],
+                    None => r.services().map_err(err)?,
+                };
+                let mut n = 0;
+                let files = lua.create_table().map_err(|e| OpError::new("lua", e.to_string()))?;
+                for s in names {
+                    let c = r.clear(&s).map_err(err)?;
+                    n += c.entries;
+                    if let Some(f) = c.file {
+                        let row = json!({"path": f.display().to_string(), "corrupt": c.corrupt, "entries": c.entries});
+                        let v = convert::to_lua(lua, &row).map_err(|e| OpError::new("lua", e.to_string()))?;
+                        files.raw_push(v).map_err(|e| OpError::new("lua", e.to_string()))?;
+                    }
                 }
+                Ok((n, files))
+            })();
+            match cleared {
+                Ok((n, files)) => (n, files).into_lua_multi(lua),
+                Err(e) => (LuaValue::Nil, e).into_lua_multi(lua),
             }
-            Ok(Ok(n))
+        })?,
+    )?;
+    t.set(
+        "scan",
+        lua.create_function(|lua, ()| -> LuaResult<Fallible<LuaValue>> {
+            match open().and_then(|r| r.scan().map_err(err)) {
+                Ok(scan) => {
+                    let services: serde_json::Map<String, serde_json::Value> = scan
+                        .services
+                        .into_iter()
+                        .map(|(s, l)| (s, serde_json::to_value(l).unwrap_or_default()))
+                        .collect();
+                    let v = json!({"services": services, "corrupt": scan.corrupt});
+                    Ok(Ok(convert::to_lua(lua, &v)?))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })?,
+    )?;
+    t.set(
+        "quarantine",
+        lua.create_function(|_, service: String| -> LuaResult<Fallible<Option<String>>> {
+            Ok(open().and_then(|r| r.quarantine(&service).map_err(err)).map(|p| p.map(|p| p.display().to_string())))
         })?,
     )?;
     t.set("dir", lua.create_function(|_, ()| Ok(crate::util::aibench_home().join("discover").display().to_string()))?)?;

@@ -92,6 +92,25 @@ pub struct ClientInfo {
     pub peak_rss_mb: f64,
 }
 
+/// Why a run ended before its workload did (other than a signal).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoppedEarly {
+    /// "unreachable": nothing succeeded and no request got an answer.
+    pub reason: String,
+    /// When the failures began (ISO-8601 and Unix seconds).
+    pub since: String,
+    pub since_unix: f64,
+    pub message: String,
+}
+
+/// Closed loop: the pauses users took after requests the server refused
+/// (no answer, or HTTP 5xx) before sending again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Backoff {
+    pub count: u64,
+    pub total_s: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub schema: String,
@@ -102,6 +121,11 @@ pub struct Report {
     pub window_start_unix: f64,
     pub window_end_unix: f64,
     pub interrupted: bool,
+    /// The signal that interrupted the run ("SIGINT", "SIGTERM").
+    #[serde(default)]
+    pub interrupted_by: Option<String>,
+    #[serde(default)]
+    pub stopped_early: Option<StoppedEarly>,
     pub target: TargetInfo,
     pub workload: serde_json::Value,
     pub dataset: serde_json::Value,
@@ -118,6 +142,12 @@ pub struct Report {
     pub throughput_req_per_sec: f64,
     pub errors_by_class: BTreeMap<String, u64>,
     pub error_samples: BTreeMap<String, Vec<String>>,
+    /// Successes with fewer output tokens than asked although `ignore_eos`
+    /// was sent; counted as successes (as vLLM's client does), not in TPOT.
+    #[serde(default)]
+    pub short_outputs: u64,
+    #[serde(default)]
+    pub backoff: Backoff,
     pub latency_ms: Option<Summary>,
     pub ttft_ms: Option<Summary>,
     pub tpot_ms: Option<Summary>,
@@ -143,7 +173,9 @@ pub struct Facts {
     /// The measurement origin (time-series second 0), as an instant and in Unix time.
     pub origin: std::time::Instant,
     pub origin_unix: f64,
-    pub interrupted: bool,
+    pub interrupted_by: Option<String>,
+    pub stopped_early: Option<StoppedEarly>,
+    pub backoff: Backoff,
     pub target: TargetInfo,
     pub workload: serde_json::Value,
     pub dataset: serde_json::Value,
@@ -235,7 +267,9 @@ impl Report {
             finished_at: crate::api::time::format_iso(f.finished_unix).unwrap_or_default(),
             window_start_unix,
             window_end_unix,
-            interrupted: f.interrupted,
+            interrupted: f.interrupted_by.is_some(),
+            interrupted_by: f.interrupted_by,
+            stopped_early: f.stopped_early,
             target: f.target,
             workload: f.workload,
             dataset: f.dataset,
@@ -251,6 +285,8 @@ impl Report {
             throughput_req_per_sec: throughput,
             errors_by_class,
             error_samples: total.samples.iter().map(|(c, v)| (c.name().to_string(), v.clone())).collect(),
+            short_outputs: total.short_outputs,
+            backoff: f.backoff,
             latency_ms: lat,
             ttft_ms: Summary::of(total.h.get("ttft")),
             tpot_ms: Summary::of(total.h.get("tpot")),
@@ -429,6 +465,8 @@ impl Report {
             window_start_unix: start,
             window_end_unix: end,
             interrupted: reports.iter().any(|r| r.interrupted),
+            interrupted_by: reports.iter().find_map(|r| r.interrupted_by.clone()),
+            stopped_early: reports.iter().find_map(|r| r.stopped_early.clone()),
             target: TargetInfo {
                 urls: {
                     let mut u: Vec<String> = reports.iter().flat_map(|r| r.target.urls.clone()).collect();
@@ -452,6 +490,11 @@ impl Report {
             throughput_req_per_sec: throughput,
             errors_by_class,
             error_samples,
+            short_outputs: sum(&|r| r.short_outputs),
+            backoff: Backoff {
+                count: sum(&|r| r.backoff.count),
+                total_s: reports.iter().map(|r| r.backoff.total_s).sum(),
+            },
             latency_ms: lat,
             ttft_ms: Summary::of(hists.get("ttft")),
             tpot_ms: Summary::of(hists.get("tpot")),

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use super::dataset;
 use super::http1::{BodySink, Conn, Endpoint, ErrorClass, Failure, format_request};
-use super::report::{ClientInfo, Facts, Report, TargetInfo};
+use super::report::{Backoff, ClientInfo, Facts, Report, StoppedEarly, TargetInfo};
 use super::schedule::Schedule;
 use super::spec::{Api, BenchSpec, ClosedLoop, OpenLoop, Slo, Workload};
 use super::sse::{LineSplitter, SseParser, Tokens, is_ndjson};
@@ -32,8 +32,10 @@ pub struct Progress {
 
 /// How the caller steers a run.
 pub struct Control {
-    /// Becomes true to stop issuing (Ctrl-C); in-flight requests get a grace period.
-    pub stop: watch::Receiver<bool>,
+    /// Becomes `Some(signal name)` to stop issuing (Ctrl-C, SIGTERM);
+    /// in-flight requests get a grace period and the result is marked
+    /// interrupted by that signal.
+    pub stop: watch::Receiver<Option<&'static str>>,
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
 }
 
@@ -50,6 +52,21 @@ pub enum RunError {
 const SHARDS: usize = 16;
 const POOL: usize = 1024;
 const GRACE: Duration = Duration::from_secs(3);
+/// Open files beyond the connections: stdio, the log, the runtime's own.
+const FD_MARGIN: u64 = 64;
+/// A refused user's first and longest pause before its next request.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// No time recorded yet (in the `*_us` fields of `Ctx`).
+const NONE: u64 = u64::MAX;
+
+/// Why the run stops before its workload ends.
+#[derive(Debug, Clone, Copy)]
+enum Halt {
+    Signal(&'static str),
+    /// Nothing succeeded and no request was answered since this instant.
+    Unreachable(Instant),
+}
 
 /// One request's bytes, per target.
 enum Requests {
@@ -63,6 +80,8 @@ struct Ctx {
     api: Api,
     stream: bool,
     llm: bool,
+    /// `ignore_eos` was sent: an output shorter than asked was cut short.
+    ignore_eos: bool,
     endpoints: Vec<Endpoint>,
     requests: Requests,
     meta: Vec<(u64, u64)>,
@@ -88,6 +107,46 @@ struct Ctx {
     outstanding: AtomicU64,
     dispatch_done: AtomicBool,
     all_done: Notify,
+    // Reachability, in microseconds since `start`: the last success, and the
+    // first failure without an answer since the server last answered.
+    last_success_us: AtomicU64,
+    first_unanswered_us: AtomicU64,
+    // Closed-loop backoff after refused requests.
+    backoff_us: AtomicU64,
+    backoffs: AtomicU64,
+}
+
+impl Ctx {
+    fn since_start_us(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).as_micros() as u64
+    }
+
+    /// Notes how a request ended for the unreachable-server check.
+    fn note_reachability(&self, answered: bool, ok: bool, unanswered_failure: bool, at: Instant) {
+        let t = self.since_start_us(at);
+        if ok {
+            self.last_success_us.fetch_max(t, Ordering::Relaxed);
+        }
+        if answered {
+            self.first_unanswered_us.store(NONE, Ordering::Relaxed);
+        } else if unanswered_failure {
+            let _ = self.first_unanswered_us.compare_exchange(NONE, t, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// The instant since when the server has been unreachable, once that has
+    /// lasted `after`: nothing succeeded and every attempt failed unanswered.
+    fn unreachable_since(&self, after: Duration) -> Option<Instant> {
+        let first = self.first_unanswered_us.load(Ordering::Relaxed);
+        if first == NONE {
+            return None;
+        }
+        let now = self.since_start_us(Instant::now());
+        let after = after.as_micros() as u64;
+        let last_ok = self.last_success_us.load(Ordering::Relaxed);
+        (now.saturating_sub(first) >= after && now.saturating_sub(last_ok) >= after)
+            .then(|| self.start + Duration::from_micros(first))
+    }
 }
 
 /// Per-task buffers, reused between requests.
@@ -215,6 +274,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     let urls = spec.target.url.list();
     let endpoints: Vec<Endpoint> =
         urls.iter().map(|u| Endpoint::parse(u)).collect::<Result<_, _>>().map_err(RunError::Spec)?;
+    check_open_files(&spec.workload, endpoints.len())?;
     let api = spec.target.api;
     let llm = api.is_llm();
     if llm && spec.target.model.is_none() {
@@ -271,6 +331,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         api,
         stream: spec.target.stream,
         llm,
+        ignore_eos: spec.target.ignore_eos && matches!(api, Api::OpenaiCompletions | Api::OpenaiChat),
         pools: endpoints.iter().map(|_| Mutex::new(Vec::new())).collect(),
         endpoints,
         requests,
@@ -293,18 +354,30 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         outstanding: AtomicU64::new(0),
         dispatch_done: AtomicBool::new(false),
         all_done: Notify::new(),
+        last_success_us: AtomicU64::new(0),
+        first_unanswered_us: AtomicU64::new(NONE),
+        backoff_us: AtomicU64::new(0),
+        backoffs: AtomicU64::new(0),
     });
 
+    let (halt_tx, mut halt_rx) = watch::channel(None::<Halt>);
     let ticker = tokio::spawn(tick(ctx.clone(), control.progress.clone()));
-    let sampler = tokio::spawn(sample_loop(ctx.clone()));
+    let sampler = tokio::spawn(sample_loop(ctx.clone(), spec.workload.unreachable_after(), halt_tx.clone()));
     let mut stop = control.stop.clone();
+    let forward = tokio::spawn(async move {
+        if let Ok(sig) = stop.wait_for(|s| s.is_some()).await
+            && let Some(name) = *sig
+        {
+            let _ = halt_tx.send(Some(Halt::Signal(name)));
+        }
+    });
     let work = drive(ctx.clone(), &spec.workload);
     tokio::pin!(work);
-    let interrupted = tokio::select! {
-        _ = &mut work => false,
-        _ = async { let _ = stop.wait_for(|s| *s).await; } => true,
+    let halt = tokio::select! {
+        _ = &mut work => None,
+        h = halt_rx.wait_for(|h| h.is_some()) => h.ok().and_then(|h| *h),
     };
-    if interrupted {
+    if halt.is_some() {
         ctx.stop.store(true, Ordering::SeqCst);
         ctx.stopped.notify_waiters();
         ctx.all_done.notify_waiters();
@@ -315,8 +388,9 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     }
     ticker.abort();
     sampler.abort();
+    forward.abort();
     let total = merge_shards(&ctx);
-    let report = finish(&ctx, &spec, &total, interrupted, start_unix, cpu0);
+    let report = finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0);
     if let Some((tx, writer)) = log {
         // Every request has finished: close the log and wait for the flush.
         let _ = tx.send(None);
@@ -333,7 +407,54 @@ fn merge_shards(ctx: &Ctx) -> Shard {
     total
 }
 
-fn finish(ctx: &Ctx, spec: &BenchSpec, total: &Shard, interrupted: bool, start_unix: f64, cpu0: f64) -> Report {
+/// Refuses a run whose connections cannot fit under the open-file limit
+/// (raised to the hard limit first): it would only collect "Too many open
+/// files" errors.
+fn check_open_files(w: &Workload, targets: usize) -> Result<(), RunError> {
+    let (soft, hard) = crate::procs::raise_open_files_limit();
+    let Some((field, conns)) = w.connections(targets) else { return Ok(()) };
+    let need = conns.saturating_add(FD_MARGIN);
+    if need <= soft {
+        return Ok(());
+    }
+    Err(RunError::Spec(format!(
+        "{field}: {conns} connections need about {need} open files, but this process may open only {soft} \
+         (hard limit {hard}); raise the limit before running (`ulimit -n {need}`, or ask the system's \
+         administrators to raise the hard limit) or use fewer connections"
+    )))
+}
+
+/// What `halt` says about how the run ended: (interrupted by, stopped early).
+fn halt_facts(halt: Option<Halt>, start: (Instant, f64)) -> (Option<String>, Option<StoppedEarly>) {
+    match halt {
+        None => (None, None),
+        Some(Halt::Signal(name)) => (Some(name.to_string()), None),
+        Some(Halt::Unreachable(since)) => {
+            let since_unix = start.1 + since.saturating_duration_since(start.0).as_secs_f64();
+            let since_iso = crate::api::time::format_iso(since_unix).unwrap_or_default();
+            let stopped = StoppedEarly {
+                reason: "unreachable".into(),
+                message: format!(
+                    "server unreachable since {since_iso}: no request got an answer since then, so the run \
+                     stopped early (keep_going = true, or --keep-going, runs on regardless)"
+                ),
+                since: since_iso,
+                since_unix,
+            };
+            (None, Some(stopped))
+        }
+    }
+}
+
+fn finish(
+    ctx: &Ctx,
+    spec: &BenchSpec,
+    total: &Shard,
+    halt: Option<Halt>,
+    (start, start_unix): (Instant, f64),
+    cpu0: f64,
+) -> Report {
+    let (interrupted_by, stopped_early) = halt_facts(halt, (start, start_unix));
     let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
     let wall = ctx.start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
@@ -357,7 +478,12 @@ fn finish(ctx: &Ctx, spec: &BenchSpec, total: &Shard, interrupted: bool, start_u
             finished_unix: start_unix + wall,
             origin: ctx.origin,
             origin_unix: start_unix + ctx.origin.saturating_duration_since(ctx.start).as_secs_f64(),
-            interrupted,
+            interrupted_by,
+            stopped_early,
+            backoff: Backoff {
+                count: ctx.backoffs.load(Ordering::Relaxed),
+                total_s: ctx.backoff_us.load(Ordering::Relaxed) as f64 / 1e6,
+            },
             target: TargetInfo {
                 urls: spec.target.url.list(),
                 api: spec.target.api.name().to_string(),
@@ -412,12 +538,19 @@ fn sample_in_flight(ctx: &Ctx) {
 }
 
 /// Samples the number of requests in flight 20 times a second (the series
-/// holds each second's mean, not one instant).
-async fn sample_loop(ctx: Arc<Ctx>) {
+/// holds each second's mean, not one instant), and halts the run once the
+/// server has been unreachable for `unreachable_after` seconds.
+async fn sample_loop(ctx: Arc<Ctx>, unreachable_after: Option<f64>, halt: watch::Sender<Option<Halt>>) {
     let mut iv = tokio::time::interval(Duration::from_millis(50));
+    let after = unreachable_after.map(Duration::from_secs_f64);
     loop {
         iv.tick().await;
         sample_in_flight(&ctx);
+        if halt.borrow().is_none()
+            && let Some(since) = after.and_then(|a| ctx.unreachable_since(a))
+        {
+            let _ = halt.send(Some(Halt::Unreachable(since)));
+        }
     }
 }
 
@@ -625,6 +758,7 @@ async fn user(
     }
     let mut conns: Vec<Option<Conn>> = ctx.endpoints.iter().map(|_| None).collect();
     let mut scratch = Scratch::default();
+    let mut backoff = Pause::new(uid);
     let mut n = 0u64;
     // This user's own cycle accounting (measured requests only).
     let (mut first_sent, mut last_done, mut cycles) = (None::<Instant>, None::<Instant>, 0u64);
@@ -657,6 +791,27 @@ async fn user(
                 cycles += 1;
             }
             prev_done = Some(rec.done);
+            if rec.refused {
+                // The server is not taking requests: pause before the next,
+                // longer each time, rather than hammering it.
+                let pause = backoff.next();
+                let wake = rec.done + pause;
+                n += 1;
+                if deadline.is_some_and(|d| wake >= d) {
+                    break;
+                }
+                ctx.backoffs.fetch_add(1, Ordering::Relaxed);
+                let from = Instant::now();
+                let completed = sleep_unless_stopped(&ctx, &timer, wake).await;
+                ctx.backoff_us.fetch_add(from.elapsed().as_micros() as u64, Ordering::Relaxed);
+                // The pause replaces the think time: it is not the client's gap.
+                prev_done = None;
+                if !completed {
+                    break;
+                }
+                continue;
+            }
+            backoff.reset();
         }
         n += 1;
         if !think.is_zero() {
@@ -678,6 +833,32 @@ async fn user(
         }
         sh.gap_sum_us += gap_sum_us;
         sh.gap_n += gap_n;
+    }
+}
+
+/// A user's pauses after refused requests: exponential from 10 ms to 1 s,
+/// jittered (so users that failed together do not retry together), reset by
+/// a request the server answered.
+struct Pause {
+    rng: rand_chacha::ChaCha8Rng,
+    next: Duration,
+}
+
+impl Pause {
+    fn new(uid: u64) -> Pause {
+        use rand::SeedableRng;
+        Pause { rng: rand_chacha::ChaCha8Rng::seed_from_u64(uid ^ 0x0062_6163_6b6f_6666), next: BACKOFF_MIN }
+    }
+
+    fn next(&mut self) -> Duration {
+        use rand::RngExt;
+        let base = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        base.mul_f64(self.rng.random_range(0.5..1.5)).min(BACKOFF_MAX)
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
     }
 }
 
@@ -770,6 +951,12 @@ async fn exec(
         Some(n) => (n, true),
         None => (meta.0, false),
     };
+    // Whether the server answered at all (a response head arrived).
+    let answered = scratch.status != 0;
+    let unanswered = failure.as_ref().is_some_and(|(class, _)| !answered && *class != ErrorClass::Timeout);
+    ctx.note_reachability(answered, failure.is_none(), unanswered, done);
+    let refused = unanswered || (failure.is_some() && scratch.status >= 500);
+    let short = ctx.llm && ctx.ignore_eos && failure.is_none() && meta.1 > 0 && output_tokens < meta.1;
     let mut rec = Record {
         intended,
         ready,
@@ -784,6 +971,8 @@ async fn exec(
         input_from_usage,
         good: false,
         llm: ctx.llm,
+        short,
+        refused,
     };
     rec.good = rec.failure.is_none() && meets_slo(&ctx.slo, &rec, &scratch.tokens.itl_us);
     Some(rec)
@@ -893,7 +1082,14 @@ fn start_log_writer(path: &str) -> Result<LogWriter, String> {
     {
         return Err(format!("per_request_log: folder '{}' does not exist", dir.display()));
     }
-    let file = std::fs::File::create(path).map_err(|e| format!("per_request_log: cannot create '{path}': {e}"))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::util::file_mode(std::path::Path::new(path)))
+        .open(path)
+        .map_err(|e| format!("per_request_log: cannot create '{path}': {e}"))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
     let h = tokio::task::spawn_blocking(move || {
         use std::io::Write;
@@ -905,4 +1101,26 @@ fn start_log_writer(path: &str) -> Result<LogWriter, String> {
         let _ = w.flush();
     });
     Ok((tx, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_from_10_ms_to_1_s_with_jitter_and_reset() {
+        let mut p = Pause::new(3);
+        let mut base = BACKOFF_MIN;
+        for _ in 0..12 {
+            let d = p.next();
+            assert!(d >= base.mul_f64(0.5) && d <= base.mul_f64(1.5).min(BACKOFF_MAX), "{d:?} around {base:?}");
+            base = (base * 2).min(BACKOFF_MAX);
+        }
+        assert!(p.next() <= BACKOFF_MAX);
+        p.reset();
+        assert!(p.next() <= BACKOFF_MIN.mul_f64(1.5), "a success starts over");
+        // Users that failed together do not retry together.
+        let (a, b) = (Pause::new(1).next(), Pause::new(2).next());
+        assert_ne!(a, b);
+    }
 }

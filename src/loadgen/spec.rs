@@ -144,6 +144,10 @@ pub struct ClosedLoop {
     pub warmup_requests: u64,
     #[serde(default)]
     pub seed: u64,
+    #[serde(default = "default_unreachable_s")]
+    pub unreachable_s: f64,
+    #[serde(default)]
+    pub keep_going: bool,
 }
 
 /// Requests at scheduled times, whatever the responses do.
@@ -169,6 +173,17 @@ pub struct OpenLoop {
     pub warmup_requests: u64,
     #[serde(default)]
     pub seed: u64,
+    /// Stop early when, for this long, nothing succeeded and every attempt
+    /// failed before the server answered (it is gone, or was never there).
+    #[serde(default = "default_unreachable_s")]
+    pub unreachable_s: f64,
+    /// Never stop early for an unreachable server.
+    #[serde(default)]
+    pub keep_going: bool,
+}
+
+fn default_unreachable_s() -> f64 {
+    10.0
 }
 
 /// Parses a tagged JSON object (`{"pattern": ..., ...}`) into the variant
@@ -237,6 +252,26 @@ impl Workload {
         match self {
             Workload::ClosedLoop(w) => w.seed,
             Workload::OpenLoop(w) => w.seed,
+        }
+    }
+
+    /// Seconds without success and without an answer before the run stops
+    /// early; `None` when the run never stops early.
+    pub fn unreachable_after(&self) -> Option<f64> {
+        let (s, keep_going) = match self {
+            Workload::ClosedLoop(w) => (w.unreachable_s, w.keep_going),
+            Workload::OpenLoop(w) => (w.unreachable_s, w.keep_going),
+        };
+        (!keep_going && s > 0.0).then_some(s)
+    }
+
+    /// Connections the run may hold at once, when the workload bounds it:
+    /// (the field that sets it, the count).
+    pub fn connections(&self, targets: usize) -> Option<(&'static str, u64)> {
+        match self {
+            // Each user keeps one connection per target it has sent to.
+            Workload::ClosedLoop(w) => Some(("workload.users", w.users.saturating_mul(targets as u64))),
+            Workload::OpenLoop(w) => w.max_concurrency.map(|m| ("workload.max_concurrency", m + targets as u64)),
         }
     }
 
@@ -415,12 +450,14 @@ impl BenchSpec {
                 duration_s,
                 ramp_up_s,
                 warmup_s,
+                unreachable_s,
                 ..
             }) => {
                 if *users == 0 {
                     return Err("workload.users: expected a positive integer, got 0".into());
                 }
                 non_negative("workload.think_time_ms", *think_time_ms)?;
+                non_negative("workload.unreachable_s", *unreachable_s)?;
                 non_negative("workload.ramp_up_s", *ramp_up_s)?;
                 non_negative("workload.warmup_s", *warmup_s)?;
                 if let Some(d) = duration_s {
@@ -444,10 +481,12 @@ impl BenchSpec {
                 duration_s,
                 total_requests,
                 warmup_s,
+                unreachable_s,
                 ..
             }) => {
                 positive("workload.rate", *rate)?;
                 non_negative("workload.warmup_s", *warmup_s)?;
+                non_negative("workload.unreachable_s", *unreachable_s)?;
                 if let Some(b) = burstiness {
                     positive("workload.burstiness", *b)?;
                     if *arrival != Arrival::Gamma {

@@ -97,6 +97,12 @@ pub struct Record {
     /// All SLOs met (successes only).
     pub good: bool,
     pub llm: bool,
+    /// A success with fewer output tokens than asked although `ignore_eos`
+    /// was sent (the server cut the stream short): left out of TPOT.
+    pub short: bool,
+    /// Failed before the server answered, or answered 5xx: a closed-loop
+    /// user backs off before its next request.
+    pub refused: bool,
 }
 
 impl Record {
@@ -128,6 +134,7 @@ pub struct Shard {
     /// Closed loop: time between a response and the next send beyond the think time.
     pub gap_sum_us: f64,
     pub gap_n: u64,
+    pub short_outputs: u64,
 }
 
 fn us(d: Duration) -> u64 {
@@ -173,7 +180,7 @@ impl Shard {
             self.h.rec(TTFT, us(ttft));
             s.ttft_sum_ms += ttft.as_secs_f64() * 1e3;
             s.ttft_n += 1;
-            if r.output_tokens > 1 {
+            if r.output_tokens > 1 && !r.short {
                 let tpot = (e2e_end.saturating_duration_since(f).as_secs_f64() * 1e6) / (r.output_tokens - 1) as f64;
                 self.h.rec(TPOT, tpot.round() as u64);
             }
@@ -183,6 +190,9 @@ impl Shard {
         }
         if r.good {
             self.good += 1;
+        }
+        if r.short {
+            self.short_outputs += 1;
         }
         self.input_tokens += r.input_tokens;
         self.output_tokens += r.output_tokens;
@@ -227,6 +237,7 @@ impl Shard {
         self.user_rate_sum += o.user_rate_sum;
         self.gap_sum_us += o.gap_sum_us;
         self.gap_n += o.gap_n;
+        self.short_outputs += o.short_outputs;
         if self.seconds.len() < o.seconds.len() {
             self.seconds.resize(o.seconds.len(), Second::default());
         }

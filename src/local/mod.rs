@@ -73,12 +73,12 @@ fn read_record(home: &Path, id: &str) -> Result<Record, ExecError> {
 pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
     let text = spec.render().map_err(ExecError::Invalid)?;
     let dir = PathBuf::from(&spec.dir);
-    std::fs::create_dir_all(&dir).map_err(io(dir.display()))?;
+    crate::util::create_dirs(&dir).map_err(io(dir.display()))?;
     let script = dir.join("job.sh");
-    crate::util::atomic_write(&script, text.as_bytes(), Some(0o700)).map_err(io(script.display()))?;
+    crate::util::atomic_write(&script, text.as_bytes(), None).map_err(io(script.display()))?;
     let id = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let log_path = spec.log_path();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(&log_path))?;
+    let log = crate::jobs::open_log(Path::new(&log_path)).map_err(io(&log_path))?;
     let log2 = log.try_clone().map_err(io(&log_path))?;
     let exit_file = dir.join("exit_code");
     let _ = std::fs::remove_file(&exit_file);
@@ -104,7 +104,7 @@ pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
     let rec =
         Record { id: id.clone(), dir: spec.dir.clone(), pid, starttime, submitted_at: crate::api::time::now_iso() };
     let idx = index_dir(home);
-    crate::util::private_dir(&idx).map_err(io(idx.display()))?;
+    crate::util::create_dirs_in(home, &idx).map_err(io(idx.display()))?;
     let p = idx.join(format!("{id}.json"));
     crate::util::atomic_write(&p, serde_json::to_string_pretty(&rec).unwrap_or_default().as_bytes(), Some(0o600))
         .map_err(io(p.display()))?;

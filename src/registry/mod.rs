@@ -50,18 +50,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     move |source| RegistryError::Io { path: path.display().to_string(), source }
 }
 
+/// A service name (the rule of [`crate::util::check_name`], with room for
+/// the suffixes aibench adds, such as a monitor's `-prometheus`).
 pub fn valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    !name.is_empty() && name.len() <= 128 && !name.starts_with('.') && name.chars().all(crate::util::name_char)
 }
 
 impl Registry {
     /// The registry under an aibench home (`<home>/discover`), created 0700.
     pub fn open(home: &Path) -> Result<Registry, RegistryError> {
         let dir = home.join("discover");
-        crate::util::private_dir(&dir).map_err(io(&dir))?;
+        crate::util::create_dirs_in(home, &dir).map_err(io(&dir))?;
         Ok(Registry { dir })
     }
 
@@ -175,20 +174,78 @@ impl Registry {
         Ok(out)
     }
 
-    /// Removes a service's file (all its instances); returns how many there
-    /// were. Works on a corrupt file too (that is how one recovers from it).
-    pub fn clear(&self, service: &str) -> Result<usize, RegistryError> {
+    /// Every service's instances, reading past files that cannot be read:
+    /// those are reported, so one damaged file does not hide the others.
+    pub fn scan(&self) -> Result<Scan, RegistryError> {
+        let mut out = Scan::default();
+        for service in self.services()? {
+            match self.list(&service) {
+                Ok(list) => out.services.push((service, list)),
+                Err(RegistryError::Corrupt { path, message }) => out.corrupt.push(Corrupt { service, path, message }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves a service file that cannot be read aside, to
+    /// `<service>.json.corrupt-<UTC time>`, keeping it for inspection.
+    /// Returns the new path (None when the file reads fine or is gone).
+    pub fn quarantine(&self, service: &str) -> Result<Option<PathBuf>, RegistryError> {
         let path = self.file(service)?;
         let lock = self.lock(service)?;
-        let n = read_file(&path).map(|l| l.len()).unwrap_or(0);
+        let r = match read_file(&path) {
+            Err(RegistryError::Corrupt { .. }) => {
+                let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+                let dest = self.dir.join(format!("{service}.json.corrupt-{stamp}"));
+                std::fs::rename(&path, &dest).map(|_| Some(dest)).map_err(io(&path))
+            }
+            _ => Ok(None),
+        };
+        let _ = lock.unlock();
+        r
+    }
+
+    /// Removes a service's file (all its instances). Works on a corrupt file
+    /// too (that is how one recovers from it).
+    pub fn clear(&self, service: &str) -> Result<Cleared, RegistryError> {
+        let path = self.file(service)?;
+        let lock = self.lock(service)?;
+        let read = read_file(&path);
+        let corrupt = matches!(read, Err(RegistryError::Corrupt { .. }));
+        let entries = read.map(|l| l.len()).unwrap_or(0);
         let r = match std::fs::remove_file(&path) {
-            Ok(()) => Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Ok(()) => Ok(Cleared { entries, file: Some(path.clone()), corrupt }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cleared::default()),
             Err(e) => Err(io(&path)(e)),
         };
         let _ = lock.unlock();
         r
     }
+}
+
+/// What [`Registry::scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub services: Vec<(String, Vec<Instance>)>,
+    pub corrupt: Vec<Corrupt>,
+}
+
+/// A service file that is not a registry file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Corrupt {
+    pub service: String,
+    pub path: String,
+    pub message: String,
+}
+
+/// What [`Registry::clear`] removed.
+#[derive(Debug, Default)]
+pub struct Cleared {
+    pub entries: usize,
+    pub file: Option<PathBuf>,
+    /// The file could not be read (its entries are not counted).
+    pub corrupt: bool,
 }
 
 /// Reads a service file: the current format, or the seed's single-instance object.
@@ -265,7 +322,7 @@ mod tests {
         assert!(r.deregister("vllm", "a").unwrap());
         assert!(!r.deregister("vllm", "a").unwrap());
         assert_eq!(r.services().unwrap(), vec!["vllm".to_string()]);
-        assert_eq!(r.clear("vllm").unwrap(), 1);
+        assert_eq!(r.clear("vllm").unwrap().entries, 1);
         assert!(r.services().unwrap().is_empty());
         assert!(matches!(r.register("../x", inst("c", 1)), Err(RegistryError::BadName(_))));
     }
@@ -281,7 +338,9 @@ mod tests {
             matches!(r.register("vllm", inst("b", 2)), Err(RegistryError::Corrupt { .. })),
             "never overwrite what we cannot read"
         );
-        assert_eq!(r.clear("vllm").unwrap(), 0);
+        let c = r.clear("vllm").unwrap();
+        assert_eq!((c.entries, c.corrupt), (0, true));
+        assert_eq!(c.file.unwrap(), r.dir().join("vllm.json"));
         assert!(r.list("vllm").unwrap().is_empty());
         r.register("vllm", inst("b", 2)).unwrap();
         assert_eq!(r.list("vllm").unwrap().len(), 1);
@@ -321,5 +380,25 @@ mod tests {
         assert!(e.contains("bad.json: not a registry file"), "{e}");
         r.clear("bad").unwrap();
         assert!(r.list("bad").unwrap().is_empty(), "clear recovers a corrupt file");
+    }
+
+    #[test]
+    fn scan_reads_past_a_corrupt_file_and_quarantine_moves_it_aside() {
+        let home = tempfile::tempdir().unwrap();
+        let r = Registry::open(home.path()).unwrap();
+        r.register("vllm", inst("a", 1)).unwrap();
+        std::fs::write(r.dir().join("broken.json"), "{broken").unwrap();
+        let s = r.scan().unwrap();
+        assert_eq!(s.services.len(), 1);
+        assert_eq!(s.services[0].0, "vllm");
+        assert_eq!(s.corrupt.len(), 1);
+        assert_eq!(s.corrupt[0].service, "broken");
+        assert!(s.corrupt[0].message.contains("key must be a string"), "{}", s.corrupt[0].message);
+        assert!(r.quarantine("vllm").unwrap().is_none(), "a good file stays");
+        let moved = r.quarantine("broken").unwrap().unwrap();
+        assert!(moved.file_name().unwrap().to_string_lossy().starts_with("broken.json.corrupt-"));
+        assert_eq!(std::fs::read_to_string(&moved).unwrap(), "{broken");
+        assert_eq!(r.services().unwrap(), vec!["vllm".to_string()]);
+        assert!(r.scan().unwrap().corrupt.is_empty());
     }
 }

@@ -59,10 +59,13 @@ pub async fn submit(spec: &JobSpec) -> Result<String, ExecError> {
             spec.dir
         )));
     }
-    std::fs::create_dir_all(&spec.dir).map_err(|e| ExecError::Io(format!("{}: {e}", spec.dir)))?;
+    crate::util::create_dirs(std::path::Path::new(&spec.dir))
+        .map_err(|e| ExecError::Io(format!("{}: {e}", spec.dir)))?;
     let path = format!("{}/job.sbatch", spec.dir.trim_end_matches('/'));
-    crate::util::atomic_write(std::path::Path::new(&path), text.as_bytes(), Some(0o700))
+    crate::util::atomic_write(std::path::Path::new(&path), text.as_bytes(), None)
         .map_err(|e| ExecError::Io(format!("{path}: {e}")))?;
+    let log = spec.log_path();
+    crate::jobs::open_log(std::path::Path::new(&log)).map_err(|e| ExecError::Io(format!("{log}: {e}")))?;
     let (code, out, err) = run("sbatch", &["--parsable", &path]).await?;
     if code != 0 {
         let msg = err.trim().to_string();

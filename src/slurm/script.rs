@@ -45,6 +45,10 @@ pub struct JobSpec {
     /// One line saying where the job comes from (recipe file).
     #[serde(default)]
     pub comment: Option<String>,
+    /// Ask SLURM for SIGTERM this many seconds before the time limit, so
+    /// the job can save its work before it is killed (client jobs).
+    #[serde(default)]
+    pub warn_before_end_s: Option<u32>,
 }
 
 /// Quotes a word for bash: single quotes, with `'` written as `'\''`.
@@ -107,6 +111,31 @@ pub fn time_limit_seconds(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
+/// `#SBATCH` options aibench writes itself, and the recipe field (or
+/// reason) that stands for each. sbatch takes any unambiguous prefix of a
+/// long option (`--out=` is `--output=`), so prefixes are refused too.
+const OWNED_OPTIONS: &[(&str, &str)] = &[
+    ("job-name", "the recipe's `name` names the job (aibench-<name>)"),
+    ("output", "aibench writes the job's log to job.log in its job folder, where it reads it"),
+    ("error", "aibench writes the job's log to job.log in its job folder, where it reads it"),
+    ("chdir", "use service.working_dir"),
+    ("partition", "use orchestration.resources.partition"),
+    ("nodes", "use orchestration.resources.nodes"),
+    ("ntasks", "the job runs one task, the job agent"),
+    ("cpus-per-task", "use orchestration.resources.cpu_cores"),
+    ("mem", "use orchestration.resources.memory_gb"),
+    ("gres", "use orchestration.resources.gpu_count"),
+    ("time", "use orchestration.resources.time_limit"),
+    ("account", "use orchestration.resources.account"),
+    ("qos", "use orchestration.resources.qos"),
+    ("parsable", "aibench submits with --parsable itself"),
+    ("wrap", "the job runs service.command"),
+    ("array", "use --count (servers) or orchestration.instances (clients)"),
+    ("signal", "aibench asks for its own early warning before the time limit"),
+    ("uid", "it would change who runs the job"),
+    ("gid", "it would change who runs the job"),
+];
+
 fn check_sbatch_arg(a: &str) -> Result<(), String> {
     let ok = a.starts_with("--")
         && a.len() > 2
@@ -118,11 +147,14 @@ fn check_sbatch_arg(a: &str) -> Result<(), String> {
             }
             None => a[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
         };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("sbatch_args: \"{}\" is not a plain --option or --option=value", a.escape_default()))
+    if !ok {
+        return Err(format!("sbatch_args: \"{}\" is not a plain --option or --option=value", a.escape_default()));
     }
+    let key = a[2..].split('=').next().unwrap_or("");
+    if let Some((name, why)) = OWNED_OPTIONS.iter().find(|(name, _)| name.starts_with(key)) {
+        return Err(format!("sbatch_args: \"{a}\" sets --{name}, which aibench controls: {why}"));
+    }
+    Ok(())
 }
 
 /// The log in a job folder (`<dir>/job.log`), as `#SBATCH --output` names it.
@@ -238,6 +270,10 @@ impl JobSpec {
         if let Some(q) = &r.qos {
             sb(format!("--qos={q}"));
         }
+        if let Some(w) = self.warn_before_end_s {
+            // B: signals the batch shell, which passes it on (below).
+            sb(format!("--signal=B:TERM@{w}"));
+        }
         for a in &self.sbatch_args {
             sb(a.clone());
         }
@@ -259,11 +295,22 @@ impl JobSpec {
             s.push_str(&format!("cd {} || exit 1\n", quote(w)));
         }
         let cmd: Vec<String> = self.command.iter().map(|a| quote(a)).collect();
+        // The command runs in the background so that this shell can pass
+        // SIGTERM/SIGINT on to it: bash defers traps while a foreground
+        // command runs, and SLURM's early warning reaches only this shell.
+        s.push_str("trap '[ -n \"${child:-}\" ] && kill -TERM \"$child\" 2>/dev/null' TERM\n");
+        s.push_str("trap '[ -n \"${child:-}\" ] && kill -INT \"$child\" 2>/dev/null' INT\n");
         s.push_str(&cmd.join(" "));
-        s.push('\n');
-        // The local executor reads the exit code from here; under SLURM, sacct/squeue do.
+        s.push_str(" &\n");
+        s.push_str("child=$!\n");
+        s.push_str("wait \"$child\"\n");
         s.push_str("rc=$?\n");
-        s.push_str("if [ -n \"${AIBENCH_EXIT_FILE:-}\" ]; then echo \"$rc\" > \"$AIBENCH_EXIT_FILE\"; fi\n");
+        // `wait` returns early when a trap runs; wait again for the real status.
+        s.push_str("while [ \"$rc\" -gt 128 ] && kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; rc=$?; done\n");
+        // The local executor reads the exit code from here; under SLURM, sacct/squeue do.
+        s.push_str(
+            "if [ -n \"${AIBENCH_EXIT_FILE:-}\" ]; then (umask 077; echo \"$rc\" > \"$AIBENCH_EXIT_FILE\"); fi\n",
+        );
         s.push_str("exit \"$rc\"\n");
         Ok(s)
     }
