@@ -27,5 +27,5 @@ if [ -x scripts/slurm-dev-cluster.sh ] && [ "$(id -u)" -eq 0 ]; then
   scripts/slurm-dev-cluster.sh up
 fi
 
-echo "== cargo test --release --no-fail-fast"
-cargo test --release --no-fail-fast "$@"
+echo "== cargo test --release --workspace --no-fail-fast"
+cargo test --release --workspace --no-fail-fast "$@"

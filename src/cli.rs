@@ -1,12 +1,11 @@
-//! The command line. Scripting commands (`run`, `eval`, `repl`) and the
-//! engines with their own flags (`sim`, `bench`) are handled in Rust; the
-//! workflow commands (`server`, `monitor`, `client`, `services`, `report`)
-//! hand their parsed options to `lua/aibench/cli.lua`.
+//! The command line (clap). `sim` and the internal `job-agent` run an
+//! engine directly; `run`, `eval` and `repl` run Lua; the workflow commands
+//! (`bench`, `server`, `monitor`, `client`, `services`, `report`) hand their
+//! parsed flags to `lua/aibench/cli.lua` through the Lua host.
 
 use clap::{Args, Parser, Subcommand};
-use mlua::prelude::*;
 
-use crate::host;
+use aibench_lua::host;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -450,8 +449,8 @@ pub fn parse() -> Cli {
 
 pub async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Run { script, args } => run_script(&script, &args).await,
-        Command::Eval { code, args } => eval(&code, &args).await,
+        Command::Run { script, args } => host::run_script(&script, &args).await,
+        Command::Eval { code, args } => host::eval_and_print(&code, &args).await,
         Command::Repl => crate::repl::run().await,
         Command::Sim(a) => run_sim(&a).await,
         Command::Bench(a) => lua_command("bench", &a).await,
@@ -468,7 +467,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             let cmd: Vec<String> = command.into_iter().skip_while(|a| a == "--").collect();
             crate::agent::run(std::path::Path::new(&spec), cmd).await.clamp(0, 255) as u8
         }
-        Command::Types { out } => match crate::types::write(std::path::Path::new(&out)) {
+        Command::Types { out } => match aibench_lua::types::write(std::path::Path::new(&out)) {
             Ok(written) => {
                 println!("wrote {written} stub files and .luarc.json under {out}");
                 0
@@ -481,90 +480,12 @@ pub async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-fn state_or_exit() -> Result<Lua, u8> {
-    state_or_exit_with(|_| Ok(()))
-}
-
-/// A Lua state (Ctrl-C handling installed) prepared by `setup`; on failure
-/// says why and gives the exit code.
-pub(crate) fn state_or_exit_with(setup: impl FnOnce(&Lua) -> LuaResult<()>) -> Result<Lua, u8> {
-    crate::interrupt::install();
-    host::new_state().and_then(|l| setup(&l).map(|_| l)).map_err(|e| {
-        eprintln!("aibench: cannot create the Lua state: {e}");
-        1
-    })
-}
-
-async fn run_script(script: &str, args: &[String]) -> u8 {
-    let lua = match state_or_exit() {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let setup =
-        host::set_args(&lua, script, args).and_then(|_| host::add_script_dir(&lua, std::path::Path::new(script)));
-    if let Err(e) = setup {
-        eprintln!("aibench: {e}");
-        return 1;
-    }
-    match host::run_file(&lua, script, args).await {
-        host::Outcome::Ok => 0,
-        host::Outcome::Usage(msg) => {
-            eprintln!("{msg}");
-            2
-        }
-        host::Outcome::Error(msg) => {
-            eprintln!("aibench: {msg}");
-            1
-        }
-    }
-}
-
-async fn eval(code: &str, args: &[String]) -> u8 {
-    let lua = match state_or_exit() {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    if let Err(e) = host::set_args(&lua, "eval", args) {
-        eprintln!("aibench: {e}");
-        return 1;
-    }
-    let result = host::eval(&lua, code, "=eval").await;
-    match result.and_then(|v| host::render_values(&lua, &v)) {
-        Ok(lines) => {
-            if !lines.is_empty() {
-                println!("{}", lines.join("\t"));
-            }
-            0
-        }
-        Err(e) => {
-            eprintln!("aibench: {}", host::error_text(&e));
-            1
-        }
-    }
-}
-
-/// Converts parsed flags into a Lua table for the Lua-side commands.
-pub fn opts_table<A: serde::Serialize>(lua: &Lua, a: &A) -> LuaResult<LuaValue> {
-    let json = serde_json::to_value(a).map_err(LuaError::external)?;
-    crate::api::convert::to_lua_plain(lua, &json)
-}
-
-/// Runs a workflow command implemented in `lua/aibench/cli.lua`.
+/// Runs a workflow command of `lua/aibench/cli.lua` with the parsed flags.
 async fn lua_command<A: serde::Serialize>(name: &str, args: &A) -> u8 {
-    let lua = match state_or_exit() {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let run = async {
-        let opts = opts_table(&lua, args)?;
-        let cli: LuaTable = lua.load("return require 'aibench.cli'").set_name("=cli").eval()?;
-        let main: LuaFunction = cli.get("main")?;
-        main.call_async::<i64>((name, opts)).await
-    };
-    match run.await {
-        Ok(code) => code.clamp(0, 255) as u8,
+    match serde_json::to_value(args) {
+        Ok(v) => host::run_command(name, &v).await,
         Err(e) => {
-            eprintln!("aibench {name}: {}", host::error_text(&e));
+            eprintln!("aibench {name}: cannot pass the flags on: {e}");
             1
         }
     }

@@ -1,32 +1,10 @@
 //! aibench: deploy, discover, monitor and benchmark AI inference servers on
 //! HPC clusters, from one binary with Lua embedded.
 //!
-//! The library holds the engines (no Lua) and the Lua host; `main.rs` is the
-//! command line.
+//! This crate is the command line and the REPL; the engines are
+//! `aibench_core` (re-exported here), the Lua host is `aibench_lua`.
 
-pub mod agent;
-pub mod api;
-pub mod assets;
+pub use aibench_core::*;
+
 pub mod cli;
-pub mod host;
-pub mod interrupt;
-pub mod jobs;
-pub mod loadgen;
-pub mod local;
-pub mod plot;
-pub mod procs;
-pub mod prom;
-pub mod registry;
 pub mod repl;
-pub mod sim;
-pub mod slurm;
-pub mod types;
-pub mod util;
-
-use std::io::Write;
-
-/// Flushes stdout and stderr (before `process::exit`).
-pub fn flush_std() {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-}

@@ -9,10 +9,11 @@ use std::io::{BufRead, IsTerminal};
 use mlua::prelude::*;
 use rustyline::error::ReadlineError;
 
-use crate::{host, interrupt};
+use crate::interrupt;
+use aibench_lua::host;
 
 pub async fn run() -> u8 {
-    let lua = match crate::cli::state_or_exit_with(preload_globals) {
+    let lua = match host::state_or_exit_with(preload_globals) {
         Ok(l) => l,
         Err(c) => return c,
     };
@@ -25,7 +26,7 @@ fn preload_globals(lua: &Lua) -> LuaResult<()> {
     let g = lua.globals();
     let require: LuaFunction = g.get("require")?;
     let top: LuaTable = require.call("aibench")?;
-    for name in crate::api::module_names(true, true) {
+    for name in aibench_lua::api::module_names(true, true) {
         let Some(short) = name.strip_prefix("aibench.") else { continue };
         if short.contains('.') {
             continue;

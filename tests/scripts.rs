@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aibench::slurm::script::{JobSpec, Resources};
+use aibench::jobs::script::{JobSpec, Resources};
 
 fn golden(name: &str, text: &str) {
     let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));

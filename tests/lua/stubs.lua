@@ -6,12 +6,37 @@ local t = require("aibench.testing")
 
 local missing = {}
 
-local function stub_text(modname)
-  local text = fs.read("lua/types/" .. modname .. ".lua")
-  if not text then
-    missing[#missing + 1] = modname .. " (no lua/types/" .. modname .. ".lua)"
+-- The stubs' folder in the Lua crate (the tests run from the repository root).
+local TYPES = "crates/aibench-lua/lua/types/"
+
+--- The stub file declaring `---@class name` (its text), if any.
+local function class_file(name)
+  for _, f in ipairs(fs.list(TYPES) or {}) do
+    local text = fs.read(TYPES .. f) or ""
+    if text:find("\n%-%-%-@class " .. name:gsub("%p", "%%%0") .. "\n") then
+      return text
+    end
   end
-  return text or ""
+end
+
+--- A module's stub text, with the text of the class it inherits from
+--- (`---@class aibench.local: aibench.Executor`): functions documented there
+--- count as documented.
+local function stub_text(modname)
+  local text = fs.read(TYPES .. modname .. ".lua")
+  if not text then
+    missing[#missing + 1] = modname .. " (no " .. TYPES .. modname .. ".lua)"
+    return ""
+  end
+  local parent = text:match("%-%-%-@class [%w_.]+: ([%w_.]+)")
+  if parent then
+    local ptext = class_file(parent)
+    if not ptext then
+      missing[#missing + 1] = modname .. " (its class " .. parent .. " is not declared in " .. TYPES .. ")"
+    end
+    text = text .. "\n" .. (ptext or "")
+  end
+  return text
 end
 
 local function escape(s)

@@ -5,14 +5,14 @@ local sim = require("aibench.sim")
 return {
   {
     module = "aibench.local",
-    class = "Job",
+    class = "Job", -- documented with aibench.Executor
     make = function()
       return require("aibench.local").job("local-none")
     end,
   },
   {
     module = "aibench.slurm",
-    class = "Job",
+    class = "Job", -- documented with aibench.Executor
     make = function()
       return require("aibench.slurm").job("1")
     end,

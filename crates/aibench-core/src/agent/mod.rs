@@ -1,0 +1,297 @@
+//! The job agent: the process a job script runs (`aibench job-agent SPEC --
+//! CMD...`), on the compute node or locally. It chooses the ports, starts the
+//! service in its own process group, waits for its health probe, registers it
+//! in the discovery registry with the node's real host name, forwards
+//! SIGTERM/SIGINT to the whole group (so nothing outlives the job, whatever
+//! SLURM's process tracking sees), enforces the time limit, deregisters on
+//! exit and exits with the service's status.
+
+mod service;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use service::{Ended, Service};
+pub use spec::{AgentSpec, Health, PortSpec};
+
+use crate::registry::{Instance, Registry};
+
+fn say(msg: impl AsRef<str>) {
+    let t = crate::clock::now_iso();
+    eprintln!("[aibench-agent {t}] {}", msg.as_ref());
+}
+
+fn resolves(host: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, 80).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
+}
+
+fn choose_ports(specs: &[PortSpec]) -> Result<Vec<u16>, String> {
+    // Bind all first (so two `auto` ports differ), then release.
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for p in specs {
+        let want = match p {
+            PortSpec::Fixed(n) => *n,
+            PortSpec::Auto(s) if s == "auto" => 0,
+            PortSpec::Auto(s) => return Err(format!("ports: expected a number or \"auto\", got \"{s}\"")),
+        };
+        match std::net::TcpListener::bind(("0.0.0.0", want)) {
+            Ok(l) => {
+                ports.push(l.local_addr().map_err(|e| e.to_string())?.port());
+                held.push(l);
+            }
+            Err(e) => {
+                return Err(format!(
+                    "port {want} is not free on {} ({e}): choose another port, or auto to let aibench pick a free one",
+                    crate::util::hostname()
+                ));
+            }
+        }
+    }
+    drop(held);
+    Ok(ports)
+}
+
+/// Where this instance runs: its job, node, the host name clients use, ports.
+struct Placement {
+    job_id: String,
+    node: String,
+    host: String,
+    ports: Vec<u16>,
+}
+
+impl Placement {
+    fn here(spec: &AgentSpec) -> Result<Placement, String> {
+        let job_id = std::env::var("SLURM_JOB_ID")
+            .or_else(|_| std::env::var("AIBENCH_JOB_ID"))
+            .unwrap_or_else(|_| "unknown".into());
+        let node = crate::util::hostname();
+        // Clients and Prometheus reach the instance by this name; where the
+        // node's name does not resolve (a bare VM), register its loopback
+        // address instead.
+        let host = if resolves(&node) {
+            node.clone()
+        } else {
+            say(format!("the host name '{node}' does not resolve here: registering 127.0.0.1"));
+            "127.0.0.1".to_string()
+        };
+        Ok(Placement { job_id, node, host, ports: choose_ports(&spec.ports)? })
+    }
+
+    /// `{port}`, `{port0}`..., `{host}`, `{node}`, `{instance_id}`, `{job_id}`, `{aibench}`.
+    fn placeholders(&self, spec: &AgentSpec) -> BTreeMap<String, String> {
+        let mut vars = BTreeMap::new();
+        vars.insert("host".to_string(), self.host.clone());
+        vars.insert("node".to_string(), self.node.clone());
+        vars.insert("instance_id".to_string(), spec.instance_id.clone());
+        vars.insert("job_id".to_string(), self.job_id.clone());
+        if let Some(a) = &spec.aibench {
+            vars.insert("aibench".to_string(), crate::jobs::script::quote(a));
+        }
+        if let Some(p) = self.ports.first() {
+            vars.insert("port".to_string(), p.to_string());
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            vars.insert(format!("port{i}"), p.to_string());
+        }
+        vars
+    }
+
+    /// The service's command, with the environment it is told its place by.
+    fn command(&self, argv: &[String], spec: &AgentSpec) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command.args(&argv[1..]).process_group(0).stdin(std::process::Stdio::null());
+        if let Some(p) = self.ports.first() {
+            command.env("PORT", p.to_string());
+        }
+        command
+            .env("PORTS", self.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
+            .env("AIBENCH_INSTANCE_ID", &spec.instance_id)
+            .env("AIBENCH_NODE", &self.node)
+            .env("AIBENCH_JOB_ID", &self.job_id);
+        command
+    }
+
+    fn instance(&self, spec: &AgentSpec) -> Instance {
+        let port = self.ports.first().copied();
+        Instance {
+            job_id: self.job_id.clone(),
+            recipe_name: spec.recipe_name.clone(),
+            instance_id: spec.instance_id.clone(),
+            node: self.node.clone(),
+            host: self.host.clone(),
+            ports: self.ports.clone(),
+            url: port.map(|p| format!("http://{}:{p}", self.host)).unwrap_or_default(),
+            executor: spec.executor.clone(),
+            status: "RUNNING".into(),
+            registered_at: crate::clock::now_iso(),
+            extra: spec.extra.clone(),
+        }
+    }
+}
+
+fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// The stop signals, listened to from the agent's start: one that arrives
+/// while it sets up is kept, not lost.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Signals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let s = |k| signal(k).map_err(|e| format!("cannot listen for signals: {e}"));
+        Ok(Signals {
+            term: s(SignalKind::terminate())?,
+            int: s(SignalKind::interrupt())?,
+            hup: s(SignalKind::hangup())?,
+        })
+    }
+
+    /// SIGTERM, SIGINT, SIGHUP or the time limit, whichever comes first.
+    async fn stop_request(mut self, deadline: Option<Instant>) -> Ended {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = self.term.recv() => Ended::Signalled,
+            _ = self.int.recv() => Ended::Signalled,
+            _ = self.hup.recv() => Ended::Signalled,
+            _ = until_deadline => Ended::TimeLimit,
+        }
+    }
+}
+
+/// Runs the agent; returns the process exit code.
+pub async fn run(spec_path: &Path, cmd: Vec<String>) -> i32 {
+    match run_inner(spec_path, cmd).await {
+        Ok(code) => code,
+        Err(e) => {
+            say(format!("error: {e}"));
+            1
+        }
+    }
+}
+
+async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
+    let spec = AgentSpec::load(spec_path)?;
+    if cmd.is_empty() {
+        return Err("no command to run (expected: job-agent SPEC -- PROGRAM ARGS...)".into());
+    }
+    let signals = Signals::listen()?;
+    let place = Placement::here(&spec)?;
+    let vars = place.placeholders(&spec);
+    if let Some(s) = &spec.script {
+        let body = std::fs::read_to_string(s).map_err(|e| format!("{s}: {e}"))?;
+        crate::util::atomic_write(Path::new(s), fill(&body, &vars).as_bytes(), Some(0o600))
+            .map_err(|e| format!("{s}: {e}"))?;
+    }
+    let argv: Vec<String> = cmd.iter().map(|a| crate::util::expand_env(&fill(a, &vars))).collect();
+    say(format!(
+        "job {} on {}: instance {} ports {:?}; starting: {}",
+        place.job_id,
+        place.node,
+        spec.instance_id,
+        place.ports,
+        argv.iter().map(|a| crate::jobs::script::quote(a)).collect::<Vec<_>>().join(" ")
+    ));
+    // Everything that can fail is checked before the service starts, so an
+    // error never leaves it running without a supervisor.
+    let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
+    let mut svc = Service::spawn(place.command(&argv, &spec), &argv[0])?;
+    if let Some(d) = std::env::var("AIBENCH_JOB_DIR").ok().map(PathBuf::from) {
+        let _ = crate::util::atomic_write(&d.join("service.pgid"), format!("{}\n", svc.pgid).as_bytes(), Some(0o600));
+    }
+    let started = Instant::now();
+    let stop = signals.stop_request(spec.time_limit_s.map(|s| started + Duration::from_secs(s)));
+    tokio::pin!(stop);
+
+    let mut ended = match &spec.health {
+        Some(h) => {
+            let url = format!("http://127.0.0.1:{}{}", place.ports[0], h.path);
+            svc.wait_healthy(&url, Duration::from_secs_f64(h.timeout_s), started, &mut stop).await
+        }
+        None => None,
+    };
+    // The service this instance is registered under (to deregister on exit).
+    let mut registered = None;
+    if ended.is_none()
+        && let Some(service) = &spec.service
+    {
+        match registry.register(service, place.instance(&spec)) {
+            Ok(()) => {
+                say(format!("registered as {service} at {}", place.instance(&spec).url));
+                registered = Some(service);
+            }
+            Err(e) => {
+                say(format!("error: cannot register: {e}"));
+                svc.terminate(spec.grace_s).await;
+                return Ok(1);
+            }
+        }
+    }
+    if ended.is_none() {
+        ended = Some(svc.run(&mut stop).await);
+    }
+    let code = stop_service(&mut svc, ended.unwrap_or(Ended::Signalled), &spec).await;
+    if let Some(service) = registered {
+        match registry.deregister(service, &spec.instance_id) {
+            Ok(_) => say(format!("deregistered from {service}")),
+            Err(e) => say(format!("error: cannot deregister: {e}")),
+        }
+    }
+    Ok(code)
+}
+
+/// Stops what is left of the service and gives the agent's exit code.
+async fn stop_service(svc: &mut Service, ended: Ended, spec: &AgentSpec) -> i32 {
+    match ended {
+        Ended::Exited(c) => {
+            say(format!("the service exited with code {c}"));
+            // Anything it left running in its group goes too.
+            svc.cleanup_group().await;
+            c
+        }
+        Ended::Signalled => {
+            say("stop requested: stopping the service");
+            svc.terminate(spec.grace_s).await;
+            143
+        }
+        Ended::TimeLimit => {
+            say(format!("time limit of {} s reached: stopping the service", spec.time_limit_s.unwrap_or(0)));
+            svc.terminate(spec.grace_s).await;
+            124
+        }
+        Ended::Unhealthy(why) => {
+            say(format!("error: {why}; stopping the service"));
+            svc.terminate(spec.grace_s).await;
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_resolution() {
+        assert!(resolves("localhost"));
+        assert!(!resolves("no-such-host.invalid"));
+    }
+}

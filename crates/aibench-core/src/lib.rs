@@ -1,0 +1,35 @@
+//! aibench's engines: everything that must be fast, exact or close to the
+//! operating system, and knows nothing of Lua (this crate does not depend
+//! on mlua, so no engine can reach up into the bindings).
+//!
+//! - [`loadgen`]: the async load generator;
+//! - [`sim`]: the simulated vLLM server;
+//! - [`jobs`]: job scripts and the executors (SLURM and local) behind one
+//!   interface; [`agent`]: the job agent that supervises a service;
+//! - [`registry`]: the discovery registry; [`prom`]: Prometheus;
+//!   [`plot`]: SVG charts;
+//! - shared pieces: [`clock`], [`httpc`] (the control-plane HTTP client),
+//!   [`typed`] (typed values from JSON), [`interrupt`] (signal policy),
+//!   [`procs`], [`util`].
+
+pub mod agent;
+pub mod clock;
+pub mod httpc;
+pub mod interrupt;
+pub mod jobs;
+pub mod loadgen;
+pub mod plot;
+pub mod procs;
+pub mod prom;
+pub mod registry;
+pub mod sim;
+pub mod typed;
+pub mod util;
+
+use std::io::Write;
+
+/// Flushes stdout and stderr (before `process::exit`).
+pub fn flush_std() {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}

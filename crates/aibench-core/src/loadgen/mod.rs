@@ -1,0 +1,31 @@
+//! The native load generator: a declarative spec in, a report out. The hot
+//! loop is plain tokio and never calls Lua (see `run.rs`).
+
+pub mod dataset;
+pub mod http1;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod schedule;
+pub mod spec;
+pub mod sse;
+pub mod stats;
+pub mod timer;
+
+pub use progress::Progress;
+pub use report::Report;
+pub use run::{Control, RunError, run};
+pub use spec::BenchSpec;
+
+/// Parses a spec from its JSON form (from a Lua table or a recipe), with
+/// errors that name the field (`workload.users: invalid type ...`).
+pub fn spec_from_json(v: serde_json::Value) -> Result<BenchSpec, String> {
+    // The tagged parts first, so their errors carry the full field path.
+    if let Some(w) = v.get("workload") {
+        spec::Workload::from_json(w.clone(), "workload")?;
+    }
+    if let Some(d) = v.get("dataset") {
+        spec::Dataset::from_json(d.clone(), "dataset")?;
+    }
+    crate::typed::from_json(v, "")
+}

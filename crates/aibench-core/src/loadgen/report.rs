@@ -1,0 +1,549 @@
+//! The result of a run (schema `aibench.bench/1`), and exact merging of
+//! results from several client nodes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::http1::ErrorClass;
+use super::stats::{self, METRICS, Second, Shard, Summary};
+
+pub const SCHEMA: &str = "aibench.bench/1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetInfo {
+    pub urls: Vec<String>,
+    pub api: String,
+    pub model: Option<String>,
+    pub stream: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TokenTotals {
+    pub input_total: u64,
+    pub output_total: u64,
+    pub input_per_s: f64,
+    pub output_per_s: f64,
+    pub total_per_s: f64,
+    /// Where output counts came from: "usage" (server), "counted" (chunks), "mixed", "none".
+    pub output_source: String,
+    /// Where input counts came from: "usage" or "estimated" (words) or "mixed".
+    pub input_source: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Goodput {
+    pub good: u64,
+    pub goodput_req_per_sec: f64,
+    /// Share of successful requests that met every SLO.
+    pub attainment: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rate {
+    pub requested_req_per_sec: f64,
+    /// Requests sent per second over the sending window (first to last send).
+    pub achieved_req_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LittlesLaw {
+    pub users: u64,
+    pub think_time_ms: f64,
+    pub mean_latency_ms: f64,
+    /// users / (think + mean latency)
+    pub expected_req_per_sec: f64,
+    /// Sum over users of each user's own cycle rate (requests / (its span
+    /// from first send to last response plus think)): edge effects of the
+    /// run's start and end do not enter it.
+    pub measured_req_per_sec: f64,
+    /// measured / expected: near 1 when the client keeps up.
+    pub ratio: f64,
+    /// Mean delay the client added between a response and the next send,
+    /// beyond the think time (timer overshoot and bookkeeping).
+    pub client_gap_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimeSeries {
+    /// Unix time of second 0 (the measurement origin).
+    #[serde(default)]
+    pub origin_unix: f64,
+    /// Start of each one-second interval, seconds since the origin.
+    pub t_s: Vec<f64>,
+    pub completed: Vec<u64>,
+    pub errors: Vec<u64>,
+    pub output_tokens: Vec<u64>,
+    /// Mean number of requests in flight during each second.
+    pub in_flight: Vec<f64>,
+    pub mean_ttft_ms: Vec<Option<f64>>,
+    pub mean_latency_ms: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientInfo {
+    pub host: String,
+    pub aibench_version: String,
+    /// Process CPU time during the run (includes anything else in the process).
+    pub cpu_s: f64,
+    /// cpu_s / (duration × cores): near 1 means the client may be the bottleneck.
+    pub cpu_util: f64,
+    pub cores: u64,
+    pub peak_rss_mb: f64,
+}
+
+/// Why a run ended before its workload did (other than a signal).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoppedEarly {
+    /// "unreachable": nothing succeeded and no request got an answer.
+    pub reason: String,
+    /// When the failures began (ISO-8601 and Unix seconds).
+    pub since: String,
+    pub since_unix: f64,
+    pub message: String,
+}
+
+/// Closed loop: the pauses users took after requests the server refused
+/// (no answer, or HTTP 5xx) before sending again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Backoff {
+    pub count: u64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema: String,
+    pub label: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// Measurement window (Unix seconds): first measured send to last completion.
+    pub window_start_unix: f64,
+    pub window_end_unix: f64,
+    pub interrupted: bool,
+    /// The signal that interrupted the run ("SIGINT", "SIGTERM").
+    #[serde(default)]
+    pub interrupted_by: Option<String>,
+    #[serde(default)]
+    pub stopped_early: Option<StoppedEarly>,
+    pub target: TargetInfo,
+    pub workload: serde_json::Value,
+    pub dataset: serde_json::Value,
+    pub slo: serde_json::Value,
+    pub duration_s: f64,
+    pub warmup_excluded: u64,
+    // The seed's metric names, unchanged.
+    pub total_requests: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub avg_latency_ms: f64,
+    pub min_latency_ms: f64,
+    pub max_latency_ms: f64,
+    pub throughput_req_per_sec: f64,
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub error_samples: BTreeMap<String, Vec<String>>,
+    /// Successes with fewer output tokens than asked although `ignore_eos`
+    /// was sent; counted as successes (as vLLM's client does), not in TPOT.
+    #[serde(default)]
+    pub short_outputs: u64,
+    #[serde(default)]
+    pub backoff: Backoff,
+    pub latency_ms: Option<Summary>,
+    pub ttft_ms: Option<Summary>,
+    pub tpot_ms: Option<Summary>,
+    pub itl_ms: Option<Summary>,
+    pub queue_ms: Option<Summary>,
+    pub send_lag_ms: Option<Summary>,
+    pub latency_from_intended_ms: Option<Summary>,
+    pub tokens: TokenTotals,
+    pub goodput: Option<Goodput>,
+    pub rate: Option<Rate>,
+    pub littles_law: Option<LittlesLaw>,
+    pub timeseries: TimeSeries,
+    /// HdrHistogram V2 (base64) per metric, values in microseconds.
+    pub histograms: BTreeMap<String, String>,
+    pub client: ClientInfo,
+}
+
+/// Everything needed to turn merged shards into a report.
+pub struct Facts {
+    pub label: Option<String>,
+    pub started_unix: f64,
+    pub finished_unix: f64,
+    /// The measurement origin (time-series second 0), as an instant and in Unix time.
+    pub origin: std::time::Instant,
+    pub origin_unix: f64,
+    pub interrupted_by: Option<String>,
+    pub stopped_early: Option<StoppedEarly>,
+    pub backoff: Backoff,
+    pub target: TargetInfo,
+    pub workload: serde_json::Value,
+    pub dataset: serde_json::Value,
+    pub slo: serde_json::Value,
+    pub slo_set: bool,
+    pub warmup_excluded: u64,
+    pub requested_rate: Option<f64>,
+    pub closed_loop: Option<(u64, f64)>,
+    pub in_flight: Vec<f64>,
+    pub client: ClientInfo,
+    /// Added to the end of the window (closed loop: the think time, so the
+    /// window holds whole user cycles).
+    pub window_tail_s: f64,
+}
+
+fn source(from_usage: u64, total: u64, yes: &str, no: &str) -> String {
+    match (from_usage, total) {
+        (_, 0) => "none".into(),
+        (u, t) if u == t => yes.into(),
+        (0, _) => no.into(),
+        _ => "mixed".into(),
+    }
+}
+
+/// The per-second series from second totals and in-flight means (either may
+/// be the shorter: the missing seconds count as empty).
+fn timeseries(origin_unix: f64, secs: &[Second], in_flight: &[f64]) -> TimeSeries {
+    let mut ts = TimeSeries { origin_unix, ..Default::default() };
+    let empty = Second::default();
+    for i in 0..secs.len().max(in_flight.len()) {
+        let s = secs.get(i).unwrap_or(&empty);
+        ts.t_s.push(i as f64);
+        ts.completed.push(s.completed);
+        ts.errors.push(s.errors);
+        ts.output_tokens.push(s.output_tokens);
+        ts.in_flight.push(in_flight.get(i).copied().unwrap_or(0.0));
+        ts.mean_ttft_ms.push((s.ttft_n > 0).then(|| s.ttft_sum_ms / s.ttft_n as f64));
+        ts.mean_latency_ms.push((s.completed > 0).then(|| s.latency_sum_ms / s.completed as f64));
+    }
+    ts
+}
+
+impl Report {
+    pub fn build(total: &Shard, f: Facts) -> Report {
+        let (window_start_unix, window_end_unix, duration_s) = match (total.first_sent, total.last_done) {
+            (Some(a), Some(b)) => {
+                let d = b.saturating_duration_since(a).as_secs_f64() + f.window_tail_s;
+                // Unix times of the window, anchored on the origin.
+                let start = f.origin_unix + a.saturating_duration_since(f.origin).as_secs_f64();
+                (start, start + d, d)
+            }
+            _ => (f.started_unix, f.finished_unix, 0.0),
+        };
+        let per_s = |n: f64| if duration_s > 0.0 { n / duration_s } else { 0.0 };
+        let lat = Summary::of(total.h.get("latency"));
+        let llm = f.target.api != "http";
+        let histograms = METRICS
+            .iter()
+            .filter(|m| !total.h.get(m).is_empty())
+            .map(|m| (m.to_string(), stats::encode(total.h.get(m))))
+            .collect();
+        let successes = total.successes;
+        let requests = total.successes + total.failures;
+        let mut errors_by_class: BTreeMap<String, u64> =
+            ErrorClass::ALL.iter().map(|c| (c.name().to_string(), 0)).collect();
+        for (c, n) in &total.errors {
+            errors_by_class.insert(c.name().to_string(), *n);
+        }
+        let throughput = per_s(successes as f64);
+        let littles_law = f.closed_loop.filter(|_| lat.is_some()).map(|(users, think_ms)| {
+            let mean = lat.as_ref().map(|l| l.mean).unwrap_or(0.0);
+            let expected = users as f64 / ((think_ms + mean) / 1000.0).max(1e-9);
+            let measured = total.user_rate_sum;
+            LittlesLaw {
+                users,
+                think_time_ms: think_ms,
+                mean_latency_ms: mean,
+                expected_req_per_sec: expected,
+                measured_req_per_sec: measured,
+                ratio: if expected > 0.0 { measured / expected } else { 0.0 },
+                client_gap_ms: if total.gap_n > 0 { total.gap_sum_us / total.gap_n as f64 / 1000.0 } else { 0.0 },
+            }
+        });
+        let ts = timeseries(f.origin_unix, &total.seconds, &f.in_flight);
+        Report {
+            schema: SCHEMA.into(),
+            label: f.label,
+            started_at: crate::clock::format_iso(f.started_unix).unwrap_or_default(),
+            finished_at: crate::clock::format_iso(f.finished_unix).unwrap_or_default(),
+            window_start_unix,
+            window_end_unix,
+            interrupted: f.interrupted_by.is_some(),
+            interrupted_by: f.interrupted_by,
+            stopped_early: f.stopped_early,
+            target: f.target,
+            workload: f.workload,
+            dataset: f.dataset,
+            slo: f.slo,
+            duration_s,
+            warmup_excluded: f.warmup_excluded,
+            total_requests: requests,
+            successes,
+            errors: total.failures,
+            avg_latency_ms: lat.as_ref().map(|l| l.mean).unwrap_or(0.0),
+            min_latency_ms: lat.as_ref().map(|l| l.min).unwrap_or(0.0),
+            max_latency_ms: lat.as_ref().map(|l| l.max).unwrap_or(0.0),
+            throughput_req_per_sec: throughput,
+            errors_by_class,
+            error_samples: total.samples.iter().map(|(c, v)| (c.name().to_string(), v.clone())).collect(),
+            short_outputs: total.short_outputs,
+            backoff: f.backoff,
+            latency_ms: lat,
+            ttft_ms: Summary::of(total.h.get("ttft")),
+            tpot_ms: Summary::of(total.h.get("tpot")),
+            itl_ms: Summary::of(total.h.get("itl")),
+            queue_ms: Summary::of(total.h.get("queue")),
+            send_lag_ms: Summary::of(total.h.get("send_lag")),
+            latency_from_intended_ms: Summary::of(total.h.get("latency_from_intended")),
+            tokens: TokenTotals {
+                input_total: total.input_tokens,
+                output_total: total.output_tokens,
+                input_per_s: per_s(total.input_tokens as f64),
+                output_per_s: per_s(total.output_tokens as f64),
+                total_per_s: per_s((total.input_tokens + total.output_tokens) as f64),
+                output_source: if llm {
+                    source(total.output_from_usage, successes, "usage", "counted")
+                } else {
+                    "none".into()
+                },
+                input_source: if llm {
+                    source(total.input_from_usage, successes, "usage", "estimated")
+                } else {
+                    "none".into()
+                },
+            },
+            goodput: f.slo_set.then(|| Goodput {
+                good: total.good,
+                goodput_req_per_sec: per_s(total.good as f64),
+                attainment: if successes > 0 { total.good as f64 / successes as f64 } else { 0.0 },
+            }),
+            rate: f.requested_rate.map(|r| {
+                let window = match (total.first_sent, total.last_sent) {
+                    (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+                    _ => 0.0,
+                };
+                // n sends span n - 1 gaps.
+                let achieved = if window > 0.0 && requests > 1 { (requests - 1) as f64 / window } else { 0.0 };
+                Rate { requested_req_per_sec: r, achieved_req_per_sec: achieved }
+            }),
+            littles_law,
+            timeseries: ts,
+            histograms,
+            client: f.client,
+        }
+    }
+
+    /// Merges runs (e.g. one per client node) exactly: histograms are added,
+    /// counts summed, the window is the union of the windows.
+    pub fn merge(reports: &[Report]) -> Result<Report, String> {
+        let first = reports.first().ok_or("bench.merge: no results to merge")?;
+        for (i, r) in reports.iter().enumerate() {
+            if r.schema != SCHEMA {
+                return Err(format!("bench.merge: result {} has schema '{}', expected '{SCHEMA}'", i + 1, r.schema));
+            }
+        }
+        for (i, r) in reports.iter().enumerate() {
+            let ts = &r.timeseries;
+            let n = ts.t_s.len();
+            let lens = [
+                ts.completed.len(),
+                ts.errors.len(),
+                ts.output_tokens.len(),
+                ts.in_flight.len(),
+                ts.mean_ttft_ms.len(),
+                ts.mean_latency_ms.len(),
+            ];
+            if lens.iter().any(|l| *l != n) {
+                return Err(format!(
+                    "bench.merge: result {}: its timeseries arrays differ in length (damaged result?)",
+                    i + 1
+                ));
+            }
+            let sane = |t: f64| t.is_finite() && t > 1e9 && t < 1e11;
+            if !(sane(r.window_start_unix) && sane(r.window_end_unix) && r.window_end_unix >= r.window_start_unix) {
+                return Err(format!(
+                    "bench.merge: result {}: window_start_unix/window_end_unix ({}, {}) are not a plausible time window",
+                    i + 1,
+                    r.window_start_unix,
+                    r.window_end_unix
+                ));
+            }
+        }
+        let mut hists = stats::Hists::new();
+        for (i, r) in reports.iter().enumerate() {
+            for (name, enc) in &r.histograms {
+                let Some(idx) = METRICS.iter().position(|m| m == name) else { continue };
+                let h = stats::decode(enc)
+                    .map_err(|e| format!("bench.merge: result {}: histogram '{name}': {e}", i + 1))?;
+                let _ = hists.by_name[idx].add(&h);
+            }
+        }
+        let start = reports.iter().map(|r| r.window_start_unix).fold(f64::INFINITY, f64::min);
+        let end = reports.iter().map(|r| r.window_end_unix).fold(f64::NEG_INFINITY, f64::max);
+        let duration_s = (end - start).max(0.0);
+        let per_s = |n: f64| if duration_s > 0.0 { n / duration_s } else { 0.0 };
+        let sum = |f: &dyn Fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
+        let successes = sum(&|r| r.successes);
+        let failures = sum(&|r| r.errors);
+        let good = reports.iter().filter_map(|r| r.goodput.as_ref()).map(|g| g.good).sum::<u64>();
+        let mut errors_by_class: BTreeMap<String, u64> = BTreeMap::new();
+        let mut error_samples: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in reports {
+            for (k, v) in &r.errors_by_class {
+                *errors_by_class.entry(k.clone()).or_default() += v;
+            }
+            for (k, v) in &r.error_samples {
+                let s = error_samples.entry(k.clone()).or_default();
+                for m in v {
+                    stats::add_sample(s, m);
+                }
+            }
+        }
+        // Time series aligned on each run's own origin (second 0).
+        let origin_of =
+            |r: &Report| if r.timeseries.origin_unix > 0.0 { r.timeseries.origin_unix } else { r.window_start_unix };
+        let origin = reports.iter().map(origin_of).fold(f64::INFINITY, f64::min);
+        let mut secs: Vec<Second> = Vec::new();
+        let mut in_flight: Vec<f64> = Vec::new();
+        for r in reports {
+            let off = (origin_of(r) - origin).max(0.0).round() as usize;
+            let ts = &r.timeseries;
+            for i in 0..ts.t_s.len() {
+                let j = off + i;
+                if secs.len() <= j {
+                    secs.resize(j + 1, Second::default());
+                    in_flight.resize(j + 1, 0.0);
+                }
+                let s = &mut secs[j];
+                s.completed += ts.completed[i];
+                s.errors += ts.errors[i];
+                s.output_tokens += ts.output_tokens[i];
+                if let Some(m) = ts.mean_ttft_ms[i] {
+                    // Recover sums from means to combine them.
+                    let n = ts.completed[i].max(1);
+                    s.ttft_sum_ms += m * n as f64;
+                    s.ttft_n += n;
+                }
+                if let Some(m) = ts.mean_latency_ms[i] {
+                    s.latency_sum_ms += m * ts.completed[i] as f64;
+                }
+                in_flight[j] += ts.in_flight[i];
+            }
+        }
+        // `secs` and `in_flight` grow together: the series has their length.
+        let ts = timeseries(origin, &secs, &in_flight);
+        let lat = Summary::of(hists.get("latency"));
+        let input_total = sum(&|r| r.tokens.input_total);
+        let output_total = sum(&|r| r.tokens.output_total);
+        let same = |f: &dyn Fn(&Report) -> String| {
+            let v = f(first);
+            if reports.iter().all(|r| f(r) == v) { v } else { "mixed".to_string() }
+        };
+        let throughput = per_s(successes as f64);
+        // Only when every run has one.
+        let laws: Option<Vec<&LittlesLaw>> = reports.iter().map(|r| r.littles_law.as_ref()).collect();
+        let littles_law = laws.map(|laws| {
+            let users = laws.iter().map(|l| l.users).sum::<u64>();
+            let expected = laws.iter().map(|l| l.expected_req_per_sec).sum::<f64>();
+            let think = first.littles_law.as_ref().map(|l| l.think_time_ms).unwrap_or(0.0);
+            let measured = laws.iter().map(|l| l.measured_req_per_sec).sum::<f64>();
+            let gap = laws.iter().map(|l| l.client_gap_ms * l.users as f64).sum::<f64>() / users.max(1) as f64;
+            LittlesLaw {
+                users,
+                think_time_ms: think,
+                mean_latency_ms: lat.as_ref().map(|l| l.mean).unwrap_or(0.0),
+                expected_req_per_sec: expected,
+                measured_req_per_sec: measured,
+                ratio: if expected > 0.0 { measured / expected } else { 0.0 },
+                client_gap_ms: gap,
+            }
+        });
+        Ok(Report {
+            schema: SCHEMA.into(),
+            label: first.label.clone(),
+            started_at: reports.iter().map(|r| r.started_at.clone()).min().unwrap_or_default(),
+            finished_at: reports.iter().map(|r| r.finished_at.clone()).max().unwrap_or_default(),
+            window_start_unix: start,
+            window_end_unix: end,
+            interrupted: reports.iter().any(|r| r.interrupted),
+            interrupted_by: reports.iter().find_map(|r| r.interrupted_by.clone()),
+            stopped_early: reports.iter().find_map(|r| r.stopped_early.clone()),
+            target: TargetInfo {
+                urls: {
+                    let mut u: Vec<String> = reports.iter().flat_map(|r| r.target.urls.clone()).collect();
+                    u.sort();
+                    u.dedup();
+                    u
+                },
+                ..first.target.clone()
+            },
+            workload: first.workload.clone(),
+            dataset: first.dataset.clone(),
+            slo: first.slo.clone(),
+            duration_s,
+            warmup_excluded: sum(&|r| r.warmup_excluded),
+            total_requests: successes + failures,
+            successes,
+            errors: failures,
+            avg_latency_ms: lat.as_ref().map(|l| l.mean).unwrap_or(0.0),
+            min_latency_ms: lat.as_ref().map(|l| l.min).unwrap_or(0.0),
+            max_latency_ms: lat.as_ref().map(|l| l.max).unwrap_or(0.0),
+            throughput_req_per_sec: throughput,
+            errors_by_class,
+            error_samples,
+            short_outputs: sum(&|r| r.short_outputs),
+            backoff: Backoff {
+                count: sum(&|r| r.backoff.count),
+                total_s: reports.iter().map(|r| r.backoff.total_s).sum(),
+            },
+            latency_ms: lat,
+            ttft_ms: Summary::of(hists.get("ttft")),
+            tpot_ms: Summary::of(hists.get("tpot")),
+            itl_ms: Summary::of(hists.get("itl")),
+            queue_ms: Summary::of(hists.get("queue")),
+            send_lag_ms: Summary::of(hists.get("send_lag")),
+            latency_from_intended_ms: Summary::of(hists.get("latency_from_intended")),
+            tokens: TokenTotals {
+                input_total,
+                output_total,
+                input_per_s: per_s(input_total as f64),
+                output_per_s: per_s(output_total as f64),
+                total_per_s: per_s((input_total + output_total) as f64),
+                output_source: same(&|r| r.tokens.output_source.clone()),
+                input_source: same(&|r| r.tokens.input_source.clone()),
+            },
+            goodput: first.goodput.as_ref().map(|_| Goodput {
+                good,
+                goodput_req_per_sec: per_s(good as f64),
+                attainment: if successes > 0 { good as f64 / successes as f64 } else { 0.0 },
+            }),
+            rate: first.rate.as_ref().map(|_| Rate {
+                requested_req_per_sec: reports
+                    .iter()
+                    .filter_map(|r| r.rate.as_ref())
+                    .map(|r| r.requested_req_per_sec)
+                    .sum(),
+                // Clients run side by side: their sending rates add up.
+                achieved_req_per_sec: reports
+                    .iter()
+                    .filter_map(|r| r.rate.as_ref())
+                    .map(|r| r.achieved_req_per_sec)
+                    .sum(),
+            }),
+            littles_law,
+            timeseries: ts,
+            histograms: METRICS
+                .iter()
+                .filter(|m| !hists.get(m).is_empty())
+                .map(|m| (m.to_string(), stats::encode(hists.get(m))))
+                .collect(),
+            client: ClientInfo {
+                host: same(&|r| r.client.host.clone()),
+                aibench_version: same(&|r| r.client.aibench_version.clone()),
+                cpu_s: reports.iter().map(|r| r.client.cpu_s).sum(),
+                cpu_util: reports.iter().map(|r| r.client.cpu_util).fold(0.0, f64::max),
+                cores: reports.iter().map(|r| r.client.cores).sum(),
+                peak_rss_mb: reports.iter().map(|r| r.client.peak_rss_mb).fold(0.0, f64::max),
+            },
+        })
+    }
+}

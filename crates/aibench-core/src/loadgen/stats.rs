@@ -1,0 +1,371 @@
+//! Measurements: HdrHistograms (microseconds, 3 significant digits, up to an
+//! hour) kept per shard and merged at the end, error counts by class with a
+//! few sample messages, and a per-second time series.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use serde::{Deserialize, Serialize};
+
+use super::http1::ErrorClass;
+
+pub const HIST_MAX_US: u64 = 3_600_000_000;
+const SAMPLES_PER_CLASS: usize = 5;
+
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// Adds an error message to a class's samples: at most `SAMPLES_PER_CLASS`, no repeats.
+pub fn add_sample(samples: &mut Vec<String>, msg: &str) {
+    if samples.len() < SAMPLES_PER_CLASS && !samples.iter().any(|s| s == msg) {
+        samples.push(msg.to_string());
+    }
+}
+
+/// The metrics kept as histograms, by name in results.
+pub const METRICS: [&str; 7] = ["latency", "ttft", "tpot", "itl", "queue", "send_lag", "latency_from_intended"];
+
+// Indices into `METRICS` and `Hists::by_name`.
+pub const LATENCY: usize = 0;
+pub const TTFT: usize = 1;
+pub const TPOT: usize = 2;
+pub const ITL: usize = 3;
+pub const QUEUE: usize = 4;
+pub const SEND_LAG: usize = 5;
+pub const LATENCY_FROM_INTENDED: usize = 6;
+
+#[derive(Clone)]
+pub struct Hists {
+    pub by_name: [Histogram<u64>; METRICS.len()],
+}
+
+impl Hists {
+    pub fn new() -> Hists {
+        Hists { by_name: std::array::from_fn(|_| new_hist()) }
+    }
+
+    pub fn get(&self, name: &str) -> &Histogram<u64> {
+        &self.by_name[METRICS.iter().position(|m| *m == name).expect("known metric")]
+    }
+
+    fn rec(&mut self, i: usize, us: u64) {
+        self.by_name[i].saturating_record(us.max(1));
+    }
+
+    pub fn add(&mut self, other: &Hists) {
+        for (a, b) in self.by_name.iter_mut().zip(&other.by_name) {
+            let _ = a.add(b);
+        }
+    }
+}
+
+impl Default for Hists {
+    fn default() -> Self {
+        Hists::new()
+    }
+}
+
+/// One second of the run (since the measurement started).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Second {
+    pub completed: u64,
+    pub errors: u64,
+    pub output_tokens: u64,
+    pub ttft_sum_ms: f64,
+    pub ttft_n: u64,
+    pub latency_sum_ms: f64,
+}
+
+/// What one finished request contributes.
+pub struct Record {
+    pub intended: Option<Instant>,
+    pub ready: Instant,
+    pub sent: Instant,
+    pub done: Instant,
+    pub first: Option<Instant>,
+    /// Last content chunk (streams): where E2E ends, per vLLM's definition.
+    pub last: Option<Instant>,
+    pub failure: Option<(ErrorClass, String)>,
+    pub output_tokens: u64,
+    pub tokens_from_usage: bool,
+    pub input_tokens: u64,
+    pub input_from_usage: bool,
+    /// All SLOs met (successes only).
+    pub good: bool,
+    pub llm: bool,
+    /// A success with fewer output tokens than asked although `ignore_eos`
+    /// was sent (the server cut the stream short): left out of TPOT.
+    pub short: bool,
+    /// Failed before the server answered, or answered 5xx: a closed-loop
+    /// user backs off before its next request.
+    pub refused: bool,
+}
+
+impl Record {
+    /// Where E2E latency ends: the last content chunk for LLM APIs (when
+    /// there was one), else the end of the response.
+    pub fn e2e_end(&self) -> Instant {
+        if self.llm { self.last.unwrap_or(self.done) } else { self.done }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Shard {
+    pub h: Hists,
+    pub successes: u64,
+    pub failures: u64,
+    pub good: u64,
+    pub errors: BTreeMap<ErrorClass, u64>,
+    pub samples: BTreeMap<ErrorClass, Vec<String>>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub output_from_usage: u64,
+    pub input_from_usage: u64,
+    pub first_sent: Option<Instant>,
+    pub last_sent: Option<Instant>,
+    pub last_done: Option<Instant>,
+    pub seconds: Vec<Second>,
+    /// Closed loop: each user's own cycle rate, summed (requests per second).
+    pub user_rate_sum: f64,
+    /// Closed loop: time between a response and the next send beyond the think time.
+    pub gap_sum_us: f64,
+    pub gap_n: u64,
+    pub short_outputs: u64,
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().min(HIST_MAX_US as u128) as u64
+}
+
+impl Shard {
+    /// Adds a measured (non-warmup) request. `itl_us` are its inter-chunk gaps.
+    pub fn record(&mut self, r: &Record, itl_us: &[u64], origin: Instant) {
+        self.first_sent = Some(self.first_sent.map_or(r.sent, |t| t.min(r.sent)));
+        self.last_sent = Some(self.last_sent.map_or(r.sent, |t| t.max(r.sent)));
+        self.last_done = Some(self.last_done.map_or(r.done, |t| t.max(r.done)));
+        let sec = r.done.saturating_duration_since(origin).as_secs() as usize;
+        if self.seconds.len() <= sec {
+            self.seconds.resize(sec + 1, Second::default());
+        }
+        let queue = r.sent.saturating_duration_since(r.intended.unwrap_or(r.ready));
+        self.h.rec(QUEUE, us(queue));
+        if let Some(i) = r.intended {
+            // Scheduler precision: intended send time -> ready to send.
+            self.h.rec(SEND_LAG, us(r.ready.saturating_duration_since(i)));
+        }
+        if let Some((class, msg)) = &r.failure {
+            self.failures += 1;
+            self.seconds[sec].errors += 1;
+            *self.errors.entry(*class).or_default() += 1;
+            add_sample(self.samples.entry(*class).or_default(), msg);
+            return;
+        }
+        self.successes += 1;
+        let e2e_end = r.e2e_end();
+        let e2e = e2e_end.saturating_duration_since(r.sent);
+        self.h.rec(LATENCY, us(e2e));
+        if let Some(i) = r.intended {
+            self.h.rec(LATENCY_FROM_INTENDED, us(e2e_end.saturating_duration_since(i)));
+        }
+        let s = &mut self.seconds[sec];
+        s.completed += 1;
+        s.output_tokens += r.output_tokens;
+        s.latency_sum_ms += e2e.as_secs_f64() * 1e3;
+        if let Some(f) = r.first {
+            let ttft = f.saturating_duration_since(r.sent);
+            self.h.rec(TTFT, us(ttft));
+            s.ttft_sum_ms += ttft.as_secs_f64() * 1e3;
+            s.ttft_n += 1;
+            if r.output_tokens > 1 && !r.short {
+                let tpot = (e2e_end.saturating_duration_since(f).as_secs_f64() * 1e6) / (r.output_tokens - 1) as f64;
+                self.h.rec(TPOT, tpot.round() as u64);
+            }
+        }
+        for &g in itl_us {
+            self.h.rec(ITL, g);
+        }
+        if r.good {
+            self.good += 1;
+        }
+        if r.short {
+            self.short_outputs += 1;
+        }
+        self.input_tokens += r.input_tokens;
+        self.output_tokens += r.output_tokens;
+        if r.tokens_from_usage {
+            self.output_from_usage += 1;
+        }
+        if r.input_from_usage {
+            self.input_from_usage += 1;
+        }
+    }
+
+    pub fn merge(&mut self, o: &Shard) {
+        self.h.add(&o.h);
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.good += o.good;
+        for (k, v) in &o.errors {
+            *self.errors.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.samples {
+            let s = self.samples.entry(*k).or_default();
+            for m in v {
+                add_sample(s, m);
+            }
+        }
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.output_from_usage += o.output_from_usage;
+        self.input_from_usage += o.input_from_usage;
+        self.first_sent = match (self.first_sent, o.first_sent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_sent = match (self.last_sent, o.last_sent) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_done = match (self.last_done, o.last_done) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.user_rate_sum += o.user_rate_sum;
+        self.gap_sum_us += o.gap_sum_us;
+        self.gap_n += o.gap_n;
+        self.short_outputs += o.short_outputs;
+        if self.seconds.len() < o.seconds.len() {
+            self.seconds.resize(o.seconds.len(), Second::default());
+        }
+        for (a, b) in self.seconds.iter_mut().zip(&o.seconds) {
+            a.completed += b.completed;
+            a.errors += b.errors;
+            a.output_tokens += b.output_tokens;
+            a.ttft_sum_ms += b.ttft_sum_ms;
+            a.ttft_n += b.ttft_n;
+            a.latency_sum_ms += b.latency_sum_ms;
+        }
+    }
+}
+
+/// Distribution summary in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+impl Summary {
+    pub fn of(h: &Histogram<u64>) -> Option<Summary> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |v: u64| v as f64 / 1000.0;
+        // Quantiles report the highest value equivalent to the bucket, like HdrHistogram's tools.
+        let q = |p: f64| ms(h.highest_equivalent(h.value_at_quantile(p)));
+        Some(Summary {
+            count: h.len(),
+            mean: h.mean() / 1000.0,
+            min: ms(h.min()),
+            max: ms(h.highest_equivalent(h.max())),
+            stdev: h.stdev() / 1000.0,
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+        })
+    }
+}
+
+/// The percentiles of a latency curve (reports plot these).
+pub const CURVE_PERCENTILES: [f64; 13] =
+    [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0];
+
+/// (percentile, value in ms) for each of `ps`, as HdrHistogram's tools
+/// report them (the highest value equivalent to the bucket).
+pub fn percentile_curve(h: &Histogram<u64>, ps: &[f64]) -> Result<Vec<(f64, f64)>, String> {
+    ps.iter()
+        .map(|p| {
+            if !(0.0..=100.0).contains(p) {
+                return Err(format!("{p} is not a percentile (0-100)"));
+            }
+            Ok((*p, h.highest_equivalent(h.value_at_percentile(*p)) as f64 / 1000.0))
+        })
+        .collect()
+}
+
+/// HdrHistogram V2 encoding, base64: exact and mergeable across machines.
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    let _ = V2Serializer::new().serialize(h, &mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+pub fn decode(s: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| format!("not base64: {e}"))?;
+    let h: Histogram<u64> =
+        Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("not an HdrHistogram: {e:?}"))?;
+    // Re-home into our bounds so histograms from any source add up.
+    let mut out = new_hist();
+    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_indices_match_names() {
+        let named = [
+            (LATENCY, "latency"),
+            (TTFT, "ttft"),
+            (TPOT, "tpot"),
+            (ITL, "itl"),
+            (QUEUE, "queue"),
+            (SEND_LAG, "send_lag"),
+            (LATENCY_FROM_INTENDED, "latency_from_intended"),
+        ];
+        for (i, name) in named {
+            assert_eq!(METRICS[i], name);
+        }
+    }
+
+    #[test]
+    fn encode_decode_exact() {
+        let mut h = new_hist();
+        for v in [1u64, 10, 100, 1000, 123_456, 9_999_999] {
+            h.record(v).unwrap();
+        }
+        let back = decode(&encode(&h)).unwrap();
+        assert_eq!(back, h);
+        assert!(decode("!!").is_err());
+    }
+
+    #[test]
+    fn summary_in_ms() {
+        let mut h = new_hist();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let s = Summary::of(&h).unwrap();
+        assert_eq!(s.count, 1000);
+        assert!((s.mean - 500.5).abs() < 0.5);
+        assert!((s.p50 - 500.0).abs() < 1.0, "{}", s.p50);
+        assert!((s.p99 - 990.0).abs() < 1.0, "{}", s.p99);
+        assert_eq!(s.min, 1.0);
+    }
+}

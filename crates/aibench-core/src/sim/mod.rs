@@ -1,0 +1,180 @@
+//! `aibench sim`: a simulated vLLM server (OpenAI and Ollama APIs, vLLM's
+//! Prometheus metrics, a continuous-batching timing model).
+
+pub mod api;
+pub mod engine;
+pub mod metrics;
+pub mod profile;
+pub mod text;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+pub use profile::Profile;
+
+/// Fault injection for reliability tests: each request draws, from the seed,
+/// whether it fails with HTTP 500, loses its connection mid-stream, or stalls.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub fail_rate: f64,
+    pub disconnect_rate: f64,
+    pub stall_rate: f64,
+    pub stall: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub host: String,
+    pub port: u16,
+    /// Served model name.
+    pub model: String,
+    pub profile: Profile,
+    pub seed: u64,
+    pub faults: Faults,
+    /// `/health` answers 503 (and requests are refused) for this long.
+    pub startup_delay: Duration,
+}
+
+/// What `aibench sim` and `aibench.sim.start` may change in a profile and in
+/// how it is served; unset fields keep the profile's (or `SimConfig::new`'s).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub max_num_seqs: Option<u32>,
+    pub kv_cache_tokens: Option<u64>,
+    pub max_model_len: Option<u32>,
+    pub host: Option<String>,
+    pub port: u16,
+    pub model: Option<String>,
+    pub seed: u64,
+}
+
+impl SimConfig {
+    /// `profile` (loaded by the caller, which words its errors) with `o`
+    /// applied; faults and the startup delay are left at their defaults.
+    pub fn with_overrides(mut profile: Profile, o: Overrides) -> SimConfig {
+        if let Some(n) = o.max_num_seqs {
+            profile.max_num_seqs = n;
+        }
+        if let Some(n) = o.kv_cache_tokens {
+            profile.kv_cache_tokens = n;
+        }
+        if let Some(n) = o.max_model_len {
+            profile.max_model_len = n;
+        }
+        let mut cfg = SimConfig::new(profile);
+        if let Some(h) = o.host {
+            cfg.host = h;
+        }
+        cfg.port = o.port;
+        if let Some(m) = o.model {
+            cfg.model = m;
+        }
+        cfg.seed = o.seed;
+        cfg
+    }
+
+    pub fn new(profile: Profile) -> SimConfig {
+        SimConfig {
+            host: "127.0.0.1".into(),
+            port: 0,
+            model: profile.model.clone(),
+            profile,
+            seed: 0,
+            faults: Faults::default(),
+            startup_delay: Duration::ZERO,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("fail_rate", self.faults.fail_rate),
+            ("disconnect_rate", self.faults.disconnect_rate),
+            ("stall_rate", self.faults.stall_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name}: expected a probability between 0 and 1, got {v}"));
+            }
+        }
+        if self.model.is_empty() {
+            return Err("model: expected a non-empty name".into());
+        }
+        self.profile.validate()
+    }
+}
+
+/// A running simulator.
+pub struct SimServer {
+    pub addr: SocketAddr,
+    state: Arc<api::AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SimServer {
+    pub fn url(&self) -> String {
+        let host = if self.addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
+        format!("http://{host}:{}", self.addr.port())
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.state.metrics.render()
+    }
+
+    /// Stops accepting, ends in-flight streams (finish reason `abort`, then
+    /// `[DONE]`) and waits up to `grace` for connections to close.
+    pub async fn stop(&mut self, grace: Duration) {
+        self.state.engine.shutdown();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(grace, task).await;
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.state.engine.shutdown();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds and starts serving (within the current tokio runtime).
+pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
+    cfg.validate()?;
+    let bind = format!("{}:{}", cfg.host, cfg.port);
+    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics = Arc::new(metrics::Metrics::new(&cfg.model, cfg.profile.max_model_len));
+    let (engine, _join) = engine::start(cfg.profile.clone(), metrics.clone());
+    let model_json = serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"\"".into()).into();
+    let state = Arc::new(api::AppState {
+        model_json,
+        cfg,
+        engine,
+        metrics,
+        started: Instant::now(),
+        created: crate::clock::now() as u64,
+        requests: AtomicU64::new(0),
+    });
+    let app = api::router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Token chunks are tiny: without TCP_NODELAY Nagle would hold them back.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(SimServer { addr, state, shutdown: Some(tx), task: Some(task) })
+}

@@ -1,0 +1,321 @@
+//! Small helpers shared by engines: suggestions, atomic file writes, paths.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The closest candidate to `input`, if one is close enough to be a typo.
+pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(&str, f64)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(input, c);
+        if score > 0.8 && best.is_none_or(|(_, s)| score > s) {
+            best = Some((c, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Up to `n` candidates ranked by similarity (for "unknown recipe" messages).
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let mut scored: Vec<(&str, f64)> = candidates.into_iter().map(|c| (c, strsim::jaro_winkler(input, c))).collect();
+    scored.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+    scored.into_iter().filter(|(_, s)| *s > 0.6).take(n).map(|(c, _)| c).collect()
+}
+
+/// Writes a file atomically: a temporary file in the same folder, fsync, rename.
+/// Readers see the old content or the new one, never a torn write. Without
+/// `mode`, the file gets [`file_mode`] for its place.
+pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new().prefix(".aibench-tmp-").tempfile_in(&dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    use std::os::unix::fs::PermissionsExt;
+    let m = mode.unwrap_or_else(|| file_mode(path));
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(m))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The names that become part of paths (recipe and service names, ids):
+/// letters, digits, `.`, `_` and `-`, not starting with `.`, at most
+/// [`NAME_MAX`] characters. The error says what was expected.
+pub fn check_name(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err("expected a name, got an empty string".into());
+    }
+    if v.len() > NAME_MAX {
+        return Err(format!("expected at most {NAME_MAX} characters, got {} in \"{}\"", v.len(), v.escape_default()));
+    }
+    if v.starts_with('.') {
+        return Err(format!("a name cannot start with '.', got \"{}\"", v.escape_default()));
+    }
+    if let Some(c) = v.chars().find(|c| !name_char(*c)) {
+        return Err(format!(
+            "invalid character {c:?} in \"{}\" (allowed: letters, digits, '.', '_' and '-')",
+            v.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+pub const NAME_MAX: usize = 64;
+
+pub fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+}
+
+/// The process's umask (from /proc, which reads it without changing it).
+pub fn umask() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
+            })
+            .unwrap_or(0o022)
+    })
+}
+
+/// The mode for a new file: 0600 under `$AIBENCH_HOME` (job logs can hold
+/// tokens from the environment); elsewhere (results, request logs) what the
+/// umask allows, but never writable by the group or others.
+pub fn file_mode(path: &Path) -> u32 {
+    if under_home(path) { 0o600 } else { 0o666 & !umask() & !0o022 }
+}
+
+/// `p` made absolute against the working folder, with `.` and `..`
+/// resolved lexically (no symlinks followed; the path may not exist yet).
+pub fn absolute(p: &Path) -> PathBuf {
+    let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    // Lexically: `a/../b` is `b` (the folders may not exist yet).
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// True when `path` is `$AIBENCH_HOME` or inside it.
+pub fn under_home(path: &Path) -> bool {
+    absolute(path).starts_with(absolute(&aibench_home()))
+}
+
+/// Warns once per process when `$AIBENCH_HOME` is open to the group or
+/// others: aibench keeps what it writes there private, but cannot vouch
+/// for the rest.
+fn check_home_mode(home: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(home)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        WARNED.call_once(|| {
+            eprintln!(
+                "aibench: warning: {} is accessible to other users (mode {:04o}); what aibench writes there is \
+                 private (0700 folders, 0600 files), and `chmod 700 {}` protects the rest",
+                home.display(),
+                m.permissions().mode() & 0o7777,
+                home.display()
+            )
+        });
+    }
+}
+
+/// Creates a folder and its parents. Under `$AIBENCH_HOME` every folder
+/// from the home down is private (0700: created so, or narrowed when an
+/// older aibench left it wider); elsewhere the umask decides.
+pub fn create_dirs(path: &Path) -> std::io::Result<()> {
+    create_dirs_in(&aibench_home(), path)
+}
+
+/// [`create_dirs`] for an explicit aibench home.
+pub fn create_dirs_in(home: &Path, path: &Path) -> std::io::Result<()> {
+    let home = absolute(home);
+    if !absolute(path).starts_with(&home) {
+        return std::fs::create_dir_all(path);
+    }
+    if !home.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;
+    } else {
+        check_home_mode(&home);
+    }
+    let mut at = home.clone();
+    for c in absolute(path).strip_prefix(&home).unwrap_or(Path::new("")).components() {
+        at.push(c);
+        private_dir(&at)?;
+    }
+    Ok(())
+}
+
+/// `$AIBENCH_HOME`, default `~/.aibenchmark` (the seed's location).
+pub fn aibench_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("AIBENCH_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".aibenchmark")
+}
+
+/// Creates a directory (and parents) readable only by the owner; narrows
+/// an existing one to 0700.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    let meta = std::fs::metadata(path)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Checks before a run that `path` can be written at its end: the file is
+/// writable if it exists, else its folder exists (it is created if need be)
+/// and is writable.
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if path.is_dir() {
+        return Err(Error::new(ErrorKind::IsADirectory, "is a folder"));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new().append(true).open(path).map(|_| ());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        return Err(Error::new(ErrorKind::NotADirectory, format!("{} is not a folder", file.display())));
+    }
+    create_dirs(&dir)?;
+    tempfile::Builder::new().prefix(".aibench-probe-").tempfile_in(&dir).map(|_| ())
+}
+
+/// A new temporary folder, kept: the caller owns it and removes it.
+pub fn make_tmpdir(prefix: &str) -> std::io::Result<PathBuf> {
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir()?.keep())
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` from the environment (no shell
+/// involved), so a container image can say `${SCRATCH:-/tmp}/vllm.sif`. A
+/// default may itself hold `${...}`; a malformed or unterminated form is
+/// kept as written. The job agent and the monitor's job both use this.
+pub fn expand_env(s: &str) -> String {
+    expand_with(s, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+fn expand_with(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        // The matching '}', past any nested `${...}` in a default.
+        let mut depth = 0usize;
+        let mut end = None;
+        let b = after.as_bytes();
+        let mut k = 0;
+        while k < b.len() {
+            if b[k] == b'$' && b.get(k + 1) == Some(&b'{') {
+                depth += 1;
+                k += 2;
+                continue;
+            }
+            if b[k] == b'}' {
+                if depth == 0 {
+                    end = Some(k);
+                    break;
+                }
+                depth -= 1;
+            }
+            k += 1;
+        }
+        let Some(end) = end else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            out.push_str(&rest[i..i + 3 + end]);
+        } else {
+            match lookup(name) {
+                Some(v) => out.push_str(&v),
+                None => out.push_str(&default.map(|d| expand_with(d, lookup)).unwrap_or_default()),
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// This node's short host name (what SLURM calls the node).
+pub fn hostname() -> String {
+    let h = gethostname::gethostname().to_string_lossy().into_owned();
+    h.split('.').next().unwrap_or(&h).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("duraton", ["duration", "users", "rate"]), Some("duration"));
+        assert_eq!(did_you_mean("zzz", ["duration", "users"]), None);
+        assert_eq!(
+            closest("vllm-sm", ["vllm-sim", "vllm-server", "ollama-server"], 2),
+            vec!["vllm-sim", "vllm-server"]
+        );
+    }
+
+    #[test]
+    fn env_expansion() {
+        let env = |n: &str| match n {
+            "X" => Some("/scratch".to_string()),
+            "Y" => Some("y".to_string()),
+            _ => None,
+        };
+        let e = |s: &str| expand_with(s, &env);
+        assert_eq!(e("${X}/a.sif"), "/scratch/a.sif");
+        assert_eq!(e("${NOPE:-.}/a.sif"), "./a.sif");
+        assert_eq!(e("${NOPE}/a"), "/a");
+        assert_eq!(e("$HOME ${ bad} ${unterminated"), "$HOME ${ bad} ${unterminated");
+        // Nested defaults, as a shell reads them.
+        assert_eq!(e("${NOPE:-${X}}/v.sif"), "/scratch/v.sif");
+        assert_eq!(e("${NOPE:-${ALSO_NOPE:-/tmp}}/v.sif"), "/tmp/v.sif");
+        assert_eq!(e("${Y:-${X}}"), "y");
+        assert_eq!(e("${NOPE:-${X}"), "${NOPE:-${X}", "unterminated stays as written");
+        // SAFETY: test-only variable.
+        unsafe { std::env::set_var("AIBENCH_T_X", "/s") };
+        assert_eq!(expand_env("${AIBENCH_T_X}/a"), "/s/a");
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.json");
+        atomic_write(&p, b"one", None).unwrap();
+        atomic_write(&p, b"two", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        // no temporary files left behind
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}

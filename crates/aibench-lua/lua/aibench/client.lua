@@ -1,0 +1,356 @@
+--- The client manager (the seed's Client module): run a client recipe against
+--- its service, found in the discovery registry; in this process (local) or
+--- as K jobs on compute nodes (SLURM) whose results are merged exactly.
+local aibench = require("aibench")
+local bench = require("aibench.bench")
+local fs = require("aibench.fs")
+local http = require("aibench.http")
+local json = require("aibench.json")
+local registry = require("aibench.registry")
+local time = require("aibench.time")
+local recipe = require("aibench.recipe")
+local deploy = require("aibench.deploy")
+local results = require("aibench.results")
+
+local M = {}
+
+--- Why a registered instance cannot be benchmarked (its job has ended, or
+--- it does not answer), or nil when it is alive. `state` is its job's state.
+local function dead_reason(i, state)
+  if state and deploy.is_final(state) then
+    return "its job has ended (" .. state .. ")"
+  end
+  if state == "UNKNOWN" then
+    return "its job is unknown to the " .. tostring(i.executor) .. " executor"
+  end
+  local path = (i.extra and i.extra.health_path) or ""
+  local res, err = http.get(i.url .. path, { timeout_s = 5 })
+  if not res then
+    return string.format("%s does not answer (%s)", i.url .. path, err.message)
+  end
+  if path ~= "" and not res.ok then
+    return string.format("its health check %s answers HTTP %d", i.url .. path, res.status)
+  end
+end
+
+--- Checks that every instance is alive (job running, answering); raises
+--- nothing, returns nil, err naming the first dead one.
+local function check_alive(service, list)
+  local jobs = {}
+  for _, i in ipairs(list) do
+    if deploy.executors[i.executor] then
+      jobs[#jobs + 1] = { executor = i.executor, job_id = i.job_id }
+    end
+  end
+  local _, rerr = deploy.refresh(jobs)
+  if rerr then
+    return nil, rerr
+  end
+  local state_of = {}
+  for _, j in ipairs(jobs) do
+    state_of[j.executor .. ":" .. j.job_id] = j.state
+  end
+  for _, i in ipairs(list) do
+    local why = dead_reason(i, state_of[tostring(i.executor) .. ":" .. tostring(i.job_id)])
+    if why then
+      return nil, {
+        kind = "dead",
+        message = string.format(
+          "service '%s' instance %s (%s job %s on %s, %s) is not alive: %s; remove stale entries with `aibench services prune`, then start a server (aibench server run --recipe ...)",
+          service, i.instance_id, tostring(i.executor), tostring(i.job_id), tostring(i.node), i.url, why),
+      }
+    end
+  end
+  return true
+end
+
+--- URLs to benchmark: an explicit URL, the recipe's target.url, or every
+--- running instance of the recipe's service (each checked alive first).
+function M.targets(r, url)
+  if url then
+    return { url }, nil
+  end
+  if r.target and r.target.url then
+    local u = r.target.url
+    return type(u) == "table" and u or { u }, nil
+  end
+  local service = r.service_name
+  if not service then
+    error("the recipe names no service_name and no target.url: nothing to benchmark", 0)
+  end
+  local list, err = registry.list(service)
+  if not list then
+    return nil, err
+  end
+  local urls, running = {}, {}
+  for _, i in ipairs(list) do
+    if i.status == "RUNNING" and i.url ~= "" then
+      urls[#urls + 1] = i.url
+      running[#running + 1] = i
+    end
+  end
+  local alive, aerr = check_alive(service, running)
+  if not alive then
+    return nil, aerr
+  end
+  if #urls == 0 then
+    return nil, {
+      kind = "not_found",
+      message = string.format("no running instance of service '%s' is registered; start one first: aibench server run --recipe vllm-sim", service),
+    }
+  end
+  return urls, service
+end
+
+--- The load generator spec for a recipe.
+function M.spec(r, urls)
+  -- The recipe's target settings pass through; discovery decides the URLs.
+  local target = {}
+  for k, v in pairs(r.target or {}) do
+    if k ~= "service_name" and k ~= "url" then
+      target[k] = v
+    end
+  end
+  target.url = #urls == 1 and urls[1] or urls
+  return {
+    target = target,
+    workload = r.workload,
+    dataset = r.dataset,
+    slo = r.slo,
+    label = (r.output and r.output.label) or r.name,
+  }
+end
+
+--- Checks a spec, naming the recipe file in errors.
+local function validate(spec, file)
+  local ok, err = pcall(bench.validate, spec)
+  if not ok then
+    local msg = aibench.error_message(err):gsub("^bench%.run: ", ""):gsub("^bench%.validate: ", "")
+    error(file .. ": " .. msg, 0)
+  end
+end
+
+local function run_local(spec, opts)
+  local s = {}
+  for k, v in pairs(spec) do
+    s[k] = v
+  end
+  s.progress = opts.progress ~= false
+  s.on_progress = opts.on_progress
+  s.per_request_log = opts.per_request_log
+  return bench.run(s)
+end
+
+--- Seconds before a client job's time limit at which SLURM warns it
+--- (SIGTERM), so it saves its partial result before the kill.
+local function warn_lead_s(r)
+  local limit = deploy.time_limit_s(r)
+  if not limit then
+    return 60
+  end
+  return math.max(10, math.min(120, limit // 10))
+end
+
+--- Submits K client jobs on an executor; returns their metas.
+local function submit_jobs(r, file, executor, spec, cache, guard)
+  local k = (r.orchestration and r.orchestration.instances) or 1
+  local metas = {}
+  for i = 1, k do
+    local dir, instance_id = deploy.new_job_dir(r.name)
+    local s = {}
+    for key, v in pairs(spec) do
+      s[key] = v
+    end
+    s.progress = false
+    -- Each instance draws its own arrivals and prompts: identical seeds would
+    -- send K-wide bursts of the same prompts instead of K independent clients.
+    for _, part in ipairs({ "workload", "dataset" }) do
+      if type(spec[part]) == "table" then
+        local copy = {}
+        for key, v in pairs(spec[part]) do
+          copy[key] = v
+        end
+        copy.seed = (tonumber(copy.seed) or 0) + i - 1
+        s[part] = copy
+      end
+    end
+    local command = deploy.agent_command(dir, nil)
+    for _, a in ipairs({ aibench.exe(), "job-client", fs.join(dir, "spec.json"), fs.join(dir, "result.json") }) do
+      command[#command + 1] = a
+    end
+    cache.defaults = cache.defaults or deploy.site_defaults(executor)
+    local jspec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, string.format("client recipe %s (%s), instance %d of %d", r.name, file, i, k), cache.defaults)
+    jspec.workdir = fs.cwd()
+    if executor == "slurm" then
+      jspec.warn_before_end_s = warn_lead_s(r)
+    end
+    deploy.check_job_spec(jspec, file, r)
+    local files = {
+      [fs.join(dir, "spec.json")] = json.encode(s, { pretty = true }) .. "\n",
+      [fs.join(dir, "agent.json")] = require("aibench.agent").encode({
+        instance_id = instance_id,
+        recipe_name = r.name,
+        executor = executor,
+        home = aibench.home(),
+        time_limit_s = executor == "local" and deploy.time_limit_s(r) or nil,
+      }),
+    }
+    assert(deploy.write_files(files))
+    local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir }
+    local ok, err = deploy.submit(jspec, meta)
+    if not ok then
+      deploy.cancel_all(metas)
+      return nil, err
+    end
+    metas[#metas + 1] = meta
+    io.stderr:write(string.format("submitted client %s (%d/%d) as %s job %s\n", r.name, i, k, executor, meta.job_id))
+    if guard:signal() then
+      break
+    end
+  end
+  return metas
+end
+
+--- Waits for client jobs and merges their results exactly. On SIGINT or
+--- SIGTERM (guard) the jobs are cancelled: each saves its partial result
+--- on SIGTERM, and what they saved is merged and marked interrupted.
+local function collect_jobs(metas, opts, guard)
+  local deadline = time.monotonic() + (opts.timeout_s or 86400)
+  local sig
+  for _, m in ipairs(metas) do
+    while not sig do
+      local st = deploy.job(m):status()
+      if st and deploy.is_final(st) then
+        break
+      end
+      if time.monotonic() > deadline then
+        return nil, { kind = "timeout", message = string.format("client job %s still %s after %d s", m.job_id, tostring(st), opts.timeout_s or 86400) }
+      end
+      sig = guard:sleep(1)
+    end
+  end
+  if sig then
+    io.stderr:write(string.format("%s: cancelling %d client job(s); each saves its partial result\n", sig, #metas))
+    deploy.refresh(metas)
+    deploy.stop_metas(metas, { wait_s = 60 })
+  end
+  local parts, job_ids, missing = {}, {}, {}
+  for _, m in ipairs(metas) do
+    job_ids[#job_ids + 1] = m.job_id
+    local text = fs.read(fs.join(m.dir, "result.json"))
+    if text then
+      parts[#parts + 1] = json.decode(text)
+    else
+      missing[#missing + 1] = m
+    end
+  end
+  if #parts == 0 or (#missing > 0 and not sig) then
+    local m = missing[1]
+    local st = deploy.job(m):status()
+    return nil, { kind = "failed", message = string.format("client job %s ended %s without a result\n%s", m.job_id, tostring(st), deploy.log_tail(m)) }
+  end
+  local merged = #parts == 1 and parts[1] or bench.merge(parts)
+  if sig then
+    -- The jobs stopped on their own SIGTERM; the run was interrupted by this one.
+    merged.interrupted = true
+    merged.interrupted_by = sig
+  end
+  return merged, nil, job_ids
+end
+
+--- `client run`: discovers the service (checking its instances are alive),
+--- runs the workload (`runs` times), saves each result and returns the list
+--- of saved records. SIGINT or SIGTERM ends the run with its partial result
+--- saved and marked interrupted. `detach` submits the client as jobs and
+--- returns their metas at once (their results stay in their job folders).
+---@param o {recipe: string, runs?: integer, executor?: string, set?: string[], url?: string, out_dir?: string, progress?: boolean, detach?: boolean}
+function M.run(o)
+  local r, file = recipe.load("client", o.recipe, { set = o.set })
+  local executor = deploy.executor_name(r, o.executor)
+  local _, xerr = deploy.ready_executor(executor)
+  if xerr then
+    return nil, xerr
+  end
+  -- The recipe's mistakes first, before looking for a server.
+  validate(M.spec(r, { o.url or "http://localhost:1" }), file)
+  local urls, err = M.targets(r, o.url)
+  if not urls then
+    return nil, err
+  end
+  local spec = M.spec(r, urls)
+  local out_dir = o.out_dir or (r.output and r.output.dir) or "results"
+  -- Found now, not after an hour of benchmarking.
+  local okw, werr = fs.writable(fs.join(out_dir, ".aibench-results"))
+  if not okw then
+    return nil, { kind = "io", message = string.format("results folder '%s' cannot be written: %s", out_dir, werr.message) }
+  end
+  local instances = (r.orchestration and r.orchestration.instances) or 1
+  local in_process = executor == "local" and instances == 1 and not o.detach
+  local cache = {}
+  if o.detach then
+    local guard = aibench.guard()
+    local metas, serr = submit_jobs(r, file, executor, spec, cache, guard)
+    guard:release()
+    return metas, serr
+  end
+  local saved = {}
+  for run = 1, o.runs or 1 do
+    local before = require("aibench.servermetrics").before(urls)
+    local started = time.now()
+    local res, rerr, job_ids
+    if in_process then
+      res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name) or nil })
+    else
+      local guard = aibench.guard()
+      local metas, serr = submit_jobs(r, file, executor, spec, cache, guard)
+      if not metas then
+        guard:release()
+        return nil, serr
+      end
+      res, rerr, job_ids = collect_jobs(metas, o, guard)
+      guard:release()
+    end
+    if not res then
+      return nil, rerr
+    end
+    local server = require("aibench.servermetrics").after(before, urls, started, time.now(), res)
+    local record = results.record({
+      recipe = r,
+      recipe_file = file,
+      executor = executor,
+      job_ids = job_ids,
+      urls = urls,
+      bench = res,
+      server = server,
+      run = run,
+      runs = o.runs or 1,
+    })
+    local path, perr = results.save(record, out_dir)
+    if not path then
+      return nil, perr
+    end
+    record.path = path
+    saved[#saved + 1] = record
+    if res.interrupted then
+      break
+    end
+  end
+  return saved
+end
+
+--- Inside a client job: run the spec, write the result (also a partial one
+--- after SIGTERM: the early warning before the time limit, or scancel).
+--- Returns the result.
+function M.exec(spec_path, out_path)
+  local text = assert(fs.read(spec_path))
+  local spec = json.decode(text)
+  spec.progress = false
+  local res, err = bench.run(spec)
+  if not res then
+    error(err.message, 0)
+  end
+  assert(fs.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) }))
+  return res
+end
+
+return M

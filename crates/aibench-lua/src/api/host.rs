@@ -1,0 +1,118 @@
+//! `require "aibench"`: facts about the host program itself, names that
+//! may become paths, error messages, and stop requests (signals).
+
+use std::cell::RefCell;
+
+use mlua::prelude::*;
+
+use aibench_core::interrupt;
+
+/// `aibench.guard()`: while held, SIGINT and SIGTERM do not end the process
+/// but are reported to the holder, which stops cleanly.
+struct Guard(RefCell<Option<interrupt::Guard>>);
+
+impl LuaUserData for Guard {
+    fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
+        m.add_method("signal", |_, g, ()| Ok(g.0.borrow().as_ref().and_then(|g| g.signal()).map(|s| s.name())));
+        m.add_async_method("sleep", |_, g, s: f64| async move {
+            let d = super::seconds("guard:sleep", "duration", s)?;
+            if g.0.borrow().is_none() {
+                tokio::time::sleep(d).await;
+                return Ok(None);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(d) => Ok(None),
+                sig = interrupt::next_signal() => Ok(Some(sig.name())),
+            }
+        });
+        m.add_method("release", |_, g, ()| {
+            g.0.borrow_mut().take();
+            Ok(())
+        });
+    }
+}
+
+/// A Lua error value's message without tracebacks: the innermost cause of a
+/// Rust error, or the string itself.
+fn error_message(lua: &Lua, v: LuaValue) -> LuaResult<String> {
+    fn root(e: &LuaError) -> String {
+        match e {
+            LuaError::CallbackError { cause, .. } => root(cause),
+            LuaError::WithContext { context, cause } => format!("{context}: {}", root(cause)),
+            LuaError::RuntimeError(m) => m.clone(),
+            LuaError::SyntaxError { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+    let text = match v {
+        LuaValue::String(s) => s.to_string_lossy(),
+        LuaValue::UserData(_) | LuaValue::Error(_) => root(&LuaError::from_lua(v, lua)?),
+        other => lua.globals().get::<LuaFunction>("tostring")?.call::<String>(other)?,
+    };
+    Ok(match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    })
+}
+
+pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
+    let t = lua.create_table()?;
+    t.set("version", env!("CARGO_PKG_VERSION"))?;
+    t.set(
+        "exe",
+        lua.create_function(|_, ()| {
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .map_err(|e| LuaError::runtime(format!("aibench.exe: cannot find the running binary: {e}")))
+        })?,
+    )?;
+    t.set("home", lua.create_function(|_, ()| Ok(aibench_core::util::aibench_home().display().to_string()))?)?;
+    t.set("hostname", lua.create_function(|_, ()| Ok(aibench_core::util::hostname()))?)?;
+    t.set(
+        "modules",
+        lua.create_function(|lua, kind: Option<String>| {
+            match kind.as_deref() {
+                None | Some("native") | Some("lua") => {}
+                Some(other) => {
+                    return Err(LuaError::runtime(format!(
+                        "aibench.modules: kind must be \"native\" or \"lua\", got \"{other}\""
+                    )));
+                }
+            }
+            let mut names = super::module_names(kind.as_deref() != Some("lua"), kind.as_deref() != Some("native"));
+            names.sort();
+            names.dedup();
+            lua.create_sequence_from(names)
+        })?,
+    )?;
+    t.set(
+        "stock_recipe",
+        lua.create_function(|lua, rel: String| match crate::assets::recipe_file(&rel) {
+            Some(b) => Ok(LuaValue::String(lua.create_string(b.as_ref())?)),
+            None => Ok(LuaValue::Nil),
+        })?,
+    )?;
+    t.set("stock_recipes", lua.create_function(|lua, ()| lua.create_sequence_from(crate::assets::recipe_paths()))?)?;
+    t.set(
+        "check_name",
+        lua.create_function(|_, v: String| -> LuaResult<super::Fallible<bool>> {
+            Ok(aibench_core::util::check_name(&v).map(|_| true).map_err(|m| super::OpError::new("invalid", m)))
+        })?,
+    )?;
+    t.set("error_message", lua.create_function(error_message)?)?;
+    t.set(
+        "guard",
+        lua.create_function(|lua, ()| lua.create_userdata(Guard(RefCell::new(Some(interrupt::Guard::new())))))?,
+    )?;
+    t.set(
+        "exit_code",
+        lua.create_function(|_, name: String| {
+            Ok(match name.as_str() {
+                "SIGINT" => interrupt::Signal::Interrupt.exit_code(),
+                "SIGTERM" => interrupt::Signal::Terminate.exit_code(),
+                _ => 1,
+            })
+        })?,
+    )?;
+    Ok(t)
+}

@@ -1,7 +1,0 @@
-//! `aibench.local`: the local executor, same interface as `aibench.slurm`.
-
-use mlua::prelude::*;
-
-pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
-    super::jobs::module(lua, super::jobs::Which::Local)
-}
