@@ -1,8 +1,15 @@
 //! The native load generator: a declarative spec in, a report out. The hot
-//! loop is plain tokio and never calls Lua (see `run.rs`).
+//! loop is plain tokio and never calls Lua (`run.rs` says how a run goes;
+//! a new workload pattern is a new driver beside `closed.rs` and `open.rs`).
 
+mod closed;
+mod ctx;
 pub mod dataset;
+mod exchange;
+mod facts;
 pub mod http1;
+mod open;
+mod prepare;
 pub mod progress;
 pub mod report;
 pub mod run;
@@ -10,6 +17,7 @@ pub mod schedule;
 pub mod spec;
 pub mod sse;
 pub mod stats;
+mod ticker;
 pub mod timer;
 
 pub use progress::Progress;

@@ -4,7 +4,7 @@
 
 use prometheus::{Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
-use super::engine::FinishReason;
+use super::request::FinishReason;
 
 pub const FINISH_REASONS: &[&str] = &["stop", "length", "abort", "error", "repetition"];
 

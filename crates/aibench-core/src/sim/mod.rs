@@ -1,10 +1,11 @@
 //! `aibench sim`: a simulated vLLM server (OpenAI and Ollama APIs, vLLM's
 //! Prometheus metrics, a continuous-batching timing model).
 
-pub mod api;
 pub mod engine;
 pub mod metrics;
 pub mod profile;
+pub mod request;
+pub mod server;
 pub mod text;
 
 use std::net::SocketAddr;
@@ -107,7 +108,7 @@ impl SimConfig {
 /// A running simulator.
 pub struct SimServer {
     pub addr: SocketAddr,
-    state: Arc<api::AppState>,
+    state: Arc<server::AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -153,7 +154,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
     let metrics = Arc::new(metrics::Metrics::new(&cfg.model, cfg.profile.max_model_len));
     let (engine, _join) = engine::start(cfg.profile.clone(), metrics.clone());
     let model_json = serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"\"".into()).into();
-    let state = Arc::new(api::AppState {
+    let state = Arc::new(server::AppState {
         model_json,
         cfg,
         engine,
@@ -162,7 +163,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
         created: crate::clock::now() as u64,
         requests: AtomicU64::new(0),
     });
-    let app = api::router(state.clone());
+    let app = server::router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // Token chunks are tiny: without TCP_NODELAY Nagle would hold them back.
     use axum::serve::ListenerExt;

@@ -1,0 +1,107 @@
+//! What every part of a run shares: the prepared requests, the shards of
+//! measurements, connection pools, and the run's clocks and flags.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::http1::{Conn, Endpoint};
+use super::spec::{Api, Slo};
+use super::stats::Shard;
+
+pub(super) const SHARDS: usize = 16;
+pub(super) const POOL: usize = 1024;
+/// No time recorded yet (in the `*_us` fields of `Ctx`).
+pub(super) const NONE: u64 = u64::MAX;
+
+/// One request's bytes, per target.
+pub(super) enum Requests {
+    /// Formatted once (the `http` API without a template, and every LLM body).
+    Fixed(Vec<Vec<Vec<u8>>>),
+    /// `{{seq}}` in the body: formatted per request.
+    Template { method: String, path: Vec<String>, headers: Vec<(String, String)>, body: String },
+}
+
+pub(super) struct Ctx {
+    pub(super) api: Api,
+    pub(super) stream: bool,
+    pub(super) llm: bool,
+    /// `ignore_eos` was sent: an output shorter than asked was cut short.
+    pub(super) ignore_eos: bool,
+    pub(super) endpoints: Vec<Endpoint>,
+    pub(super) requests: Requests,
+    pub(super) meta: Vec<(u64, u64)>,
+    pub(super) shards: Vec<Mutex<Shard>>,
+    pub(super) seq: AtomicU64,
+    pub(super) rr: AtomicU64,
+    pub(super) in_flight: AtomicI64,
+    pub(super) warmup_excluded: AtomicU64,
+    pub(super) warmup_requests: u64,
+    pub(super) start: Instant,
+    pub(super) origin: Instant,
+    pub(super) timeout: Duration,
+    pub(super) slo: Slo,
+    pub(super) log: Option<mpsc::UnboundedSender<Option<String>>>,
+    pub(super) pools: Vec<Mutex<Vec<Conn>>>,
+    pub(super) stop: AtomicBool,
+    /// Wakes users sleeping (ramp-up, think time) when the run stops.
+    pub(super) stopped: Notify,
+    pub(super) abort: watch::Receiver<bool>,
+    /// Per second since the origin: (sum of in-flight samples, samples).
+    pub(super) in_flight_series: Mutex<Vec<(f64, u32)>>,
+    // Open loop bookkeeping.
+    pub(super) outstanding: AtomicU64,
+    pub(super) dispatch_done: AtomicBool,
+    pub(super) all_done: Notify,
+    // Reachability, in microseconds since `start`: the last success, and the
+    // first failure without an answer since the server last answered.
+    pub(super) last_success_us: AtomicU64,
+    pub(super) first_unanswered_us: AtomicU64,
+    // Closed-loop backoff after refused requests.
+    pub(super) backoff_us: AtomicU64,
+    pub(super) backoffs: AtomicU64,
+}
+
+impl Ctx {
+    pub(super) fn since_start_us(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).as_micros() as u64
+    }
+
+    /// Notes how a request ended for the unreachable-server check.
+    pub(super) fn note_reachability(&self, answered: bool, ok: bool, unanswered_failure: bool, at: Instant) {
+        let t = self.since_start_us(at);
+        if ok {
+            self.last_success_us.fetch_max(t, Ordering::Relaxed);
+        }
+        if answered {
+            self.first_unanswered_us.store(NONE, Ordering::Relaxed);
+        } else if unanswered_failure {
+            let _ = self.first_unanswered_us.compare_exchange(NONE, t, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// The instant since when the server has been unreachable, once that has
+    /// lasted `after`: nothing succeeded and every attempt failed unanswered.
+    pub(super) fn unreachable_since(&self, after: Duration) -> Option<Instant> {
+        let first = self.first_unanswered_us.load(Ordering::Relaxed);
+        if first == NONE {
+            return None;
+        }
+        let now = self.since_start_us(Instant::now());
+        let after = after.as_micros() as u64;
+        let last_ok = self.last_success_us.load(Ordering::Relaxed);
+        (now.saturating_sub(first) >= after && now.saturating_sub(last_ok) >= after)
+            .then(|| self.start + Duration::from_micros(first))
+    }
+
+    /// The target for the next request: round-robin over the URLs.
+    pub(super) fn pick_target(&self) -> usize {
+        if self.endpoints.len() == 1 {
+            0
+        } else {
+            (self.rr.fetch_add(1, Ordering::Relaxed) % self.endpoints.len() as u64) as usize
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! One request: the connection, the exchange (one retry on a stale
+//! keep-alive connection), the timeout, classification, SLOs, and the
+//! per-request log.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::ctx::{Ctx, Requests};
+use super::http1::{BodySink, Conn, ErrorClass, Failure, format_request};
+use super::spec::{Api, Slo};
+use super::sse::{LineSplitter, SseParser, Tokens, is_ndjson};
+use super::stats::Record;
+
+/// Per-task buffers, reused between requests.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pub(super) tokens: Tokens,
+    pub(super) sse: SseParser,
+    pub(super) lines: LineSplitter,
+    pub(super) body: Vec<u8>,
+    pub(super) err_body: Vec<u8>,
+    pub(super) status: u16,
+}
+
+impl Scratch {
+    pub(super) fn reset(&mut self) {
+        self.tokens.reset();
+        self.sse.reset();
+        self.lines.reset();
+        self.body.clear();
+        self.err_body.clear();
+        self.status = 0;
+    }
+}
+
+pub(super) struct Sink<'a> {
+    pub(super) s: &'a mut Scratch,
+    pub(super) api: Api,
+    pub(super) stream: bool,
+    pub(super) llm: bool,
+}
+
+impl BodySink for Sink<'_> {
+    fn head(&mut self, status: u16, _at: Instant) {
+        self.s.status = status;
+    }
+
+    fn data(&mut self, bytes: &[u8], at: Instant) {
+        let s = &mut *self.s;
+        if !(200..300).contains(&s.status) {
+            let room = 512usize.saturating_sub(s.err_body.len());
+            s.err_body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        } else if self.llm && self.stream {
+            let tokens = &mut s.tokens;
+            if is_ndjson(self.api) {
+                s.lines.feed(bytes, &mut |l| tokens.ollama_line(l, Some(at)));
+            } else {
+                s.sse.feed(bytes, &mut |d| tokens.openai_event(d, at));
+            }
+        } else if self.llm {
+            s.body.extend_from_slice(bytes);
+        }
+    }
+}
+
+/// One request: connection, exchange (one retry on a stale keep-alive
+/// connection), timeout, and classification.
+pub(super) async fn exec(
+    ctx: &Ctx,
+    conn: &mut Option<Conn>,
+    target: usize,
+    seq: u64,
+    ready: Instant,
+    intended: Option<Instant>,
+    scratch: &mut Scratch,
+) -> Option<Record> {
+    let templated;
+    let req: &[u8] = match &ctx.requests {
+        Requests::Fixed(t) => {
+            let list = &t[target];
+            &list[(seq % list.len() as u64) as usize]
+        }
+        Requests::Template { method, path, headers, body } => {
+            let b = body.replace("{{seq}}", &seq.to_string());
+            templated = format_request(method, &path[target], &ctx.endpoints[target], headers, b.as_bytes());
+            &templated
+        }
+    };
+    let meta = ctx.meta[(seq % ctx.meta.len() as u64) as usize];
+    ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+    let mut sent = Instant::now();
+    let result = tokio::time::timeout(ctx.timeout, async {
+        for attempt in 0..2 {
+            scratch.reset();
+            if conn.is_none() {
+                match Conn::connect(&ctx.endpoints[target]).await {
+                    Ok(c) => *conn = Some(c),
+                    Err(f) => return Err(f),
+                }
+            }
+            let c = conn.as_mut().expect("connected");
+            let reused = c.requests > 0;
+            sent = Instant::now();
+            let mut sink = Sink { s: scratch, api: ctx.api, stream: ctx.stream, llm: ctx.llm };
+            match c.exchange(req, &mut sink).await {
+                Ok(fin) => {
+                    if fin.close {
+                        *conn = None;
+                    }
+                    return Ok(());
+                }
+                Err((f, nothing_back)) => {
+                    *conn = None;
+                    // A kept-alive connection the server had closed: try once more.
+                    if nothing_back && reused && attempt == 0 {
+                        continue;
+                    }
+                    return Err(f);
+                }
+            }
+        }
+        Err(Failure::new(ErrorClass::Other, "unreachable"))
+    })
+    .await;
+    let done = Instant::now();
+    ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if *ctx.abort.borrow() {
+        return None;
+    }
+    let failure = match result {
+        Err(_) => {
+            *conn = None;
+            Some((ErrorClass::Timeout, format!("no complete response within {:.1} s", ctx.timeout.as_secs_f64())))
+        }
+        Ok(Err(f)) => Some((f.class, f.message)),
+        Ok(Ok(())) => classify(ctx, scratch),
+    };
+    let (output_tokens, from_usage) = scratch.tokens.output_tokens();
+    let (input_tokens, input_from_usage) = match scratch.tokens.usage_input {
+        Some(n) => (n, true),
+        None => (meta.0, false),
+    };
+    // Whether the server answered at all (a response head arrived).
+    let answered = scratch.status != 0;
+    let unanswered = failure.as_ref().is_some_and(|(class, _)| !answered && *class != ErrorClass::Timeout);
+    ctx.note_reachability(answered, failure.is_none(), unanswered, done);
+    let refused = unanswered || (failure.is_some() && scratch.status >= 500);
+    let short = ctx.llm && ctx.ignore_eos && failure.is_none() && meta.1 > 0 && output_tokens < meta.1;
+    let mut rec = Record {
+        intended,
+        ready,
+        sent,
+        done,
+        first: scratch.tokens.first,
+        last: scratch.tokens.last,
+        failure,
+        output_tokens: if ctx.llm { output_tokens } else { 0 },
+        tokens_from_usage: from_usage,
+        input_tokens: if ctx.llm { input_tokens } else { 0 },
+        input_from_usage,
+        good: false,
+        llm: ctx.llm,
+        short,
+        refused,
+    };
+    rec.good = rec.failure.is_none() && meets_slo(&ctx.slo, &rec, &scratch.tokens.itl_us);
+    Some(rec)
+}
+
+pub(super) fn classify(ctx: &Ctx, s: &mut Scratch) -> Option<(ErrorClass, String)> {
+    let status = s.status;
+    let excerpt = || {
+        let t = String::from_utf8_lossy(&s.err_body).replace('\n', " ");
+        if t.is_empty() { String::new() } else { format!(": {}", t.chars().take(200).collect::<String>()) }
+    };
+    if status >= 500 {
+        return Some((ErrorClass::Http5xx, format!("HTTP {status}{}", excerpt())));
+    }
+    if status >= 400 {
+        return Some((ErrorClass::Http4xx, format!("HTTP {status}{}", excerpt())));
+    }
+    if !(200..300).contains(&status) {
+        return Some((ErrorClass::Other, format!("unexpected HTTP {status}")));
+    }
+    if !ctx.llm {
+        return None;
+    }
+    if !ctx.stream {
+        if is_ndjson(ctx.api) {
+            s.tokens.ollama_line(&s.body, None);
+        } else {
+            s.tokens.openai_body(&s.body);
+        }
+        if s.tokens.bad_chunks > 0 {
+            return Some((ErrorClass::Other, "response body is not the expected JSON".into()));
+        }
+    }
+    if let Some(e) = &s.tokens.error {
+        return Some((ErrorClass::Other, format!("server error: {e}")));
+    }
+    if ctx.stream && !s.tokens.done {
+        let what = if is_ndjson(ctx.api) { "a final line with done: true" } else { "data: [DONE]" };
+        return Some((ErrorClass::StreamBroken, format!("stream ended without {what}")));
+    }
+    None
+}
+
+pub(super) fn meets_slo(slo: &Slo, r: &Record, itl_us: &[u64]) -> bool {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let e2e = ms(r.e2e_end().saturating_duration_since(r.sent));
+    if slo.e2e_ms.is_some_and(|l| e2e > l) {
+        return false;
+    }
+    let ttft = r.first.map(|f| ms(f.saturating_duration_since(r.sent))).unwrap_or(e2e);
+    if slo.ttft_ms.is_some_and(|l| ttft > l) {
+        return false;
+    }
+    if let Some(l) = slo.tpot_ms
+        && r.output_tokens > 1
+        && (e2e - ttft) / (r.output_tokens - 1) as f64 > l
+    {
+        return false;
+    }
+    if let Some(l) = slo.itl_ms
+        && itl_us.iter().any(|g| *g as f64 / 1000.0 > l)
+    {
+        return false;
+    }
+    true
+}
+
+/// Logs and records a finished request; returns whether it was warmup.
+pub(super) fn finish_request(
+    ctx: &Ctx,
+    shard: usize,
+    seq: u64,
+    target: usize,
+    rec: &Record,
+    scratch: &Scratch,
+) -> bool {
+    let warmup = seq < ctx.warmup_requests || rec.sent < ctx.origin;
+    if let Some(log) = &ctx.log {
+        let since = |t: Instant| t.saturating_duration_since(ctx.start).as_secs_f64();
+        let us = |a: Instant, b: Instant| b.saturating_duration_since(a).as_micros() as u64;
+        let line = serde_json::json!({
+            "seq": seq,
+            "target": target,
+            "warmup": warmup,
+            "ok": rec.failure.is_none(),
+            "status": scratch.status,
+            "error_class": rec.failure.as_ref().map(|f| f.0.name()),
+            "error": rec.failure.as_ref().map(|f| f.1.clone()),
+            "intended_s": rec.intended.map(since),
+            "sent_s": since(rec.sent),
+            "queue_us": us(rec.intended.unwrap_or(rec.ready), rec.sent),
+            "ttft_us": rec.first.filter(|_| rec.failure.is_none()).map(|f| us(rec.sent, f)),
+            "e2e_us": rec.failure.is_none().then(|| us(rec.sent, rec.e2e_end())),
+            "output_tokens": rec.output_tokens,
+            "input_tokens": rec.input_tokens,
+            "itl_us": if rec.failure.is_none() { scratch.tokens.itl_us.clone() } else { Vec::new() },
+        });
+        let _ = log.send(Some(line.to_string()));
+    }
+    if warmup {
+        ctx.warmup_excluded.fetch_add(1, Ordering::Relaxed);
+        return true;
+    }
+    let itl = if rec.failure.is_none() { &scratch.tokens.itl_us[..] } else { &[] };
+    ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner()).record(rec, itl, ctx.origin);
+    false
+}
+
+pub(super) type LogWriter = (mpsc::UnboundedSender<Option<String>>, tokio::task::JoinHandle<()>);
+
+pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
+    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(format!("per_request_log: folder '{}' does not exist", dir.display()));
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::util::file_mode(std::path::Path::new(path)))
+        .open(path)
+        .map_err(|e| format!("per_request_log: cannot create '{path}': {e}"))?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+    let h = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        while let Some(Some(line)) = rx.blocking_recv() {
+            let _ = w.write_all(line.as_bytes());
+            let _ = w.write_all(b"\n");
+        }
+        let _ = w.flush();
+    });
+    Ok((tx, h))
+}

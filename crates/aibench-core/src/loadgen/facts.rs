@@ -1,0 +1,129 @@
+//! Turning a finished run into its report: the facts beside the
+//! measurements (how it ended, the client's CPU and memory, the spec).
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::ctx::Ctx;
+use super::report::{Backoff, ClientInfo, Facts, Report, StoppedEarly, TargetInfo};
+use super::run::Halt;
+use super::spec::{BenchSpec, Workload};
+use super::stats::Shard;
+
+pub(super) fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+}
+
+pub(super) fn peak_rss_mb() -> f64 {
+    // SAFETY: as above.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u.ru_maxrss as f64 / 1024.0
+    }
+}
+
+/// What `halt` says about how the run ended: (interrupted by, stopped early).
+pub(super) fn halt_facts(halt: Option<Halt>, start: (Instant, f64)) -> (Option<String>, Option<StoppedEarly>) {
+    match halt {
+        None => (None, None),
+        Some(Halt::Signal(name)) => (Some(name.to_string()), None),
+        Some(Halt::Unreachable(since)) => {
+            let since_unix = start.1 + since.saturating_duration_since(start.0).as_secs_f64();
+            let since_iso = crate::clock::format_iso(since_unix).unwrap_or_default();
+            let stopped = StoppedEarly {
+                reason: "unreachable".into(),
+                message: format!(
+                    "server unreachable since {since_iso}: no request got an answer since then, so the run \
+                     stopped early (keep_going = true, or --keep-going, runs on regardless)"
+                ),
+                since: since_iso,
+                since_unix,
+            };
+            (None, Some(stopped))
+        }
+    }
+}
+
+pub(super) fn finish(
+    ctx: &Ctx,
+    spec: &BenchSpec,
+    total: &Shard,
+    halt: Option<Halt>,
+    (start, start_unix): (Instant, f64),
+    cpu0: f64,
+) -> Report {
+    let (interrupted_by, stopped_early) = halt_facts(halt, (start, start_unix));
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+    let wall = ctx.start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let in_flight: Vec<f64> = ctx
+        .in_flight_series
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(sum, n)| if *n > 0 { sum / *n as f64 } else { 0.0 })
+        .collect();
+    let (requested_rate, closed_loop) = match &spec.workload {
+        Workload::OpenLoop(w) => (Some(w.rate), None),
+        Workload::ClosedLoop(w) => (None, Some((w.users, w.think_time_ms))),
+    };
+    let to_json = |v: &dyn erased::Ser| v.json();
+    Report::build(
+        total,
+        Facts {
+            label: spec.label.clone(),
+            started_unix: start_unix,
+            finished_unix: start_unix + wall,
+            origin: ctx.origin,
+            origin_unix: start_unix + ctx.origin.saturating_duration_since(ctx.start).as_secs_f64(),
+            interrupted_by,
+            stopped_early,
+            backoff: Backoff {
+                count: ctx.backoffs.load(Ordering::Relaxed),
+                total_s: ctx.backoff_us.load(Ordering::Relaxed) as f64 / 1e6,
+            },
+            target: TargetInfo {
+                urls: spec.target.url.list(),
+                api: spec.target.api.name().to_string(),
+                model: spec.target.model.clone(),
+                stream: spec.target.stream,
+            },
+            workload: to_json(&spec.workload),
+            dataset: to_json(&spec.dataset),
+            slo: to_json(&spec.slo),
+            slo_set: !spec.slo.is_empty(),
+            warmup_excluded: ctx.warmup_excluded.load(Ordering::Relaxed),
+            requested_rate,
+            closed_loop,
+            in_flight,
+            window_tail_s: closed_loop.map(|(_, think_ms)| think_ms / 1000.0).unwrap_or(0.0),
+            client: ClientInfo {
+                host: crate::util::hostname(),
+                aibench_version: env!("CARGO_PKG_VERSION").into(),
+                cpu_s: cpu,
+                cpu_util: if wall > 0.0 { cpu / (wall * cores as f64) } else { 0.0 },
+                cores,
+                peak_rss_mb: peak_rss_mb(),
+            },
+        },
+    )
+}
+
+/// Serialisation of spec parts into the report, without naming each type.
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
+    }
+}

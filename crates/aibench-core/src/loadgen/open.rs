@@ -1,0 +1,99 @@
+//! The open loop: requests at their scheduled absolute times, whatever the
+//! responses do, from a dispatcher thread with fine timer slack.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::ctx::{Ctx, SHARDS};
+use super::exchange::{Scratch, exec, finish_request};
+use super::schedule::Schedule;
+use super::spec::OpenLoop;
+use super::timer::set_timer_slack;
+
+/// Dispatches the schedule and waits until every request has ended.
+pub(super) async fn drive(ctx: Arc<Ctx>, w: &OpenLoop, schedule: Schedule) {
+    let sem = w.max_concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
+    let handle = tokio::runtime::Handle::current();
+    let c = ctx.clone();
+    std::thread::Builder::new()
+        .name("aibench-dispatch".into())
+        .spawn(move || dispatch(c, schedule, sem, handle))
+        .expect("spawn dispatcher thread");
+    loop {
+        let notified = ctx.all_done.notified();
+        if ctx.dispatch_done.load(Ordering::SeqCst) && ctx.outstanding.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        notified.await;
+    }
+}
+
+/// Sends at the scheduled absolute times; runs on its own thread with fine
+/// timer slack, because tokio's timer has millisecond granularity.
+fn dispatch(ctx: Arc<Ctx>, schedule: Schedule, sem: Option<Arc<Semaphore>>, handle: tokio::runtime::Handle) {
+    set_timer_slack();
+    for (i, offset) in schedule.enumerate() {
+        let intended = ctx.start + Duration::from_secs_f64(offset);
+        loop {
+            if ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= intended {
+                break;
+            }
+            std::thread::sleep((intended - now).min(Duration::from_millis(50)));
+        }
+        // Counted before the last stop check, so `drive` cannot finish while
+        // a request is about to be spawned.
+        ctx.outstanding.fetch_add(1, Ordering::SeqCst);
+        if ctx.stop.load(Ordering::SeqCst) {
+            ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
+            break;
+        }
+        let c = ctx.clone();
+        let sem = sem.clone();
+        handle.spawn(async move {
+            open_request(&c, i as u64, intended, sem).await;
+            if c.outstanding.fetch_sub(1, Ordering::SeqCst) == 1 {
+                c.all_done.notify_waiters();
+            }
+        });
+    }
+    ctx.dispatch_done.store(true, Ordering::SeqCst);
+    ctx.all_done.notify_waiters();
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
+}
+
+async fn open_request(ctx: &Arc<Ctx>, seq: u64, intended: Instant, sem: Option<Arc<Semaphore>>) {
+    let ready = Instant::now();
+    let _permit = match &sem {
+        Some(s) => match s.clone().acquire_owned().await {
+            Ok(p) => Some(p),
+            Err(_) => return,
+        },
+        None => None,
+    };
+    let target = ctx.pick_target();
+    let mut conn = ctx.pools[target].lock().unwrap_or_else(|e| e.into_inner()).pop();
+    // Scratch buffers are per task here; reuse one from this thread when free.
+    let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    let mut abort = ctx.abort.clone();
+    let out = tokio::select! {
+        r = exec(ctx, &mut conn, target, seq, ready, Some(intended), &mut scratch) => r,
+        _ = abort.wait_for(|a| *a) => None,
+    };
+    if let Some(c) = conn {
+        ctx.pools[target].lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+    if let Some(rec) = out {
+        finish_request(ctx, (seq % SHARDS as u64) as usize, seq, target, &rec, &scratch);
+    }
+    SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
+}

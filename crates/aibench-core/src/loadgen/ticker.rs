@@ -1,0 +1,84 @@
+//! Once-a-second progress snapshots, the in-flight sampler, and the watch
+//! for an unreachable server.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::ctx::Ctx;
+use super::progress::Progress;
+use super::run::Halt;
+use super::stats;
+
+pub(super) fn sample_in_flight(ctx: &Ctx) {
+    let now = Instant::now();
+    if now < ctx.origin {
+        return;
+    }
+    let sec = now.duration_since(ctx.origin).as_secs() as usize;
+    let mut s = ctx.in_flight_series.lock().unwrap_or_else(|e| e.into_inner());
+    if s.len() <= sec {
+        s.resize(sec + 1, (0.0, 0));
+    }
+    s[sec].0 += ctx.in_flight.load(Ordering::Relaxed).max(0) as f64;
+    s[sec].1 += 1;
+}
+
+/// Samples the number of requests in flight 20 times a second (the series
+/// holds each second's mean, not one instant), and halts the run once the
+/// server has been unreachable for `unreachable_after` seconds.
+pub(super) async fn sample_loop(ctx: Arc<Ctx>, unreachable_after: Option<f64>, halt: watch::Sender<Option<Halt>>) {
+    let mut iv = tokio::time::interval(Duration::from_millis(50));
+    let after = unreachable_after.map(Duration::from_secs_f64);
+    loop {
+        iv.tick().await;
+        sample_in_flight(&ctx);
+        if halt.borrow().is_none()
+            && let Some(since) = after.and_then(|a| ctx.unreachable_since(a))
+        {
+            let _ = halt.send(Some(Halt::Unreachable(since)));
+        }
+    }
+}
+
+pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>) {
+    let Some(tx) = progress else { return };
+    let first = tokio::time::Instant::from_std(ctx.start + Duration::from_secs(1));
+    let mut iv = tokio::time::interval_at(first, Duration::from_secs(1));
+    let (mut last_done, mut last_tokens) = (0u64, 0u64);
+    // Summed over the shards each second; reused.
+    let (mut ttft, mut latency) = (stats::new_hist(), stats::new_hist());
+    let p50_ms = |h: &hdrhistogram::Histogram<u64>| (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64 / 1000.0);
+    loop {
+        iv.tick().await;
+        ttft.reset();
+        latency.reset();
+        let (mut successes, mut failures, mut output_tokens) = (0u64, 0u64, 0u64);
+        for s in &ctx.shards {
+            let g = s.lock().unwrap_or_else(|e| e.into_inner());
+            successes += g.successes;
+            failures += g.failures;
+            output_tokens += g.output_tokens;
+            let _ = ttft.add(&g.h.by_name[stats::TTFT]);
+            let _ = latency.add(&g.h.by_name[stats::LATENCY]);
+        }
+        let done = successes + failures;
+        let p = Progress {
+            elapsed_s: ctx.start.elapsed().as_secs_f64(),
+            completed: successes,
+            errors: failures,
+            in_flight: ctx.in_flight.load(Ordering::Relaxed),
+            req_per_s: done.saturating_sub(last_done) as f64,
+            output_tokens_per_s: output_tokens.saturating_sub(last_tokens) as f64,
+            p50_ttft_ms: p50_ms(&ttft),
+            p50_latency_ms: p50_ms(&latency),
+        };
+        last_done = done;
+        last_tokens = output_tokens;
+        if tx.send(p).is_err() {
+            return;
+        }
+    }
+}

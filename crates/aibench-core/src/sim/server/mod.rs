@@ -1,0 +1,286 @@
+//! The simulator's HTTP side, answered as vLLM's OpenAI-compatible server
+//! (and Ollama) answer: the same paths, bodies, chunk shapes and error
+//! shapes. Routes and handlers are here; [`admission`] decides what a
+//! request may ask (vLLM's checks, fault draws), [`wire`] writes each
+//! dialect's chunks.
+
+mod admission;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use self::admission::{
+    OllamaRequest, OpenAiRequest, Plan, bad_request, chat_tokens, check_chars, check_model, detail, json_content,
+    parse_json, plan, prompt_tokens, read_body, reject,
+};
+use self::wire::{Dialect, Formatter, StreamState, body_stream, broken_body, collect, streaming, usage};
+use super::SimConfig;
+use super::engine::EngineHandle;
+use super::metrics::Metrics;
+use super::request::{Event, GenRequest};
+use super::text;
+
+pub struct AppState {
+    pub cfg: SimConfig,
+    /// `cfg.model` as a JSON string, for the chunks written by hand.
+    pub model_json: Arc<str>,
+    pub engine: EngineHandle,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    pub created: u64,
+    pub requests: AtomicU64,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ping", get(health))
+        .route("/version", get(version))
+        .route("/v1/models", get(models))
+        .route("/metrics", get(metrics))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/api/generate", post(ollama_generate))
+        .route("/api/chat", post(ollama_chat))
+        .route("/api/tags", get(ollama_tags))
+        .route("/api/version", get(version))
+        // FastAPI's answers for an unknown path and a wrong method.
+        .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
+        .with_state(state)
+}
+
+pub(super) const FINGERPRINT: &str = concat!("aibench-sim-", env!("CARGO_PKG_VERSION"));
+
+fn ready(st: &AppState) -> bool {
+    st.started.elapsed() >= st.cfg.startup_delay
+}
+
+/// vLLM's error body: `{"error": {"message", "type", "param", "code"}}`.
+pub(super) fn openai_error(
+    status: StatusCode,
+    kind: &str,
+    param: Option<&str>,
+    message: impl Into<String>,
+) -> Response {
+    let body = json!({"error": {"message": message.into(), "type": kind, "param": param, "code": status.as_u16()}});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Ollama's error body: `{"error": "..."}`.
+fn ollama_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], json!({"error": message.into()}).to_string()).into_response()
+}
+
+fn starting() -> Response {
+    openai_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", None, "The server is starting up")
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    if ready(&st) { StatusCode::OK.into_response() } else { StatusCode::SERVICE_UNAVAILABLE.into_response() }
+}
+
+async fn version() -> Response {
+    axum::Json(json!({"version": FINGERPRINT})).into_response()
+}
+
+async fn models(State(st): State<Arc<AppState>>) -> Response {
+    let m = &st.cfg.model;
+    axum::Json(json!({"object": "list", "data": [{
+        "id": m, "object": "model", "created": st.created, "owned_by": "vllm", "root": m, "parent": null,
+        "max_model_len": st.cfg.profile.max_model_len,
+        "permission": [{"id": format!("modelperm-{:016x}", st.created), "object": "model_permission", "created": st.created,
+            "allow_create_engine": false, "allow_sampling": true, "allow_logprobs": true, "allow_search_indices": false,
+            "allow_view": true, "allow_fine_tuning": false, "organization": "*", "group": null, "is_blocking": false}]
+    }]}))
+    .into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let mut r = st.metrics.render().into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r
+}
+
+async fn ollama_tags(State(st): State<Arc<AppState>>) -> Response {
+    axum::Json(
+        json!({"models": [{"name": st.cfg.model, "model": st.cfg.model, "size": 0, "details": {"family": "sim"}}]}),
+    )
+    .into_response()
+}
+
+fn submit(st: &AppState, plan: &Plan) -> UnboundedReceiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let ok = st.engine.submit(GenRequest {
+        arrival: Instant::now(),
+        prompt_tokens: plan.prompt_tokens,
+        target_tokens: plan.target,
+        reason: plan.reason,
+        max_tokens: plan.max_tokens,
+        events: tx.clone(),
+    });
+    if !ok {
+        let _ = tx.send(Event::Aborted);
+    }
+    rx
+}
+
+async fn completions(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    openai(st, &headers, body, Dialect::Completions).await
+}
+
+async fn chat_completions(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    openai(st, &headers, body, Dialect::Chat).await
+}
+
+async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, dialect: Dialect) -> Response {
+    if !ready(&st) {
+        return starting();
+    }
+    let body = match json_content(headers) {
+        Ok(()) => read_body(headers, body).await,
+        Err(r) => Err(r),
+    };
+    let prepared = (|| {
+        let body = body?;
+        let req: OpenAiRequest = parse_json(&body)?;
+        check_model(&st, &req.model)?;
+        if let Some(n) = req.n
+            && n != 1
+        {
+            return Err(bad_request(Some("n"), format!("n must be 1 on the simulator, got {n}.")));
+        }
+        if let Some(t) = req.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(bad_request(Some("temperature"), format!("temperature must be in [0, 2], got {t}.")));
+        }
+        let prompt = match dialect {
+            Dialect::Chat => match &req.messages {
+                Some(m) if !m.is_empty() => chat_tokens(m)?,
+                Some(_) => {
+                    return Err(bad_request(
+                        None,
+                        "Cannot apply chat template to an empty conversation. Provide at least one message.".into(),
+                    ));
+                }
+                None => {
+                    return Err(bad_request(Some("messages"), "messages: field required (a non-empty list)".into()));
+                }
+            },
+            _ => {
+                if let Some(Value::String(p)) = &req.prompt {
+                    check_chars(&st, p.chars().count())?;
+                }
+                prompt_tokens(&req.prompt)?
+            }
+        };
+        let max = req.max_completion_tokens.or(req.max_tokens);
+        let p = plan(&st, prompt, max, req.min_tokens, req.ignore_eos.unwrap_or(false))?;
+        let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
+        Ok((p, req.stream.unwrap_or(false), include_usage))
+    })();
+    let (plan, stream, include_usage) = match prepared {
+        Ok(x) => x,
+        Err(r) => return openai_error(r.status, r.kind, r.param, r.message),
+    };
+    let rx = submit(&st, &plan);
+    let fmt = Formatter::new(&st, dialect, &plan, include_usage);
+    let mut s = StreamState::new(&st, rx, fmt, &plan);
+    if stream {
+        let mut prelude = String::new();
+        s.fmt.role_chunk(&mut prelude);
+        if !prelude.is_empty() {
+            s.prelude = Some(prelude);
+        }
+        return streaming("text/event-stream; charset=utf-8", body_stream(s));
+    }
+    let Some((completion, reason, text)) = collect(&mut s).await else {
+        return broken_body();
+    };
+    let (id_num, created) = (&s.fmt.id, s.fmt.created);
+    let v = match dialect {
+        Dialect::Chat => json!({
+            "id": format!("chatcmpl-{id_num}"), "object": "chat.completion", "created": created, "model": st.cfg.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null, "annotations": null,
+                "audio": null, "function_call": null, "tool_calls": [], "reasoning_content": null},
+                "logprobs": null, "finish_reason": reason.as_str(), "stop_reason": null, "token_ids": null}],
+            "service_tier": null, "system_fingerprint": FINGERPRINT, "usage": usage(plan.prompt_tokens, completion),
+            "prompt_logprobs": null, "prompt_token_ids": null, "kv_transfer_params": null
+        }),
+        _ => json!({
+            "id": format!("cmpl-{id_num}"), "object": "text_completion", "created": created, "model": st.cfg.model,
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": reason.as_str(), "stop_reason": null,
+                "token_ids": null, "prompt_logprobs": null, "prompt_token_ids": null, "routed_experts": null}],
+            "service_tier": null, "system_fingerprint": FINGERPRINT, "usage": usage(plan.prompt_tokens, completion),
+            "kv_transfer_params": null, "ec_transfer_params": null, "metrics": null
+        }),
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+async fn ollama_generate(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    ollama(st, &headers, body, Dialect::OllamaGenerate).await
+}
+
+async fn ollama_chat(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    ollama(st, &headers, body, Dialect::OllamaChat).await
+}
+
+async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, dialect: Dialect) -> Response {
+    if !ready(&st) {
+        return ollama_error(StatusCode::SERVICE_UNAVAILABLE, "server is starting up");
+    }
+    let body = read_body(headers, body).await;
+    let prepared = (|| {
+        let body = body?;
+        let req: OllamaRequest = parse_json(&body)?;
+        if let Some(m) = &req.model
+            && *m != st.cfg.model
+        {
+            return Err(reject(
+                StatusCode::NOT_FOUND,
+                "",
+                None,
+                format!("model \"{m}\" not found, try pulling it first"),
+            ));
+        }
+        let prompt = match dialect {
+            Dialect::OllamaChat => chat_tokens(req.messages.as_deref().unwrap_or(&[]))?,
+            _ => text::count_tokens(req.prompt.as_deref().unwrap_or("")),
+        };
+        // num_predict < 0 means "until the model stops" in Ollama.
+        let max = req.options.as_ref().and_then(|o| o.num_predict).filter(|n| *n >= 0);
+        if max == Some(0) {
+            return Err(reject(StatusCode::BAD_REQUEST, "", None, "num_predict must be positive".into()));
+        }
+        let p = plan(&st, prompt, max, None, false)?;
+        Ok((p, req.stream.unwrap_or(true)))
+    })();
+    let (plan, stream) = match prepared {
+        Ok(x) => x,
+        Err(r) => return ollama_error(r.status, r.message),
+    };
+    let rx = submit(&st, &plan);
+    let fmt = Formatter::new(&st, dialect, &plan, false);
+    let mut s = StreamState::new(&st, rx, fmt, &plan);
+    if stream {
+        return streaming("application/x-ndjson", body_stream(s));
+    }
+    let Some((completion, reason, text)) = collect(&mut s).await else {
+        return broken_body();
+    };
+    let v = s.fmt.ollama_final(&text, completion, reason);
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
