@@ -379,34 +379,35 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
-    pub fn to_config(&self) -> Result<crate::sim::SimConfig, String> {
-        let profile = crate::sim::Profile::load(&self.profile)?;
-        let mut cfg = crate::sim::SimConfig::with_overrides(
-            profile,
-            crate::sim::Overrides {
-                max_num_seqs: self.max_num_seqs,
-                kv_cache_tokens: self.kv_cache_tokens,
-                max_model_len: self.max_model_len,
-                host: Some(self.host.clone()),
-                port: self.port,
-                model: self.model.clone(),
-                seed: self.seed,
-            },
-        );
-        for (flag, v) in [("--stall-s", self.stall_s), ("--startup-delay", self.startup_delay)] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!("{flag}: expected a non-negative number of seconds, got {v}"));
-            }
-        }
-        cfg.faults = crate::sim::Faults {
+    /// The simulator's settings (the same builder `aibench.sim.start` uses).
+    fn settings(&self) -> crate::sim::Settings {
+        crate::sim::Settings {
+            profile: Some(self.profile.clone()),
+            host: Some(self.host.clone()),
+            port: self.port,
+            model: self.model.clone(),
+            max_num_seqs: self.max_num_seqs,
+            kv_cache_tokens: self.kv_cache_tokens,
+            max_model_len: self.max_model_len,
+            seed: self.seed,
             fail_rate: self.fail_rate,
             disconnect_rate: self.disconnect_rate,
             stall_rate: self.stall_rate,
-            stall: std::time::Duration::from_secs_f64(self.stall_s),
-        };
-        cfg.startup_delay = std::time::Duration::from_secs_f64(self.startup_delay);
-        cfg.validate().map_err(|e| e.replace('_', "-"))?;
-        Ok(cfg)
+            stall_s: Some(self.stall_s),
+            startup_delay_s: self.startup_delay,
+        }
+    }
+
+    /// The checked configuration; an error names the flag (`--stall-s: ...`).
+    pub fn to_config(&self) -> Result<crate::sim::SimConfig, String> {
+        self.settings().config().map_err(|e| match e.split_once(": ") {
+            Some(("profile", rest)) => rest.to_string(),
+            Some(("startup_delay_s", rest)) => format!("--startup-delay: {rest}"),
+            Some((field, rest)) if field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+                format!("--{}: {rest}", field.replace('_', "-"))
+            }
+            _ => e,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ pub mod plot;
 pub mod procs;
 pub mod prom;
 pub mod registry;
+pub mod schema;
 pub mod sim;
 pub mod typed;
 pub mod util;

@@ -22,6 +22,8 @@ pub fn located(what: &str, path: &str, msg: &str) -> String {
 /// serde's "unknown field `x`, expected one of `a`, `b`" (or variant) with
 /// the closest candidate suggested, as every other aibench message does.
 fn with_suggestion(msg: &str) -> String {
+    // mlua's deserializer puts its own words first.
+    let msg = msg.strip_prefix("deserialize error: ").unwrap_or(msg);
     let Some(kind) = ["unknown field", "unknown variant"].into_iter().find(|k| msg.starts_with(k)) else {
         return msg.to_string();
     };

@@ -34,6 +34,9 @@ pub enum Api {
 }
 
 impl Api {
+    pub const ALL: [Api; 5] =
+        [Api::OpenaiCompletions, Api::OpenaiChat, Api::OllamaGenerate, Api::OllamaChat, Api::Http];
+
     pub fn default_path(self) -> &'static str {
         match self {
             Api::OpenaiCompletions => "/v1/completions",

@@ -105,6 +105,75 @@ impl SimConfig {
     }
 }
 
+/// Everything `aibench sim` and `aibench.sim.start` may set, in one place:
+/// both build their configuration here, so they accept and refuse the same
+/// values. Field names are the Lua option names; `aibench sim` names them as
+/// flags (`stall_s` is `--stall-s`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// A stock profile name or a YAML file (default `opt-125m-cpu`).
+    pub profile: Option<String>,
+    pub host: Option<String>,
+    /// 0 (the default) picks a free port.
+    #[serde(default)]
+    pub port: u16,
+    pub model: Option<String>,
+    pub max_num_seqs: Option<u32>,
+    pub kv_cache_tokens: Option<u64>,
+    pub max_model_len: Option<u32>,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub fail_rate: f64,
+    #[serde(default)]
+    pub disconnect_rate: f64,
+    #[serde(default)]
+    pub stall_rate: f64,
+    /// Length of a stall, seconds (default 1).
+    pub stall_s: Option<f64>,
+    /// `/health` answers 503 (and requests are refused) this long, seconds.
+    #[serde(default)]
+    pub startup_delay_s: f64,
+}
+
+impl Settings {
+    pub const DEFAULT_PROFILE: &str = "opt-125m-cpu";
+
+    /// The configuration, checked; errors name the setting (`stall_s: ...`).
+    pub fn config(&self) -> Result<SimConfig, String> {
+        let profile = Profile::load(self.profile.as_deref().unwrap_or(Self::DEFAULT_PROFILE))
+            .map_err(|e| format!("profile: {e}"))?;
+        let mut cfg = SimConfig::with_overrides(
+            profile,
+            Overrides {
+                max_num_seqs: self.max_num_seqs,
+                kv_cache_tokens: self.kv_cache_tokens,
+                max_model_len: self.max_model_len,
+                host: self.host.clone(),
+                port: self.port,
+                model: self.model.clone(),
+                seed: self.seed,
+            },
+        );
+        let stall_s = self.stall_s.unwrap_or(1.0);
+        for (name, v) in [("stall_s", stall_s), ("startup_delay_s", self.startup_delay_s)] {
+            if !v.is_finite() || v < 0.0 || v > 1e9 {
+                return Err(format!("{name}: expected a non-negative number of seconds, got {v}"));
+            }
+        }
+        cfg.faults = Faults {
+            fail_rate: self.fail_rate,
+            disconnect_rate: self.disconnect_rate,
+            stall_rate: self.stall_rate,
+            stall: Duration::from_secs_f64(stall_s),
+        };
+        cfg.startup_delay = Duration::from_secs_f64(self.startup_delay_s);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
 /// A running simulator.
 pub struct SimServer {
     pub addr: SocketAddr,

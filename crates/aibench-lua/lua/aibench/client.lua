@@ -313,7 +313,7 @@ function M.run(o)
     if not res then
       return nil, rerr
     end
-    local server = require("aibench.servermetrics").after(before, urls, started, time.now(), res)
+    local server = require("aibench.servermetrics").after(before, urls, started, time.now())
     local record = results.record({
       recipe = r,
       recipe_file = file,

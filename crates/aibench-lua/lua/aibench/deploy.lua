@@ -154,8 +154,9 @@ function M.refresh(metas)
   return metas
 end
 
+--- True for a final state; the states are the executors' (Rust's) rule.
 function M.is_final(state)
-  return state == "COMPLETED" or state == "FAILED" or state == "CANCELED" or state == "TIMEOUT"
+  return state ~= nil and M.executors["local"].is_final(state)
 end
 
 -- Job specs ----------------------------------------------------------------------

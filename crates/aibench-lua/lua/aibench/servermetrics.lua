@@ -5,24 +5,13 @@
 --- histograms.
 local prom = require("aibench.prom")
 local json = require("aibench.json")
+local metricsets = require("aibench.metricsets")
+local deploy = require("aibench.deploy")
 
 local M = {}
 
--- vLLM's names, with the names older versions used.
-local HISTOGRAMS = {
-  ttft_ms = { "vllm:time_to_first_token_seconds" },
-  itl_ms = { "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds" },
-  e2e_ms = { "vllm:e2e_request_latency_seconds" },
-  queue_ms = { "vllm:request_queue_time_seconds" },
-  prefill_ms = { "vllm:request_prefill_time_seconds" },
-  decode_ms = { "vllm:request_decode_time_seconds" },
-}
-local COUNTERS = {
-  prompt_tokens = { "vllm:prompt_tokens_total" },
-  generation_tokens = { "vllm:generation_tokens_total" },
-  preemptions = { "vllm:num_preemptions_total" },
-}
-M.HISTOGRAMS, M.COUNTERS = HISTOGRAMS, COUNTERS
+local HISTOGRAMS, COUNTERS = metricsets.HISTOGRAMS, metricsets.COUNTERS
+
 
 local function metrics_url(u)
   return u:gsub("/+$", "") .. "/metrics"
@@ -103,9 +92,9 @@ end
 --- The section: exact counts and distributions from the scrape difference,
 --- plus the monitor's time series over the window when a monitor scrapes
 --- these servers.
-function M.after(before, urls, t0, t1, _result)
+function M.after(before, urls, t0, t1)
   local out = M.diff(before, urls, t0, t1)
-  local ok, ts = pcall(require("aibench.monitor").timeseries, urls, t0, t1)
+  local ok, ts = pcall(M.timeseries, urls, t0, t1)
   if ok and ts then
     if out == json.null then
       out = { source = "prometheus", window = { start_unix = t0, end_unix = t1 } }
@@ -184,6 +173,66 @@ function M.diff(before, urls, t0, t1)
   end
   if #missing > 0 then
     out.unreachable = missing
+  end
+  return out
+end
+
+-- The monitor's view ------------------------------------------------------------
+
+--- A running monitor that scrapes any of these URLs, if there is one.
+function M.for_urls(urls)
+  local want = {}
+  for _, u in ipairs(urls) do
+    want[(u:gsub("^http://", ""):gsub("/.*$", ""))] = true
+  end
+  local list = deploy.list("monitor") or {}
+  for _, m in ipairs(list) do
+    if m.instance then
+      local client = prom.client(m.instance.url)
+      for _, tg in ipairs(client:targets() or {}) do
+        if want[tg.labels and tg.labels.instance or ""] then
+          m.client = client
+          return m
+        end
+      end
+    end
+  end
+end
+
+--- Server-side time series from a monitor over a benchmark's window, to put
+--- next to the client's (nil when no monitor scrapes these URLs).
+function M.timeseries(urls, t0, t1)
+  local m = M.for_urls(urls)
+  if not m then
+    return nil
+  end
+  local step = math.max(1, prom.duration_s(m.scrape_interval or "15s") or 15)
+  local out = { prometheus = m.client.url, monitor = m.instance_id, step_s = step, series = {} }
+  local window = string.format("%ds", math.max(2 * step, 5))
+  for _, q in ipairs(metricsets.queries("vllm", window)) do
+    local res = m.client:query_range(q[2], t0 - step, t1 + step, step)
+    if res and #res > 0 then
+      local points = json.array()
+      -- Counts and rates add up over instances; fractions (KV-cache use) average.
+      local by_t, n_t = {}, {}
+      for _, s in ipairs(res) do
+        for _, pt in ipairs(s.values or {}) do
+          if pt[2] == pt[2] then
+            by_t[pt[1]] = (by_t[pt[1]] or 0) + pt[2]
+            n_t[pt[1]] = (n_t[pt[1]] or 0) + 1
+          end
+        end
+      end
+      local ts = {}
+      for t in pairs(by_t) do
+        ts[#ts + 1] = t
+      end
+      table.sort(ts)
+      for _, t in ipairs(ts) do
+        points[#points + 1] = { t - t0, q[3] == "fraction" and by_t[t] / n_t[t] or by_t[t] }
+      end
+      out.series[q[1]] = { unit = q[3], points = points }
+    end
   end
   return out
 end

@@ -43,6 +43,19 @@ function aibench.stock_recipes() end
 ---@return aibench.Error? err `kind = "invalid"`, the message says what was expected
 function aibench.check_name(name) end
 
+---The closest of `names` to `s` when it looks like a typo of it (the rule
+---every did-you-mean of aibench uses, in Rust and in Lua), else nil.
+---@param s string
+---@param names string[]
+---@return string?
+function aibench.suggest(s, names) end
+
+---The description of a recipe section a Rust type owns (`target`, `slo`,
+---`resources`), in the recipe checker's terms: `{kind = "table", fields = {...}}`.
+---@param name "target"|"slo"|"resources"
+---@return table
+function aibench.schema(name) end
+
 ---An error value's message for a person: the innermost cause of an error a
 ---native function raised, or the string itself, without tracebacks.
 ---@param err any

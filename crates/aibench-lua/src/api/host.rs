@@ -101,6 +101,21 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
     t.set("error_message", lua.create_function(error_message)?)?;
     t.set(
+        "schema",
+        lua.create_function(|lua, name: String| match aibench_core::schema::recipe_section(&name) {
+            Some(v) => super::convert::to_lua_plain(lua, &v),
+            None => Err(LuaError::runtime(format!(
+                "aibench.schema: no section '{name}' (expected target, slo or resources)"
+            ))),
+        })?,
+    )?;
+    t.set(
+        "suggest",
+        lua.create_function(|_, (s, names): (String, Vec<String>)| {
+            Ok(aibench_core::util::did_you_mean(&s, names.iter().map(String::as_str)).map(str::to_string))
+        })?,
+    )?;
+    t.set(
         "guard",
         lua.create_function(|lua, ()| lua.create_userdata(Guard(RefCell::new(Some(interrupt::Guard::new())))))?,
     )?;

@@ -5,8 +5,9 @@ use std::time::Duration;
 use mlua::prelude::*;
 use tokio::sync::Mutex;
 
-use super::{Fallible, OpError, Opts, convert};
-use aibench_core::sim::{Faults, Overrides, Profile, SimConfig, SimServer};
+use aibench_core::sim::{Profile, Settings, SimConfig, SimServer};
+
+use super::{Fallible, OpError, convert};
 
 struct Handle {
     url: String,
@@ -39,31 +40,14 @@ impl LuaUserData for Handle {
 }
 
 fn config(lua: &Lua, opts: Option<LuaTable>) -> LuaResult<SimConfig> {
-    let mut o = Opts::new(lua, "sim.start", opts);
-    let profile_name: String = o.get("profile")?.unwrap_or_else(|| "opt-125m-cpu".into());
-    let profile = Profile::load(&profile_name).map_err(|e| LuaError::runtime(format!("sim.start: profile: {e}")))?;
-    let overrides = Overrides {
-        max_num_seqs: o.get("max_num_seqs")?,
-        kv_cache_tokens: o.get("kv_cache_tokens")?,
-        max_model_len: o.get("max_model_len")?,
-        host: o.get("host")?,
-        port: o.get("port")?.unwrap_or(0),
-        model: o.get("model")?,
-        seed: o.get("seed")?.unwrap_or(0),
+    let v = match opts {
+        Some(t) => LuaValue::Table(t),
+        None => LuaValue::Table(lua.create_table()?),
     };
-    let mut cfg = SimConfig::with_overrides(profile, overrides);
-    let stall_s: f64 = o.get("stall_s")?.unwrap_or(1.0);
-    cfg.faults = Faults {
-        fail_rate: o.get("fail_rate")?.unwrap_or(0.0),
-        disconnect_rate: o.get("disconnect_rate")?.unwrap_or(0.0),
-        stall_rate: o.get("stall_rate")?.unwrap_or(0.0),
-        stall: super::seconds("sim.start", "stall_s", stall_s)?,
-    };
-    let delay: f64 = o.get("startup_delay_s")?.unwrap_or(0.0);
-    cfg.startup_delay = super::seconds("sim.start", "startup_delay_s", delay)?;
-    o.finish()?;
-    cfg.validate().map_err(|e| LuaError::runtime(format!("sim.start: {e}")))?;
-    Ok(cfg)
+    // Table keys are options in the Lua API's words.
+    let settings: Settings = convert::from_lua_typed(lua, &v, "sim.start")
+        .map_err(|e| LuaError::runtime(super::error_text(&e).replace("unknown field '", "unknown option '")))?;
+    settings.config().map_err(|e| LuaError::runtime(format!("sim.start: {e}")))
 }
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {

@@ -1,0 +1,91 @@
+--- What aibench asks of a served model's metrics: vLLM's metric names (with
+--- the names older versions used) and the PromQL query sets per service
+--- kind, shared by the monitor's export and a result's server section.
+local M = {}
+
+-- vLLM's names, with the names older versions used.
+M.HISTOGRAMS = {
+  ttft_ms = { "vllm:time_to_first_token_seconds" },
+  itl_ms = { "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds" },
+  e2e_ms = { "vllm:e2e_request_latency_seconds" },
+  queue_ms = { "vllm:request_queue_time_seconds" },
+  prefill_ms = { "vllm:request_prefill_time_seconds" },
+  decode_ms = { "vllm:request_decode_time_seconds" },
+}
+M.COUNTERS = {
+  prompt_tokens = { "vllm:prompt_tokens_total" },
+  generation_tokens = { "vllm:generation_tokens_total" },
+  preemptions = { "vllm:num_preemptions_total" },
+}
+--- PromQL for a histogram quantile, trying each metric name in turn (vLLM
+--- renamed some between versions; `or` keeps whichever exists).
+local function hq(q, names, window)
+  local parts = {}
+  for i, n in ipairs(names) do
+    parts[i] = string.format("histogram_quantile(%s, sum by (le) (rate(%s_bucket[%s])))", q, n, window)
+  end
+  return table.concat(parts, " or ")
+end
+
+local function alias(names, fn)
+  local parts = {}
+  for i, n in ipairs(names) do
+    parts[i] = fn(n)
+  end
+  return table.concat(parts, " or ")
+end
+
+--- Queries exported per service kind: {name, promql, unit}.
+function M.queries(kind, window)
+  window = window or "1m"
+  local H = M.HISTOGRAMS
+  local process = {
+    { "process_cpu_seconds_rate", "sum by (instance) (rate(process_cpu_seconds_total[" .. window .. "]))", "cores" },
+    { "process_resident_memory_bytes", "sum by (instance) (process_resident_memory_bytes)", "bytes" },
+  }
+  local sets = {
+    vllm = {
+      { "requests_running", "sum by (instance) (vllm:num_requests_running)", "requests" },
+      { "requests_waiting", "sum by (instance) (vllm:num_requests_waiting)", "requests" },
+      { "kv_cache_usage", alias({ "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc" }, function(n)
+        return "avg by (instance) (" .. n .. ")"
+      end), "fraction" },
+      { "generation_tokens_per_s", "sum by (instance) (rate(vllm:generation_tokens_total[" .. window .. "]))", "tokens/s" },
+      { "prompt_tokens_per_s", "sum by (instance) (rate(vllm:prompt_tokens_total[" .. window .. "]))", "tokens/s" },
+      { "requests_finished_per_s", "sum by (instance) (rate(vllm:request_success_total[" .. window .. "]))", "requests/s" },
+      { "preemptions_per_s", "sum by (instance) (rate(vllm:num_preemptions_total[" .. window .. "]))", "1/s" },
+      { "ttft_p50_s", hq(0.5, H.ttft_ms, window), "s" },
+      { "ttft_p99_s", hq(0.99, H.ttft_ms, window), "s" },
+      { "itl_p50_s", hq(0.5, H.itl_ms, window), "s" },
+      { "itl_p99_s", hq(0.99, H.itl_ms, window), "s" },
+      { "e2e_p50_s", hq(0.5, H.e2e_ms, window), "s" },
+      { "e2e_p99_s", hq(0.99, H.e2e_ms, window), "s" },
+      { "queue_time_p50_s", hq(0.5, H.queue_ms, window), "s" },
+    },
+    ollama = {
+      { "requests_per_s", "sum by (instance) (rate(http_requests_total[" .. window .. "]))", "requests/s" },
+      { "up", "up", "bool" },
+    },
+  }
+  local out = {}
+  for _, q in ipairs(sets[kind] or { { "up", "up", "bool" } }) do
+    out[#out + 1] = q
+  end
+  for _, q in ipairs(process) do
+    out[#out + 1] = q
+  end
+  return out
+end
+
+--- Which query set a service uses (by name: vllm*, ollama*, else generic).
+function M.kind_of(service)
+  service = service or ""
+  if service:match("vllm") then
+    return "vllm"
+  elseif service:match("ollama") then
+    return "ollama"
+  end
+  return "generic"
+end
+
+return M

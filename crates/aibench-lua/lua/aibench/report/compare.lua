@@ -1,0 +1,111 @@
+--- Comparing runs against the first (the baseline): which metrics moved,
+--- and which moved far enough to be a regression.
+local f = require("aibench.report.format")
+local num, get, title_of = f.num, f.get, f.title_of
+
+local M = {}
+
+--- Metrics compared between runs: {label, unit, getter, better, min_abs, tail}.
+--- Tail percentiles move more between identical runs: they are flagged at
+--- twice the threshold and a larger absolute change, and only when both runs
+--- have enough samples for a p99 to mean something (TAIL_MIN_SAMPLES).
+M.TAIL_MIN_SAMPLES = 500
+
+M.COMPARED = {
+  { "throughput", "req/s", function(b) return b.throughput_req_per_sec end, "higher", 0 },
+  { "output tokens", "tok/s", function(b) return get(b, "tokens", "output_per_s") end, "higher", 0 },
+  { "goodput", "req/s", function(b) return get(b, "goodput", "goodput_req_per_sec") end, "higher", 0 },
+  { "error rate", "%", function(b) return b.total_requests > 0 and 100 * b.errors / b.total_requests or 0 end, "lower", 1 },
+  { "E2E mean", "ms", function(b) return get(b, "latency_ms", "mean") end, "lower", 0.5 },
+  { "E2E p99", "ms", function(b) return get(b, "latency_ms", "p99") end, "lower", 2, "latency_ms" },
+  { "TTFT p50", "ms", function(b) return get(b, "ttft_ms", "p50") end, "lower", 0.5 },
+  { "TTFT p99", "ms", function(b) return get(b, "ttft_ms", "p99") end, "lower", 2, "ttft_ms" },
+  { "ITL p50", "ms", function(b) return get(b, "itl_ms", "p50") end, "lower", 0.2 },
+  { "ITL p99", "ms", function(b) return get(b, "itl_ms", "p99") end, "lower", 1, "itl_ms" },
+  { "TPOT p50", "ms", function(b) return get(b, "tpot_ms", "p50") end, "lower", 0.2 },
+}
+
+--- Compares runs against the first (the baseline). A metric is flagged when
+--- it is worse by more than `threshold` (relative) and `min_abs` (absolute).
+---@return {rows: table[], regressions: integer, threshold: number}
+function M.compare(records, opts)
+  local threshold = (opts and opts.threshold) or 0.10
+  local base = records[1].bench
+  local rows, regressions = {}, 0
+  for _, m in ipairs(M.COMPARED) do
+    local b = m[3](base)
+    if b then
+      local row = { label = m[1], unit = m[2], base = b, others = {} }
+      for i = 2, #records do
+        local v = m[3](records[i].bench)
+        local cell = { value = v }
+        if v then
+          local delta = v - b
+          cell.delta_pct = b ~= 0 and 100 * delta / math.abs(b) or nil
+          local worse = (m[4] == "lower") and delta or -delta
+          local rel = b ~= 0 and worse / math.abs(b) or (worse > 0 and math.huge or 0)
+          local limit = m[6] and 2 * threshold or threshold
+          local enough = true
+          if m[6] then
+            local n = math.min(get(base, m[6], "count") or 0, get(records[i].bench, m[6], "count") or 0)
+            enough = n >= M.TAIL_MIN_SAMPLES
+            cell.few_samples = not enough
+          end
+          if not enough then
+            cell.flag = nil
+          elseif worse > m[5] and rel > limit then
+            cell.flag = "REGRESSION"
+            regressions = regressions + 1
+          elseif -worse > m[5] and -rel > limit then
+            cell.flag = "improved"
+          end
+        end
+        row.others[#row.others + 1] = cell
+      end
+      rows[#rows + 1] = row
+    end
+  end
+  return { rows = rows, regressions = regressions, threshold = threshold }
+end
+
+local function delta_text(c)
+  if not c.value then
+    return "-"
+  end
+  local d = c.delta_pct and string.format("%+.1f%%", c.delta_pct) or ""
+  return d .. (c.flag and ("  " .. c.flag) or "") .. (c.few_samples and "  (few samples)" or "")
+end
+
+--- The comparison as table rows (header first), for every output format.
+function M.compare_rows(records, cmp)
+  local head = { "metric", "unit", "#1" }
+  for i = 2, #records do
+    head[#head + 1] = "#" .. i
+    head[#head + 1] = "delta"
+  end
+  local rows = { head }
+  for _, r in ipairs(cmp.rows) do
+    local row = { r.label, r.unit, num(r.base, 2) }
+    for _, c in ipairs(r.others) do
+      row[#row + 1] = num(c.value, 2)
+      row[#row + 1] = delta_text(c)
+    end
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
+function M.compare_text(records, cmp)
+  local rows = M.compare_rows(records, cmp)
+  local out = { "comparison against #1 (flag: worse by more than " .. string.format("%.0f%%", 100 * cmp.threshold) .. ")" }
+  for i, rec in ipairs(records) do
+    out[#out + 1] = string.format("  #%d %s  %s", i, title_of(rec), rec.path or "")
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = f.columns(rows)
+  out[#out + 1] = ""
+  out[#out + 1] = cmp.regressions == 0 and "no regression" or string.format("%d regression(s) flagged", cmp.regressions)
+  return table.concat(out, "\n")
+end
+
+return M

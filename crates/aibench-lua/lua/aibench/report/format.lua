@@ -1,0 +1,208 @@
+--- What every report format shares: the metric definitions, number and
+--- column formatting, and the rows of a result's headline and distributions.
+local M = {}
+
+--- The metric definitions, stated once in every report.
+M.definitions = {
+  { "TTFT", "request sent -> first streamed chunk with content" },
+  { "ITL", "gaps between consecutive content chunks, pooled over requests" },
+  { "TPOT", "(E2E - TTFT) / (output tokens - 1), per request" },
+  { "E2E latency", "request sent -> last content chunk (whole response for non-streamed requests)" },
+  { "queue", "ready to send -> sent (waiting for a connection or a concurrency slot)" },
+  { "send lag", "open loop: intended send time -> ready to send (the client's own timing error)" },
+  { "from intended", "open loop: intended send time -> end (coordinated-omission corrected)" },
+  { "goodput", "requests meeting every SLO / duration" },
+  { "output tokens", "the server's usage counts when it reports them, else counted chunks" },
+}
+
+local function num(v, digits)
+  if v == nil or v ~= v then
+    return "-"
+  end
+  digits = digits or 1
+  local a = math.abs(v)
+  if a >= 1e6 then
+    return string.format("%.2fM", v / 1e6)
+  elseif a >= 1e4 then
+    return string.format("%.1fk", v / 1e3)
+  end
+  return string.format("%." .. digits .. "f", v)
+end
+M.num = num
+
+local function pad(s, w, right)
+  s = tostring(s)
+  local n = utf8.len(s) or #s
+  if n >= w then
+    return s
+  end
+  return right and (string.rep(" ", w - n) .. s) or (s .. string.rep(" ", w - n))
+end
+M.pad = pad
+
+local function numeric(cell)
+  return tostring(cell):match("^[-+]?[%d.]+[%a%%/]*$") ~= nil or cell == "-"
+end
+
+--- Renders rows as aligned columns: numeric columns right-aligned, text left.
+---@param rows string[][] the first row is the header
+---@return string
+function M.columns(rows)
+  local widths, is_num = {}, {}
+  for r, row in ipairs(rows) do
+    for i, cell in ipairs(row) do
+      widths[i] = math.max(widths[i] or 0, utf8.len(tostring(cell)) or #tostring(cell))
+      if r > 1 then
+        is_num[i] = (is_num[i] ~= false) and numeric(cell)
+      end
+    end
+  end
+  local out = {}
+  for _, row in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(row) do
+      cells[i] = pad(cell, widths[i], i > 1 and is_num[i])
+    end
+    out[#out + 1] = (table.concat(cells, "  "):gsub("%s+$", ""))
+  end
+  return table.concat(out, "\n")
+end
+
+M.DIST = {
+  { "latency_ms", "E2E latency" },
+  { "ttft_ms", "TTFT" },
+  { "tpot_ms", "TPOT" },
+  { "itl_ms", "ITL" },
+  { "queue_ms", "queue" },
+  { "send_lag_ms", "send lag" },
+  { "latency_from_intended_ms", "from intended" },
+}
+
+function M.present(v)
+  return v ~= nil and v ~= require("aibench.json").null
+end
+
+function M.workload_line(w)
+  if not w then
+    return "workload: -"
+  end
+  if w.pattern == "closed-loop" then
+    local parts = { string.format("closed loop: %d users", w.users or 0) }
+    parts[#parts + 1] = string.format("think %s ms", num(w.think_time_ms or 0, 0))
+    if M.present(w.duration_s) then
+      parts[#parts + 1] = string.format("%s s", num(w.duration_s, 0))
+    end
+    if M.present(w.requests_per_user) then
+      parts[#parts + 1] = string.format("%d requests/user", w.requests_per_user)
+    end
+    return table.concat(parts, ", ")
+  end
+  return string.format("open loop: %s req/s %s arrivals", num(w.rate, 1), w.arrival or "poisson")
+end
+
+M.SERVER_DIST = {
+  { "ttft_ms", "TTFT" },
+  { "queue_ms", "queue" },
+  { "prefill_ms", "prefill" },
+  { "decode_ms", "decode" },
+  { "itl_ms", "ITL" },
+  { "e2e_ms", "E2E latency" },
+}
+
+--- The server's latency distributions as table rows under `header` (just
+--- the header when it measured none).
+function M.server_rows(s, header)
+  local rows = { { header, "mean", "p50", "p90", "p99", "count" } }
+  for _, d in ipairs(M.SERVER_DIST) do
+    local h = s[d[1]]
+    if M.present(h) then
+      local function q(k)
+        if M.present(h[k]) then
+          return num(h[k], 2)
+        elseif M.present(h[k .. "_le"]) then
+          return "<=" .. num(h[k .. "_le"], 0)
+        end
+        return "-"
+      end
+      rows[#rows + 1] = { d[2], num(h.mean, 2), q("p50"), q("p90"), q("p99"), num(h.count, 0) }
+    end
+  end
+  return rows
+end
+
+function M.title_of(rec)
+  local r = rec.recipe or {}
+  return string.format("%s  (%s)", r.name or "result", rec.created_at or rec.bench.started_at or "?")
+end
+
+function M.get(t, ...)
+  for _, k in ipairs({ ... }) do
+    if not M.present(t) then
+      return nil
+    end
+    t = t[k]
+  end
+  return M.present(t) and t or nil
+end
+
+function M.dist_rows(b)
+  local rows = { { "metric (ms)", "mean", "p50", "p90", "p99", "p99.9", "max", "count" } }
+  for _, d in ipairs(M.DIST) do
+    local s = b[d[1]]
+    if M.present(s) then
+      rows[#rows + 1] = { d[2], num(s.mean, 2), num(s.p50, 2), num(s.p90, 2), num(s.p99, 2), num(s.p999, 2), num(s.max, 2), tostring(s.count) }
+    end
+  end
+  return rows
+end
+
+function M.headline_rows(b)
+  local rows = {
+    { "metric", "value" },
+    { "total requests", tostring(b.total_requests) },
+    { "successes", tostring(b.successes) },
+    { "errors", tostring(b.errors) },
+    { "throughput", num(b.throughput_req_per_sec, 2) .. " req/s" },
+    { "avg latency", num(b.avg_latency_ms, 2) .. " ms" },
+    { "min latency", num(b.min_latency_ms, 2) .. " ms" },
+    { "max latency", num(b.max_latency_ms, 2) .. " ms" },
+  }
+  if b.tokens and (b.tokens.output_total or 0) > 0 then
+    rows[#rows + 1] = { "output tokens", num(b.tokens.output_total, 0) .. " (" .. num(b.tokens.output_per_s, 1) .. " tok/s, " .. b.tokens.output_source .. ")" }
+    rows[#rows + 1] = { "input tokens", num(b.tokens.input_total, 0) .. " (" .. num(b.tokens.input_per_s, 1) .. " tok/s)" }
+  end
+  if M.present(b.goodput) then
+    rows[#rows + 1] = { "goodput", num(b.goodput.goodput_req_per_sec, 2) .. " req/s (" .. string.format("%.1f%%", 100 * b.goodput.attainment) .. " meet SLO)" }
+  end
+  if M.present(b.littles_law) then
+    rows[#rows + 1] = { "Little's law", string.format("expected %s req/s, measured %s req/s (ratio %.3f)", num(b.littles_law.expected_req_per_sec, 2), num(b.littles_law.measured_req_per_sec, 2), b.littles_law.ratio) }
+  end
+  if M.present(b.rate) then
+    rows[#rows + 1] = { "open-loop rate", string.format("asked %s req/s, sent %s req/s", num(b.rate.requested_req_per_sec, 1), num(b.rate.achieved_req_per_sec, 1)) }
+  end
+  if (b.short_outputs or 0) > 0 then
+    rows[#rows + 1] = { "short outputs", string.format("%d successes got fewer output tokens than asked (not in TPOT)", b.short_outputs) }
+  end
+  if b.backoff and (b.backoff.count or 0) > 0 then
+    rows[#rows + 1] = { "backoff", string.format("%d pauses after refused requests, %s s", b.backoff.count, num(b.backoff.total_s, 2)) }
+  end
+  if b.interrupted then
+    rows[#rows + 1] = { "interrupted", M.present(b.interrupted_by) and b.interrupted_by or "yes" }
+  end
+  if M.present(b.stopped_early) then
+    rows[#rows + 1] = { "stopped early", b.stopped_early.message }
+  end
+  rows[#rows + 1] = { "duration", num(b.duration_s, 1) .. " s" }
+  return rows
+end
+
+function M.definitions_text()
+  local defs = {}
+  for _, d in ipairs(M.definitions) do
+    defs[#defs + 1] = "  " .. d[1] .. ": " .. d[2]
+  end
+  return "definitions (vLLM's benchmark):\n" .. table.concat(defs, "\n")
+end
+
+
+return M

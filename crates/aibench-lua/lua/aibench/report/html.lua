@@ -1,0 +1,175 @@
+--- The HTML report: one self-contained file (no scripts, nothing loaded)
+--- with SVG charts.
+local f = require("aibench.report.format")
+local compare = require("aibench.report.compare")
+local num, present, workload_line, title_of = f.num, f.present, f.workload_line, f.title_of
+
+local M = {}
+
+local function esc(s)
+  return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+end
+
+local function html_table(rows, class)
+  local out = { '<table class="' .. (class or "") .. '"><thead><tr>' }
+  for _, h in ipairs(rows[1]) do
+    out[#out + 1] = "<th>" .. esc(h) .. "</th>"
+  end
+  out[#out + 1] = "</tr></thead><tbody>"
+  for i = 2, #rows do
+    out[#out + 1] = "<tr>"
+    for _, c in ipairs(rows[i]) do
+      local cls = tostring(c):find("REGRESSION", 1, true) and ' class="bad"' or (tostring(c):find("improved", 1, true) and ' class="good"' or "")
+      out[#out + 1] = "<td" .. cls .. ">" .. esc(c) .. "</td>"
+    end
+    out[#out + 1] = "</tr>"
+  end
+  out[#out + 1] = "</tbody></table>"
+  return table.concat(out)
+end
+
+local CSS = [[
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1500px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.5rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}thead{background:#f4f4f4}
+.charts{display:flex;flex-wrap:wrap;gap:.8rem}figure{margin:0;border:1px solid #eee;padding:.3rem}
+figcaption{font-size:.8rem;color:#555;text-align:center}.bad{color:#b00020;font-weight:bold}.good{color:#1b7f3b}
+.meta td{text-align:left}dl{font-size:.9rem}dt{font-weight:bold}dd{margin:0 0 .4rem 1rem}
+]]
+
+local function figure(svg, caption)
+  return "<figure>" .. svg .. "<figcaption>" .. esc(caption) .. "</figcaption></figure>"
+end
+
+local PCT = { 0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100 }
+
+local function percentile_series(b, metric, name)
+  local bench = require("aibench.bench")
+  local plot = require("aibench.plot")
+  local pts = bench.percentiles(b, metric, PCT)
+  if not pts then
+    return nil
+  end
+  local points = {}
+  for i, p in ipairs(pts) do
+    points[i] = { plot.nines(math.min(p[1], 99.999)), p[2] }
+  end
+  return { name = name, points = points }
+end
+
+local function charts_for(b, server, idx)
+  local plot = require("aibench.plot")
+  local figs = {}
+  local series = {}
+  for _, m in ipairs({ { "ttft", "TTFT" }, { "itl", "ITL" }, { "latency", "E2E latency" }, { "tpot", "TPOT" } }) do
+    local s = percentile_series(b, m[1], m[2])
+    if s then
+      series[#series + 1] = s
+    end
+  end
+  figs[#figs + 1] = figure(plot.lines({ id = "chart-percentiles-" .. idx, title = "Latency by percentile", x_label = "percentile", y_label = "ms", x_scale = "nines", series = series }), "latency percentile curves (HdrHistogram, all requests)")
+  local ts = b.timeseries or {}
+  local completed, errors, tokens, inflight = {}, {}, {}, {}
+  for i, t in ipairs(ts.t_s or {}) do
+    completed[i] = { t, ts.completed[i] }
+    errors[i] = { t, ts.errors[i] }
+    tokens[i] = { t, ts.output_tokens[i] }
+    inflight[i] = { t, ts.in_flight[i] }
+  end
+  figs[#figs + 1] = figure(plot.lines({ id = "chart-throughput-" .. idx, title = "Throughput over time", x_label = "seconds", y_label = "per second", series = { { name = "completed req/s", points = completed }, { name = "errors/s", points = errors } } }), "requests completed and failed per second")
+  if (b.tokens and b.tokens.output_total or 0) > 0 then
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-tokens-" .. idx, title = "Output tokens per second", x_label = "seconds", y_label = "tokens/s", series = { { name = "output tok/s", points = tokens } } }), "output tokens per second")
+  end
+  figs[#figs + 1] = figure(plot.lines({ id = "chart-inflight-" .. idx, title = "Requests in flight", x_label = "seconds", y_label = "requests", series = { { name = "in flight", points = inflight } } }), "mean requests in flight during each second")
+  local sts = present(server) and present(server.timeseries) and server.timeseries.series
+  if sts then
+    local s1 = {}
+    for _, k in ipairs({ "requests_running", "requests_waiting" }) do
+      if sts[k] then
+        s1[#s1 + 1] = { name = k:gsub("_", " "), points = sts[k].points }
+      end
+    end
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-server-queue-" .. idx, title = "Server: running and waiting requests", x_label = "seconds", y_label = "requests", series = s1 }), "from the monitor's Prometheus, same timeline")
+    local s2 = {}
+    for _, k in ipairs({ "ttft_p50_s", "ttft_p99_s", "queue_time_p50_s" }) do
+      if sts[k] then
+        local pts = {}
+        for i, p in ipairs(sts[k].points) do
+          pts[i] = { p[1], p[2] * 1000 }
+        end
+        s2[#s2 + 1] = { name = "server " .. k:gsub("_s$", ""):gsub("_", " ") .. " ms", points = pts }
+      end
+    end
+    if #s2 > 0 then
+      figs[#figs + 1] = figure(plot.lines({ id = "chart-server-latency-" .. idx, title = "Server: TTFT and queue time", x_label = "seconds", y_label = "ms", series = s2 }), "server-side quantiles over the run (rate over a short window)")
+    end
+  end
+  local bars = {}
+  for _, c in ipairs({ "connect", "timeout", "http_4xx", "http_5xx", "stream_broken", "other" }) do
+    bars[#bars + 1] = { c, (b.errors_by_class or {})[c] or 0 }
+  end
+  figs[#figs + 1] = figure(plot.bars({ id = "chart-errors-" .. idx, title = "Errors by class", y_label = "requests", bars = bars, width = 520 }), string.format("%d errors in %d requests", b.errors, b.total_requests))
+  return '<div class="charts">' .. table.concat(figs) .. "</div>"
+end
+
+--- The self-contained HTML report (inline CSS and SVG; no scripts, no network).
+function M.html(records, opts)
+  opts = opts or {}
+  local out = { "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aibench report</title><style>" .. CSS .. "</style></head><body>" }
+  out[#out + 1] = "<h1>aibench report</h1>"
+  out[#out + 1] = string.format("<p>%d run%s, generated by aibench %s.</p>", #records, #records == 1 and "" or "s", esc(require("aibench").version))
+  for i, rec in ipairs(records) do
+    local b = rec.bench
+    out[#out + 1] = string.format('<section class="run" id="run-%d"><h2>#%d %s</h2>', i, i, esc(title_of(rec)))
+    local env = rec.environment or {}
+    out[#out + 1] = html_table({
+      { "field", "value" },
+      { "target", table.concat(b.target.urls or {}, ", ") .. " (" .. b.target.api .. ")" },
+      { "model", present(b.target.model) and b.target.model or "-" },
+      { "workload", workload_line(b.workload) },
+      { "executor", tostring(env.executor or "-") .. ((env.slurm_job_ids and #env.slurm_job_ids > 0) and (" (SLURM jobs " .. table.concat(env.slurm_job_ids, ", ") .. ")") or "") },
+      { "host", tostring(env.host or b.client and b.client.host or "-") },
+      { "result file", tostring(rec.path or "-") },
+    }, "meta")
+    out[#out + 1] = html_table(f.headline_rows(b), "summary")
+    out[#out + 1] = html_table(f.dist_rows(b), "dist")
+    local s = rec.server
+    if present(s) then
+      local rows = f.server_rows(s, "server-side (ms)")
+      out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0))
+      if #rows > 1 then
+        out[#out + 1] = html_table(rows, "server")
+      end
+    end
+    out[#out + 1] = charts_for(b, rec.server, i)
+    out[#out + 1] = "</section>"
+  end
+  if opts.compare and #records > 1 then
+    local plot = require("aibench.plot")
+    local cmp = compare.compare(records, opts)
+    out[#out + 1] = '<section id="compare"><h2>Comparison against #1</h2>'
+    out[#out + 1] = html_table(compare.compare_rows(records, cmp), "compare")
+    out[#out + 1] = string.format("<p>%s</p>", cmp.regressions == 0 and "No regression." or string.format('<span class="bad">%d regression(s) flagged</span> (worse by more than %.0f%%).', cmp.regressions, 100 * cmp.threshold))
+    local figs = {}
+    for _, m in ipairs({ { "ttft", "TTFT" }, { "itl", "ITL" }, { "latency", "E2E latency" } }) do
+      local series = {}
+      for i, rec in ipairs(records) do
+        local sr = percentile_series(rec.bench, m[1], "#" .. i)
+        if sr then
+          series[#series + 1] = sr
+        end
+      end
+      figs[#figs + 1] = figure(plot.lines({ id = "chart-compare-" .. m[1], title = m[2] .. " by percentile", x_label = "percentile", y_label = "ms", x_scale = "nines", series = series, width = 480 }), m[2] .. ": all runs")
+    end
+    out[#out + 1] = '<div class="charts">' .. table.concat(figs) .. "</div></section>"
+  end
+  out[#out + 1] = '<section id="definitions"><h2>Definitions</h2><dl>'
+  for _, d in ipairs(f.definitions) do
+    out[#out + 1] = "<dt>" .. esc(d[1]) .. "</dt><dd>" .. esc(d[2]) .. "</dd>"
+  end
+  out[#out + 1] = "</dl></section></body></html>\n"
+  return table.concat(out, "\n")
+end
+
+return M

@@ -1,0 +1,57 @@
+--- The Markdown report.
+local f = require("aibench.report.format")
+local compare = require("aibench.report.compare")
+local num, present, workload_line, title_of = f.num, f.present, f.workload_line, f.title_of
+
+local M = {}
+
+local function md_table(rows)
+  local out = { "| " .. table.concat(rows[1], " | ") .. " |", "|" .. string.rep(" --- |", #rows[1]) }
+  for i = 2, #rows do
+    local cells = {}
+    for j, c in ipairs(rows[i]) do
+      cells[j] = tostring(c):gsub("|", "\\|")
+    end
+    out[#out + 1] = "| " .. table.concat(cells, " | ") .. " |"
+  end
+  return table.concat(out, "\n")
+end
+
+--- The Markdown report.
+function M.markdown(records, opts)
+  opts = opts or {}
+  local out = { "# aibench report", "" }
+  for i, rec in ipairs(records) do
+    local b = rec.bench
+    out[#out + 1] = string.format("## #%d %s", i, title_of(rec))
+    out[#out + 1] = ""
+    out[#out + 1] = string.format("Target: %s (%s, model %s); %s", table.concat(b.target.urls or {}, ", "), b.target.api, present(b.target.model) and b.target.model or "-", workload_line(b.workload))
+    out[#out + 1] = ""
+    out[#out + 1] = md_table(f.headline_rows(b))
+    out[#out + 1] = ""
+    out[#out + 1] = md_table(f.dist_rows(b))
+    out[#out + 1] = ""
+    local s = rec.server
+    if present(s) then
+      out[#out + 1] = string.format("Server side: %s requests finished, %s generation tokens, %s preemptions.", num(s.requests, 0), num(s.generation_tokens, 0), num(s.preemptions, 0))
+      out[#out + 1] = ""
+    end
+  end
+  if opts.compare and #records > 1 then
+    local cmp = compare.compare(records, opts)
+    out[#out + 1] = "## Comparison against #1"
+    out[#out + 1] = ""
+    out[#out + 1] = md_table(compare.compare_rows(records, cmp))
+    out[#out + 1] = ""
+    out[#out + 1] = cmp.regressions == 0 and "No regression." or string.format("**%d regression(s) flagged** (worse by more than %.0f%%).", cmp.regressions, 100 * cmp.threshold)
+    out[#out + 1] = ""
+  end
+  out[#out + 1] = "## Definitions"
+  out[#out + 1] = ""
+  for _, d in ipairs(f.definitions) do
+    out[#out + 1] = "- **" .. d[1] .. "**: " .. d[2]
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M
