@@ -1,4 +1,4 @@
--- The seed's long-context test (section 9.1): 5 users, 2048-token prompts,
+-- The MeluXina report's long-context test (section 9.1): 5 users, 2048-token prompts,
 -- 512-token outputs, 10 minutes.
 --
 --   aibench run examples/long-context.lua [--duration 30] [--recipe vllm-server --executor slurm]

@@ -1,4 +1,4 @@
--- Runs the seed's four scenarios against one server and prints its Table 4
+-- Runs the MeluXina report's four scenarios against one server and prints its Table 4
 -- (throughput, average and maximum latency, requests) with the columns the
 -- seed could not measure: TTFT/ITL/TPOT p50/p99, tokens/s, goodput and the
 -- Little's-law check of the client.
@@ -45,9 +45,9 @@ for _, r in ipairs(rows) do
     ll ~= require("aibench.json").null and (num(ll.expected_req_per_sec, 2) .. " / " .. num(ll.measured_req_per_sec, 2)) or "-",
   }
 end
-print("\nTable 4 (the seed's layout; its own figures for reference)\n")
+print("\nTable 4 (the MeluXina report's layout; its own figures for reference)\n")
 print(report.columns(t4))
-print("\nWhat the seed could not measure\n")
+print("\nWhat the MeluXina report could not measure\n")
 print(report.columns(extra))
 print("\nresults:")
 for _, r in ipairs(rows) do

@@ -1,4 +1,4 @@
--- The seed's simple test (section 9.1): 3 users, 50-token prompts, 20-token
+-- The MeluXina report's simple test (section 9.1): 3 users, 50-token prompts, 20-token
 -- outputs, 500 ms think time, 2 minutes. Deploys the server (the simulator by
 -- default), starts a monitor when Prometheus is installed, benchmarks, saves
 -- the result under results/ and cleans up.

@@ -149,7 +149,7 @@ async fn faults_are_classified_and_no_request_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_throughput_follows_littles_law() {
     let _g = TIMING.lock().await;
-    // The seed's stress scenario shape: 20 users, 100 ms think time.
+    // The MeluXina report's stress scenario shape: 20 users, 100 ms think time.
     let s = sim("opt-125m-cpu", |_| {}).await;
     let r = bench(json!({
         "target": {"url": s.url()},

@@ -21,7 +21,7 @@ local function spec(extra)
   return sp
 end
 
-t.case("run returns the seed's names and more", function()
+t.case("run returns the MeluXina report's names and more", function()
   local r = assert(bench.run(spec({ slo = { ttft_ms = 1000 } })))
   t.eq(r.schema, bench.schema)
   t.eq(r.total_requests, 20)

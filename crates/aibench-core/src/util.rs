@@ -159,7 +159,7 @@ pub fn create_dirs_in(home: &Path, path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `$AIBENCH_HOME`, default `~/.aibenchmark` (the seed's location).
+/// `$AIBENCH_HOME`, default `~/.aibenchmark` (the MeluXina report's location).
 pub fn aibench_home() -> PathBuf {
     if let Some(h) = std::env::var_os("AIBENCH_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);

@@ -1,7 +1,7 @@
 //! Jobs: the one script both executors run ([`script`]), and the executor
 //! interface that SLURM ([`slurm`]) and the local machine ([`local`])
 //! implement: submit, status (batched), cancel, wait, logs. Job states use
-//! the seed report's vocabulary (PENDING ... CANCELED) plus TIMEOUT.
+//! the MeluXina report's vocabulary (PENDING ... CANCELED) plus TIMEOUT.
 
 pub mod local;
 pub mod script;
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use script::{JobSpec, Resources};
 
-/// The job states of the seed report's framework, plus TIMEOUT.
+/// The job states of the MeluXina report's framework, plus TIMEOUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum JobState {

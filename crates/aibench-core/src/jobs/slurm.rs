@@ -107,7 +107,7 @@ pub async fn submit(spec: &JobSpec) -> Result<String, ExecError> {
     Ok(id)
 }
 
-/// Maps SLURM's job states to the seed's.
+/// Maps SLURM's job states to the MeluXina report's.
 pub fn map_state(s: &str) -> JobState {
     let s = s.split_whitespace().next().unwrap_or("").trim_end_matches('+');
     match s {

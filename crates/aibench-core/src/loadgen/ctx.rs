@@ -11,6 +11,24 @@ use super::http1::{Conn, Endpoint};
 use super::spec::{Api, Slo};
 use super::stats::Shard;
 
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The spec is wrong: the caller raises.
+    #[error("{0}")]
+    Spec(String),
+    /// The target could not be used (e.g. model discovery failed): `nil, err`.
+    #[error("{message}")]
+    Unavailable { kind: &'static str, message: String },
+}
+
+/// Why the run stops before its workload ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Halt {
+    Signal(&'static str),
+    /// Nothing succeeded and no request was answered since this instant.
+    Unreachable(Instant),
+}
+
 pub(super) const SHARDS: usize = 16;
 pub(super) const POOL: usize = 1024;
 /// No time recorded yet (in the `*_us` fields of `Ctx`).

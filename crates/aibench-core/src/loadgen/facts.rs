@@ -4,9 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Halt};
 use super::report::{Backoff, ClientInfo, Facts, Report, StoppedEarly, TargetInfo};
-use super::run::Halt;
 use super::spec::{BenchSpec, Workload};
 use super::stats::Shard;
 

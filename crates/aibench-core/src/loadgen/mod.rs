@@ -20,9 +20,10 @@ pub mod stats;
 mod ticker;
 pub mod timer;
 
+pub use ctx::RunError;
 pub use progress::Progress;
 pub use report::Report;
-pub use run::{Control, RunError, run};
+pub use run::{Control, run};
 pub use spec::BenchSpec;
 
 /// Parses a spec from its JSON form (from a Lua table or a recipe), with

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use super::ctx::{POOL, Requests};
+use super::ctx::{POOL, Requests, RunError};
 use super::dataset;
 use super::exchange::{Scratch, Sink};
 use super::http1::{Conn, Endpoint, format_request};
-use super::run::RunError;
 use super::spec::{Api, BenchSpec, ClosedLoop, OpenLoop, Workload};
 
 /// Asks the server which model it serves (when the spec does not say).

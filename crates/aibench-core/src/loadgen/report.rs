@@ -132,7 +132,7 @@ pub struct Report {
     pub slo: serde_json::Value,
     pub duration_s: f64,
     pub warmup_excluded: u64,
-    // The seed's metric names, unchanged.
+    // The MeluXina report's metric names, unchanged.
     pub total_requests: u64,
     pub successes: u64,
     pub errors: u64,

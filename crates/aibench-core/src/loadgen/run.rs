@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::ctx::{Ctx, NONE, SHARDS};
+use super::ctx::{Ctx, Halt, NONE, RunError, SHARDS};
 use super::http1::Endpoint;
 use super::progress::Progress;
 use super::report::Report;
@@ -29,27 +29,9 @@ pub struct Control {
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The spec is wrong: the caller raises.
-    #[error("{0}")]
-    Spec(String),
-    /// The target could not be used (e.g. model discovery failed): `nil, err`.
-    #[error("{message}")]
-    Unavailable { kind: &'static str, message: String },
-}
-
 const GRACE: Duration = Duration::from_secs(3);
 /// Open files beyond the connections: stdio, the log, the runtime's own.
 const FD_MARGIN: u64 = 64;
-
-/// Why the run stops before its workload ends.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Halt {
-    Signal(&'static str),
-    /// Nothing succeeded and no request was answered since this instant.
-    Unreachable(Instant),
-}
 
 /// Runs a benchmark to completion (or until stopped) and reports.
 pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunError> {

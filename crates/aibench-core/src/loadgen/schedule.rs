@@ -5,7 +5,17 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Gamma};
 
-use super::spec::Arrival;
+use serde::{Deserialize, Serialize};
+
+/// How open-loop arrivals are spaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    Constant,
+    #[default]
+    Poisson,
+    Gamma,
+}
 
 /// Intended send offsets, in seconds from the start of the run.
 pub struct Schedule {

@@ -234,14 +234,7 @@ impl<'de> Deserialize<'de> for Workload {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arrival {
-    Constant,
-    #[default]
-    Poisson,
-    Gamma,
-}
+pub use super::schedule::Arrival;
 
 impl Workload {
     pub fn warmup(&self) -> (f64, u64) {

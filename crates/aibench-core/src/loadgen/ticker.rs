@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Halt};
 use super::progress::Progress;
-use super::run::Halt;
 use super::stats;
 
 pub(super) fn sample_in_flight(ctx: &Ctx) {

@@ -1,5 +1,5 @@
 //! The discovery registry: `$AIBENCH_HOME/discover/<service>.json` lists every
-//! running instance of a service (the seed's file-based registry, extended to
+//! running instance of a service (the MeluXina report's file-based registry, extended to
 //! many instances). Writers take an exclusive lock on `<service>.lock`, read,
 //! change and atomically replace the file, so concurrent registrations from
 //! many jobs never lose or corrupt an entry. Folder 0700, files 0600.
@@ -256,7 +256,7 @@ pub struct Cleared {
     pub corrupt: bool,
 }
 
-/// Reads a service file: the current format, or the seed's single-instance object.
+/// Reads a service file: the current format, or the MeluXina report's single-instance object.
 fn read_file(path: &Path) -> Result<Vec<Instance>, RegistryError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -269,7 +269,7 @@ fn read_file(path: &Path) -> Result<Vec<Instance>, RegistryError> {
         let f: ServiceFile = serde_json::from_value(v).map_err(|e| corrupt(e.to_string()))?;
         return Ok(f.instances);
     }
-    // The seed's format: {"job_id", "recipe_name", "instance_id", "node", "ports"}.
+    // The MeluXina report's format: {"job_id", "recipe_name", "instance_id", "node", "ports"}.
     let s =
         |k: &str| v.get(k).map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).unwrap_or_default();
     let ports: Vec<u16> = v.get("ports").and_then(|p| serde_json::from_value(p.clone()).ok()).unwrap_or_default();

@@ -158,7 +158,7 @@ impl Settings {
         );
         let stall_s = self.stall_s.unwrap_or(1.0);
         for (name, v) in [("stall_s", stall_s), ("startup_delay_s", self.startup_delay_s)] {
-            if !v.is_finite() || v < 0.0 || v > 1e9 {
+            if !v.is_finite() || !(0.0..=1e9).contains(&v) {
                 return Err(format!("{name}: expected a non-negative number of seconds, got {v}"));
             }
         }

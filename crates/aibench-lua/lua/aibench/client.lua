@@ -1,4 +1,4 @@
---- The client manager (the seed's Client module): run a client recipe against
+--- The client manager (the MeluXina report's Client module): run a client recipe against
 --- its service, found in the discovery registry; in this process (local) or
 --- as K jobs on compute nodes (SLURM) whose results are merged exactly.
 local aibench = require("aibench")

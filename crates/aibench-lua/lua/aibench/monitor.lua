@@ -1,4 +1,4 @@
---- The monitor manager (the seed report's Monitor module): Prometheus as a
+--- The monitor manager (the MeluXina report's Monitor module): Prometheus as a
 --- job whose scrape targets follow the discovery registry, its status and
 --- export. The parts: aibench.monitor.config (prometheus.yml, targets,
 --- alerts), aibench.monitor.job (inside the job), aibench.monitor.export.

@@ -1,4 +1,4 @@
---- Recipes: YAML files under recipes/{servers,monitors,clients}/ (the seed
+--- Recipes: YAML files under recipes/{servers,monitors,clients}/ (the MeluXina
 --- report's schema, plus ports: [auto], health, container, modules). Found in
 --- ./recipes, then $AIBENCH_RECIPES (colon-separated), then the stock recipes
 --- inside the binary. Every error names the file and the field path.

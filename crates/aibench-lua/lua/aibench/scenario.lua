@@ -1,5 +1,5 @@
 --- Shared by the example scripts: argument parsing, and running a benchmark
---- the seed's way (deploy the server from a recipe, start a monitor when
+--- the MeluXina report's way (deploy the server from a recipe, start a monitor when
 --- Prometheus is available, run the client recipe, save, summarize, clean up).
 local proc = require("aibench.proc")
 local json = require("aibench.json")

@@ -1,4 +1,4 @@
---- The server manager (the seed's Server module): deploy recipes as jobs on
+--- The server manager (the MeluXina report's Server module): deploy recipes as jobs on
 --- the local or SLURM executor, wait until each instance is healthy and
 --- registered, list, stop. The lifecycle itself is aibench.deploy's.
 local aibench = require("aibench")
