@@ -44,7 +44,7 @@ pub enum Command {
     /// Run the simulated vLLM server (OpenAI + Ollama APIs, vLLM metrics).
     Sim(SimArgs),
     /// A quick one-off benchmark against a URL, with a readable summary.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Deploy inference servers from recipes and manage them.
     Server {
         #[command(subcommand)]
@@ -303,7 +303,7 @@ pub struct BenchArgs {
     /// Seconds at the start excluded from the results.
     #[arg(long)]
     pub warmup: Option<f64>,
-    /// Prompt length (words, about one token each).
+    /// Prompt length in the model's tokens (BOS included, as vLLM counts it).
     #[arg(long, default_value_t = 128)]
     pub prompt_tokens: u64,
     /// Tokens to generate per request.
@@ -329,6 +329,14 @@ pub struct BenchArgs {
     /// Stream one JSON line per request to this file.
     #[arg(long)]
     pub log: Option<String>,
+    /// Count prompt tokens with this model folder (or tokenizer.json), or
+    /// "server" (its /tokenize), or "words"; default: the server's /tokenize
+    /// when it has one, else words (approximate).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// /v1/completions prompts as "text" (default) or token "ids".
+    #[arg(long)]
+    pub prompt_format: Option<String>,
     /// Run on even when the server stays unreachable (by default the run
     /// stops after 10 s without a success or an answer, and exits 1).
     #[arg(long)]
@@ -376,6 +384,10 @@ pub struct SimArgs {
     /// Answer 503 on /health (and refuse requests) for this many seconds after start.
     #[arg(long, default_value_t = 0.0)]
     pub startup_delay: f64,
+    /// Count prompt tokens with this model folder's tokenizer (tokenizer.json
+    /// and its chat template), as vLLM would; default: whitespace words.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
 }
 
 impl SimArgs {
@@ -395,6 +407,7 @@ impl SimArgs {
             stall_rate: self.stall_rate,
             stall_s: Some(self.stall_s),
             startup_delay_s: self.startup_delay,
+            tokenizer: self.tokenizer.clone(),
         }
     }
 

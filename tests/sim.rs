@@ -499,3 +499,75 @@ async fn errors_match_vllm_for_media_types_paths_methods_and_huge_prompts() {
     let e: Value = serde_json::from_str(&got).unwrap();
     assert_eq!(e["error"]["code"], 413);
 }
+
+/// `/tokenize` and `/detokenize` in vLLM 0.32's shapes (the fixture), with a
+/// real byte-level BPE tokenizer; the count is what a request is charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokenize_and_detokenize_answer_as_vllm_does() {
+    let tok = format!("{}/tests/fixtures/tokenizer-en-bpe-8k", env!("CARGO_MANIFEST_DIR"));
+    let s = sim("instant", |c| {
+        c.tokenizer = aibench::sim::tokens::SimTokenizer::load(&tok).unwrap();
+        c.model = "tiny".into();
+    })
+    .await;
+    let base = s.url();
+    let m = "tiny";
+    let fx = fixture("vllm-0.32-cpu-tokenize.txt");
+    // The fixture's answers, by request line.
+    let answer = |req: &str| -> Value {
+        let mut lines = fx.lines().skip_while(|l| !l.starts_with(req));
+        lines.next().unwrap_or_else(|| panic!("fixture has {req}"));
+        serde_json::from_str(lines.next().unwrap()).unwrap()
+    };
+    let post = |body: Value| {
+        let base = base.clone();
+        async move { http::post(&base, "/tokenize", &body.to_string()).await }
+    };
+    let want = answer("POST /tokenize {\"model\":\"tiny\",\"prompt\":\"the of");
+    let r = post(serde_json::json!({"model": m, "prompt": "the of and to in is that for it"})).await;
+    assert_eq!(r.status, 200);
+    let v: Value = r.json();
+    assert_eq!(key_shape(&v), key_shape(&want));
+    let ids: Vec<u64> = serde_json::from_value(v["tokens"].clone()).unwrap();
+    assert_eq!(v["count"], ids.len());
+    assert_eq!(ids[0], 1, "BOS first, as vLLM's usage counts it");
+    // Without special tokens: no BOS.
+    let r =
+        post(serde_json::json!({"model": m, "prompt": "the of and to in is that for it", "add_special_tokens": false}))
+            .await;
+    let bare: Vec<u64> = serde_json::from_value(r.json()["tokens"].clone()).unwrap();
+    assert_eq!(bare, ids[1..]);
+    // Chat: the template's tokens count.
+    let r = post(serde_json::json!({"model": m, "messages": [{"role": "user", "content": "hello there"}]})).await;
+    let chat: Value = r.json();
+    let plain =
+        post(serde_json::json!({"model": m, "prompt": "hello there", "add_special_tokens": false})).await.json();
+    assert!(chat["count"].as_u64().unwrap() > plain["count"].as_u64().unwrap() + 4, "{chat} vs {plain}");
+    // The count is what a completion with that prompt is charged.
+    let body = serde_json::json!({"model": m, "prompt": "the of and to in is that for it", "max_tokens": 2});
+    let usage = http::post(&base, "/v1/completions", &body.to_string()).await.json()["usage"].clone();
+    assert_eq!(usage["prompt_tokens"], v["count"]);
+    // Token-id prompts are accepted and charged their length.
+    let body = serde_json::json!({"model": m, "prompt": ids, "max_tokens": 3});
+    let r = http::post(&base, "/v1/completions", &body.to_string()).await;
+    assert_eq!(r.status, 200);
+    let c: Value = r.json();
+    assert_eq!(key_shape(&c["usage"]), key_shape(&answer("POST /v1/completions")["usage"]));
+    assert_eq!(c["usage"]["prompt_tokens"], ids.len());
+    // Errors: an unknown model, a body with neither prompt nor messages.
+    let r = post(serde_json::json!({"model": "nope", "prompt": "x"})).await;
+    assert_eq!(r.status, 404);
+    let want = answer("POST /tokenize {\"model\":\"nope\"");
+    let got: Value = r.json();
+    assert_eq!(got["error"]["message"], format!("The model `nope` does not exist. Valid aliases: {m}."));
+    assert_eq!(key_shape(&got), key_shape(&want));
+    let r = post(serde_json::json!({"model": m})).await;
+    assert_eq!(r.status, 400);
+    let want = answer("POST /tokenize {\"model\":\"tiny\"}");
+    assert_eq!(r.json(), want);
+    // Detokenize: the text with special tokens; unknown ids left out.
+    let back = http::post(&base, "/detokenize", &serde_json::json!({"model": m, "tokens": ids}).to_string()).await;
+    assert_eq!(back.json(), serde_json::json!({"prompt": "<s>the of and to in is that for it"}));
+    let none = http::post(&base, "/detokenize", &serde_json::json!({"model": m, "tokens": [999999]}).to_string()).await;
+    assert_eq!(none.json(), answer("POST /detokenize {\"model\":\"tiny\",\"tokens\":[999999]}"));
+}

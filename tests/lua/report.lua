@@ -91,6 +91,25 @@ t.case("terminal report shows units and definitions once", function()
   t.eq(n, 1)
 end)
 
+t.case("asked vs served and the client check: terminal, Markdown, HTML; client-limited runs are marked", function()
+  local text = report.terminal({ a })
+  t.contains(text, "prompt tokens   mean asked 32.0, served 32.0 (+0.0%), every request exact")
+  t.contains(text, "-> not limiting")
+  t.ok(not text:find("warning:", 1, true), text)
+  t.contains(report.markdown({ a }), "| prompt tokens | mean asked 32.0")
+  local html = report.html({ a })
+  t.ok(not html:find('class="warning', 1, true), "a calm run has no banner")
+  t.contains(html, 'class="prompt-lengths"')
+  -- The same run, as a client-limited one would read.
+  local limited = json.decode(json.encode(a))
+  limited.bench.validity.client_limited = true
+  limited.bench.validity.reasons = { "its event loop ran late" }
+  limited.bench.warnings = { "the client may have been the bottleneck, not the server: its event loop ran late" }
+  t.contains(report.terminal({ limited }), "warning: the client may have been the bottleneck")
+  t.contains(report.terminal({ limited }), "-> CLIENT-LIMITED")
+  t.contains(report.html({ limited }), '<p class="warning client-limited">CLIENT-LIMITED: the client may have been the bottleneck')
+end)
+
 t.case("bad input: other schema, truncated JSON, empty folder, empty file", function()
   local other = fs.join(dir, "other.json")
   assert(fs.write(other, json.encode({ schema = "aibench.result/9" })))

@@ -1,8 +1,9 @@
 //! Shared by the integration tests: what external services are available,
-//! and a plain HTTP client.
+//! a plain HTTP client, the simulator as a process.
 #![allow(dead_code)]
 
 pub mod http;
+pub mod sim;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,6 +6,8 @@
 //! - [`sim`]: the simulated vLLM server;
 //! - [`jobs`]: job scripts and the executors (SLURM and local) behind one
 //!   interface; [`agent`]: the job agent that supervises a service;
+//! - [`tokenize`]: token counts (a local tokenizer, the server's
+//!   `/tokenize`) and prompts of an exact length;
 //! - [`registry`]: the discovery registry; [`prom`]: Prometheus;
 //!   [`plot`]: SVG charts;
 //! - shared pieces: [`clock`], [`httpc`] (the control-plane HTTP client),
@@ -24,6 +26,7 @@ pub mod prom;
 pub mod registry;
 pub mod schema;
 pub mod sim;
+pub mod tokenize;
 pub mod typed;
 pub mod util;
 

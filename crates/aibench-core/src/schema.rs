@@ -42,6 +42,8 @@ impl Target {
             "path": string(),
             "method": string(),
             "body": string(),
+            "tokenizer": string(),
+            "prompt_format": {"kind": "oneof", "values": ["text", "ids"]},
         }))
     }
 }

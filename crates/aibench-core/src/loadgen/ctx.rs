@@ -30,7 +30,6 @@ pub(super) enum Halt {
 }
 
 pub(super) const SHARDS: usize = 16;
-pub(super) const POOL: usize = 1024;
 /// No time recorded yet (in the `*_us` fields of `Ctx`).
 pub(super) const NONE: u64 = u64::MAX;
 
@@ -80,6 +79,8 @@ pub(super) struct Ctx {
     // Closed-loop backoff after refused requests.
     pub(super) backoff_us: AtomicU64,
     pub(super) backoffs: AtomicU64,
+    /// How late the runtime's probe timer fired, in microseconds.
+    pub(super) loop_delay: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl Ctx {

@@ -5,233 +5,18 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::spec::{Api, BenchSpec, Dataset, Jsonl, PromptList, Synthetic};
+use super::spec::{Api, BenchSpec, Dataset, Jsonl, PromptFormat, PromptList, Synthetic};
+use crate::tokenize::prompts::{Counter, PromptMaker};
 
 /// One ready request body and what it asks for.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub body: Vec<u8>,
-    /// Prompt length by word count (the server's `usage` overrides it).
+    /// Prompt length asked, in the counter's tokens (the server's `usage`
+    /// says what it served).
     pub prompt_tokens: u64,
     pub output_tokens: u64,
 }
-
-/// Words that common tokenizers encode as one token each (with a leading space).
-const VOCAB: &[&str] = &[
-    "the",
-    "of",
-    "and",
-    "to",
-    "in",
-    "is",
-    "that",
-    "for",
-    "it",
-    "as",
-    "was",
-    "with",
-    "be",
-    "by",
-    "on",
-    "not",
-    "he",
-    "this",
-    "are",
-    "or",
-    "his",
-    "from",
-    "at",
-    "which",
-    "but",
-    "have",
-    "an",
-    "had",
-    "they",
-    "you",
-    "were",
-    "their",
-    "one",
-    "all",
-    "we",
-    "can",
-    "her",
-    "has",
-    "there",
-    "been",
-    "if",
-    "more",
-    "when",
-    "will",
-    "would",
-    "who",
-    "so",
-    "no",
-    "she",
-    "other",
-    "its",
-    "may",
-    "these",
-    "what",
-    "them",
-    "than",
-    "some",
-    "him",
-    "time",
-    "into",
-    "only",
-    "do",
-    "could",
-    "new",
-    "about",
-    "two",
-    "first",
-    "then",
-    "also",
-    "any",
-    "like",
-    "my",
-    "now",
-    "over",
-    "such",
-    "our",
-    "man",
-    "me",
-    "even",
-    "most",
-    "made",
-    "after",
-    "did",
-    "many",
-    "before",
-    "must",
-    "through",
-    "back",
-    "years",
-    "where",
-    "much",
-    "your",
-    "way",
-    "well",
-    "down",
-    "should",
-    "because",
-    "each",
-    "just",
-    "those",
-    "people",
-    "how",
-    "too",
-    "little",
-    "state",
-    "good",
-    "very",
-    "make",
-    "world",
-    "still",
-    "own",
-    "see",
-    "men",
-    "work",
-    "long",
-    "get",
-    "here",
-    "between",
-    "both",
-    "life",
-    "being",
-    "under",
-    "never",
-    "day",
-    "same",
-    "another",
-    "know",
-    "while",
-    "last",
-    "might",
-    "us",
-    "great",
-    "old",
-    "year",
-    "off",
-    "come",
-    "since",
-    "against",
-    "go",
-    "came",
-    "right",
-    "used",
-    "take",
-    "three",
-    "states",
-    "himself",
-    "few",
-    "house",
-    "use",
-    "during",
-    "without",
-    "again",
-    "place",
-    "around",
-    "however",
-    "home",
-    "small",
-    "found",
-    "thought",
-    "went",
-    "say",
-    "part",
-    "once",
-    "general",
-    "high",
-    "upon",
-    "school",
-    "every",
-    "does",
-    "got",
-    "united",
-    "left",
-    "number",
-    "course",
-    "war",
-    "until",
-    "always",
-    "away",
-    "something",
-    "fact",
-    "though",
-    "water",
-    "less",
-    "public",
-    "put",
-    "think",
-    "almost",
-    "hand",
-    "enough",
-    "far",
-    "took",
-    "head",
-    "yet",
-    "government",
-    "system",
-    "better",
-    "set",
-    "told",
-    "nothing",
-    "night",
-    "end",
-    "why",
-    "called",
-    "did",
-    "eyes",
-    "find",
-    "going",
-    "look",
-    "asked",
-    "later",
-    "knew",
-    "point",
-    "next",
-];
 
 fn vary(n: u64, spread: f64, rng: &mut ChaCha8Rng) -> u64 {
     if spread <= 0.0 {
@@ -241,25 +26,8 @@ fn vary(n: u64, spread: f64, rng: &mut ChaCha8Rng) -> u64 {
     ((n as f64 * f).round() as u64).max(1)
 }
 
-/// A prompt of `n` words from the vocabulary; the first words make each
-/// prompt distinct so a prefix cache cannot serve them.
-pub fn synthetic_prompt(n: u64, rng: &mut ChaCha8Rng) -> String {
-    let mut s = String::with_capacity(n as usize * 6);
-    for i in 0..n {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(VOCAB[rng.random_range(0..VOCAB.len())]);
-    }
-    s
-}
-
-fn words(s: &str) -> u64 {
-    (s.split_whitespace().count() as u64).max(1)
-}
-
 /// The JSON body for one prompt under an API dialect.
-pub fn body_for(api: Api, model: Option<&str>, prompt: &str, output: u64, stream: bool, ignore_eos: bool) -> Value {
+pub fn body_for(api: Api, model: Option<&str>, prompt: &Value, output: u64, stream: bool, ignore_eos: bool) -> Value {
     let mut v = match api {
         Api::OpenaiCompletions => json!({"prompt": prompt, "max_tokens": output, "stream": stream}),
         Api::OpenaiChat => {
@@ -285,27 +53,69 @@ pub fn body_for(api: Api, model: Option<&str>, prompt: &str, output: u64, stream
     v
 }
 
-/// Builds up to `pool` request bodies (cycled through during the run).
-pub fn prepare(spec: &BenchSpec, model: Option<&str>, pool: usize) -> Result<Vec<Prepared>, String> {
+/// What one request sends as its prompt.
+enum PromptText {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+impl PromptText {
+    fn json(&self) -> Value {
+        match self {
+            PromptText::Text(s) => json!(s),
+            PromptText::Ids(ids) => json!(ids),
+        }
+    }
+}
+
+/// A prompt in the requested format: text, or its token ids.
+async fn formatted(text: String, spec: &BenchSpec, counter: &Counter) -> Result<PromptText, String> {
+    Ok(match spec.target.prompt_format {
+        PromptFormat::Text => PromptText::Text(text),
+        PromptFormat::Ids => PromptText::Ids(counter.ids(&text).await?),
+    })
+}
+
+/// Builds up to `pool` request bodies (cycled through during the run), with
+/// each prompt's length in `counter`'s tokens: exact for synthetic prompts,
+/// counted for prompts from a file or a list.
+pub async fn prepare(
+    spec: &BenchSpec,
+    model: Option<&str>,
+    pool: usize,
+    counter: &Counter,
+) -> Result<Vec<Prepared>, String> {
     let t = &spec.target;
-    let make = |prompt: &str, out: u64| Prepared {
-        body: serde_json::to_vec(&body_for(t.api, model, prompt, out, t.stream, t.ignore_eos)).unwrap_or_default(),
-        prompt_tokens: words(prompt),
-        output_tokens: out,
+    let chat = matches!(t.api, Api::OpenaiChat | Api::OllamaChat);
+    let make = |prompt: &PromptText, prompt_tokens: u64, out: u64| {
+        let mut body = serde_json::to_vec(&body_for(t.api, model, &prompt.json(), out, t.stream, t.ignore_eos))
+            .unwrap_or_default();
+        // Kept for the whole run, many of them: no growth slack.
+        body.shrink_to_fit();
+        Prepared { body, prompt_tokens, output_tokens: out }
     };
+    // How many tokens a prompt given as text is, as the server will count it.
+    let count = async |text: &str| -> Result<u64, String> { Ok(counter.count(text, chat).await? as u64) };
     match &spec.dataset {
         Dataset::Synthetic(Synthetic { prompt_tokens, output_tokens, spread, seed }) => {
+            let maker = PromptMaker::new(counter.clone(), chat).await?;
             let mut rng = ChaCha8Rng::seed_from_u64(*seed);
-            Ok((0..pool.max(1))
-                .map(|_| {
-                    let p = vary(*prompt_tokens, *spread, &mut rng);
-                    let o = vary(*output_tokens, *spread, &mut rng);
-                    make(&synthetic_prompt(p, &mut rng), o)
-                })
-                .collect())
+            let mut out = Vec::with_capacity(pool.max(1));
+            for _ in 0..pool.max(1) {
+                let p = vary(*prompt_tokens, *spread, &mut rng);
+                let o = vary(*output_tokens, *spread, &mut rng);
+                let text = maker.make(p as usize, &mut rng).await.map_err(|e| format!("dataset.prompt_tokens: {e}"))?;
+                out.push(make(&formatted(text, spec, counter).await?, p, o));
+            }
+            Ok(out)
         }
         Dataset::List(PromptList { prompts, output_tokens }) => {
-            Ok(prompts.iter().map(|p| make(p, *output_tokens)).collect())
+            let mut out = Vec::with_capacity(prompts.len());
+            for p in prompts {
+                let n = count(p).await?;
+                out.push(make(&formatted(p.clone(), spec, counter).await?, n, *output_tokens));
+            }
+            Ok(out)
         }
         Dataset::Jsonl(Jsonl { path, field, as_request, output_tokens }) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("dataset.path: cannot read '{path}': {e}"))?;
@@ -328,7 +138,10 @@ pub fn prepare(spec: &BenchSpec, model: Option<&str>, pool: usize) -> Result<Vec
                         m.entry("model").or_insert_with(|| json!(model));
                     }
                     m.entry("stream").or_insert(json!(t.stream));
-                    let prompt_tokens = m.get("prompt").and_then(Value::as_str).map(words).unwrap_or(0);
+                    let prompt_tokens = match m.get("prompt").and_then(Value::as_str) {
+                        Some(p) => count(p).await?,
+                        None => 0,
+                    };
                     let out_t = m.get("max_tokens").and_then(Value::as_u64).unwrap_or(*output_tokens);
                     out.push(Prepared {
                         body: serde_json::to_vec(&m).unwrap_or_default(),
@@ -357,7 +170,8 @@ pub fn prepare(spec: &BenchSpec, model: Option<&str>, pool: usize) -> Result<Vec
                     },
                     _ => return Err(format!("dataset.path: {path}:{}: expected a JSON string or object", i + 1)),
                 };
-                out.push(make(&prompt, out_t));
+                let n = count(&prompt).await?;
+                out.push(make(&formatted(prompt, spec, counter).await?, n, out_t));
             }
             if out.is_empty() {
                 return Err(format!("dataset.path: '{path}' holds no prompts"));
@@ -372,15 +186,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn synthetic_lengths_and_bodies() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let p = synthetic_prompt(50, &mut rng);
-        assert_eq!(p.split_whitespace().count(), 50);
-        let b = body_for(Api::OpenaiCompletions, Some("m"), "hi", 7, true, true);
+    fn bodies() {
+        let b = body_for(Api::OpenaiCompletions, Some("m"), &json!("hi"), 7, true, true);
         assert_eq!(b["max_tokens"], 7);
         assert_eq!(b["ignore_eos"], true);
         assert_eq!(b["stream_options"]["include_usage"], true);
-        let b = body_for(Api::OllamaChat, None, "hi", 7, false, true);
+        let b = body_for(Api::OpenaiCompletions, None, &json!([1, 2, 3]), 7, false, true);
+        assert_eq!(b["prompt"], json!([1, 2, 3]));
+        let b = body_for(Api::OllamaChat, None, &json!("hi"), 7, false, true);
         assert_eq!(b["options"]["num_predict"], 7);
         assert!(b.get("ignore_eos").is_none());
         assert!(b.get("model").is_none());

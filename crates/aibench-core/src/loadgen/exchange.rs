@@ -91,12 +91,17 @@ pub(super) async fn exec(
     let meta = ctx.meta[(seq % ctx.meta.len() as u64) as usize];
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);
     let mut sent = Instant::now();
+    let mut connect = None;
     let result = tokio::time::timeout(ctx.timeout, async {
         for attempt in 0..2 {
             scratch.reset();
             if conn.is_none() {
+                let t0 = Instant::now();
                 match Conn::connect(&ctx.endpoints[target]).await {
-                    Ok(c) => *conn = Some(c),
+                    Ok(c) => {
+                        connect = Some(t0.elapsed());
+                        *conn = Some(c)
+                    }
                     Err(f) => return Err(f),
                 }
             }
@@ -164,6 +169,9 @@ pub(super) async fn exec(
         llm: ctx.llm,
         short,
         refused,
+        asked_input: meta.0,
+        asked_output: meta.1,
+        connect,
     };
     rec.good = rec.failure.is_none() && meets_slo(&ctx.slo, &rec, &scratch.tokens.itl_us);
     Some(rec)
@@ -259,6 +267,10 @@ pub(super) fn finish_request(
             "e2e_us": rec.failure.is_none().then(|| us(rec.sent, rec.e2e_end())),
             "output_tokens": rec.output_tokens,
             "input_tokens": rec.input_tokens,
+            "input_from_usage": rec.input_from_usage,
+            "asked_input_tokens": rec.asked_input,
+            "asked_output_tokens": rec.asked_output,
+            "connect_us": rec.connect.map(|d| d.as_micros() as u64),
             "itl_us": if rec.failure.is_none() { scratch.tokens.itl_us.clone() } else { Vec::new() },
         });
         let _ = log.send(Some(line.to_string()));

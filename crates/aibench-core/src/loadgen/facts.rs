@@ -7,7 +7,8 @@ use std::time::Instant;
 use super::ctx::{Ctx, Halt};
 use super::report::{Backoff, ClientInfo, Facts, Report, StoppedEarly, TargetInfo};
 use super::spec::{BenchSpec, Workload};
-use super::stats::Shard;
+use super::stats::{CONNECT, SEND_LAG, Shard};
+use super::validity::{self, Measured};
 
 pub(super) fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct we pass.
@@ -57,6 +58,7 @@ pub(super) fn finish(
     halt: Option<Halt>,
     (start, start_unix): (Instant, f64),
     cpu0: f64,
+    prompt_tokens_source: String,
 ) -> Report {
     let (interrupted_by, stopped_early) = halt_facts(halt, (start, start_unix));
     let cores = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
@@ -74,6 +76,22 @@ pub(super) fn finish(
         Workload::ClosedLoop(w) => (None, Some((w.users, w.think_time_ms))),
     };
     let to_json = |v: &dyn erased::Ser| v.json();
+    let cpu_util = if wall > 0.0 { cpu / (wall * cores as f64) } else { 0.0 };
+    let p99_ms = |h: &hdrhistogram::Histogram<u64>| {
+        (!h.is_empty()).then(|| h.highest_equivalent(h.value_at_quantile(0.99)) as f64 / 1000.0)
+    };
+    let loop_delay = ctx.loop_delay.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let validity = validity::judge(&Measured {
+        cpu_util,
+        cores,
+        wall_s: wall,
+        loop_delay_p99_ms: p99_ms(&loop_delay),
+        loop_delay_samples: loop_delay.len(),
+        send_lag_p99_ms: requested_rate.and_then(|_| p99_ms(&total.h.by_name[SEND_LAG])),
+        connect_p99_ms: p99_ms(&total.h.by_name[CONNECT]),
+        connects: total.h.by_name[CONNECT].len(),
+        client_gap_ms: (total.gap_n > 0).then(|| total.gap_sum_us / total.gap_n as f64 / 1000.0),
+    });
     Report::build(
         total,
         Facts {
@@ -103,11 +121,13 @@ pub(super) fn finish(
             closed_loop,
             in_flight,
             window_tail_s: closed_loop.map(|(_, think_ms)| think_ms / 1000.0).unwrap_or(0.0),
+            prompt_tokens_source,
+            validity,
             client: ClientInfo {
                 host: crate::util::hostname(),
                 aibench_version: env!("CARGO_PKG_VERSION").into(),
                 cpu_s: cpu,
-                cpu_util: if wall > 0.0 { cpu / (wall * cores as f64) } else { 0.0 },
+                cpu_util,
                 cores,
                 peak_rss_mb: peak_rss_mb(),
             },

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::http1::ErrorClass;
-use super::stats::{self, METRICS, Second, Shard, Summary};
+use super::stats::{self, AskedServedSums, METRICS, Second, Shard, Summary};
+use super::validity::{self, Validity};
 
 pub const SCHEMA: &str = "aibench.bench/1";
 
@@ -111,6 +112,119 @@ pub struct Backoff {
     pub total_s: f64,
 }
 
+/// Asked against served, for prompt or output tokens, over the successes
+/// whose usage the server reported.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Deviation {
+    pub requests: u64,
+    pub asked_total: u64,
+    pub served_total: u64,
+    pub asked_mean: f64,
+    pub served_mean: f64,
+    /// (served - asked) / asked of the means, in percent.
+    pub mean_deviation_pct: f64,
+    /// The one request furthest from what it asked: |served - asked|, and
+    /// what it asked.
+    pub worst_abs: u64,
+    pub worst_asked: u64,
+    pub worst_pct: f64,
+}
+
+impl Deviation {
+    fn new(requests: u64, asked: u64, served: u64, (worst_abs, worst_asked): (u64, u64)) -> Deviation {
+        let mean = |t: u64| if requests > 0 { t as f64 / requests as f64 } else { 0.0 };
+        let pct = |d: f64, of: f64| if of > 0.0 { d / of * 100.0 } else { 0.0 };
+        Deviation {
+            requests,
+            asked_total: asked,
+            served_total: served,
+            asked_mean: mean(asked),
+            served_mean: mean(served),
+            mean_deviation_pct: pct(served as f64 - asked as f64, asked as f64),
+            worst_abs,
+            worst_asked,
+            worst_pct: pct(worst_abs as f64, worst_asked as f64),
+        }
+    }
+
+    fn merge(all: &[&Deviation]) -> Deviation {
+        let worst = all.iter().max_by_key(|d| d.worst_abs).map(|d| (d.worst_abs, d.worst_asked)).unwrap_or_default();
+        let sum = |f: &dyn Fn(&Deviation) -> u64| all.iter().map(|d| f(d)).sum::<u64>();
+        Deviation::new(sum(&|d| d.requests), sum(&|d| d.asked_total), sum(&|d| d.served_total), worst)
+    }
+}
+
+/// Mean served prompt tokens further than this from asked: a warning.
+pub const PROMPT_DEVIATION_WARN_PCT: f64 = 2.0;
+
+/// What the requests asked against what the server says it served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AskedVsServed {
+    pub prompt: Deviation,
+    /// Output tokens, over requests that asked a number (`max_tokens`).
+    pub output: Deviation,
+    /// The served prompt lengths, in tokens.
+    pub served_prompt_tokens: Option<Summary>,
+    /// Their exact distribution: [length, requests], by length.
+    #[serde(default)]
+    pub served_prompt_token_counts: Vec<(u64, u64)>,
+}
+
+impl AskedVsServed {
+    fn of(s: &AskedServedSums) -> Option<AskedVsServed> {
+        (s.n > 0).then(|| AskedVsServed {
+            prompt: Deviation::new(s.n, s.asked_prompt, s.served_prompt, s.worst_prompt),
+            output: Deviation::new(s.output_n, s.asked_output, s.served_output, s.worst_output),
+            served_prompt_tokens: Summary::of_counts(&s.prompt_lengths),
+            served_prompt_token_counts: s.prompt_lengths.iter().map(|(l, n)| (*l, *n)).collect(),
+        })
+    }
+
+    fn merge(all: &[&AskedVsServed]) -> Option<AskedVsServed> {
+        if all.is_empty() {
+            return None;
+        }
+        let mut lengths: BTreeMap<u64, u64> = BTreeMap::new();
+        for a in all {
+            for (l, n) in &a.served_prompt_token_counts {
+                *lengths.entry(*l).or_default() += n;
+            }
+        }
+        Some(AskedVsServed {
+            prompt: Deviation::merge(&all.iter().map(|a| &a.prompt).collect::<Vec<_>>()),
+            output: Deviation::merge(&all.iter().map(|a| &a.output).collect::<Vec<_>>()),
+            served_prompt_tokens: Summary::of_counts(&lengths),
+            served_prompt_token_counts: lengths.into_iter().collect(),
+        })
+    }
+}
+
+/// The result's warnings, from its own fields: approximate prompt lengths,
+/// prompts served at another length than asked, a client-limited run.
+fn warnings(llm: bool, source: &str, asked: Option<&AskedVsServed>, validity: &Validity) -> Vec<String> {
+    let mut w = Vec::new();
+    if llm && source.starts_with("words") {
+        w.push(
+            "prompt lengths are approximate: counted in words, not by the model's tokenizer (set \
+             target.tokenizer or --tokenizer to the model folder, or use a server that answers /tokenize)"
+                .to_string(),
+        );
+    }
+    if let Some(a) = asked
+        && a.prompt.mean_deviation_pct.abs() > PROMPT_DEVIATION_WARN_PCT
+    {
+        w.push(format!(
+            "the server counted {:.1} prompt tokens per request on average, {:.1} were asked ({:+.1}%): the load \
+             sent is not the load asked",
+            a.prompt.served_mean, a.prompt.asked_mean, a.prompt.mean_deviation_pct
+        ));
+    }
+    if validity.client_limited {
+        w.push(format!("the client may have been the bottleneck, not the server: {}", validity.reasons.join("; ")));
+    }
+    w
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub schema: String,
@@ -155,7 +269,22 @@ pub struct Report {
     pub queue_ms: Option<Summary>,
     pub send_lag_ms: Option<Summary>,
     pub latency_from_intended_ms: Option<Summary>,
+    /// Opening new connections (requests that found none free).
+    #[serde(default)]
+    pub connect_ms: Option<Summary>,
     pub tokens: TokenTotals,
+    /// How prompt lengths were made: "tokenizer PATH", "server /tokenize",
+    /// "words (approximate)", or "none" (generic HTTP).
+    #[serde(default)]
+    pub prompt_tokens_source: String,
+    #[serde(default)]
+    pub asked_vs_served: Option<AskedVsServed>,
+    /// Whether the client may have been the bottleneck, and why.
+    #[serde(default)]
+    pub validity: Validity,
+    /// What a reader must know before trusting the numbers.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub goodput: Option<Goodput>,
     pub rate: Option<Rate>,
     pub littles_law: Option<LittlesLaw>,
@@ -189,6 +318,8 @@ pub struct Facts {
     /// Added to the end of the window (closed loop: the think time, so the
     /// window holds whole user cycles).
     pub window_tail_s: f64,
+    pub prompt_tokens_source: String,
+    pub validity: Validity,
 }
 
 fn source(from_usage: u64, total: u64, yes: &str, no: &str) -> String {
@@ -260,6 +391,8 @@ impl Report {
             }
         });
         let ts = timeseries(f.origin_unix, &total.seconds, &f.in_flight);
+        let asked_vs_served = AskedVsServed::of(&total.asked);
+        let warnings = warnings(llm, &f.prompt_tokens_source, asked_vs_served.as_ref(), &f.validity);
         Report {
             schema: SCHEMA.into(),
             label: f.label,
@@ -294,6 +427,11 @@ impl Report {
             queue_ms: Summary::of(total.h.get("queue")),
             send_lag_ms: Summary::of(total.h.get("send_lag")),
             latency_from_intended_ms: Summary::of(total.h.get("latency_from_intended")),
+            connect_ms: Summary::of(total.h.get("connect")),
+            prompt_tokens_source: f.prompt_tokens_source,
+            asked_vs_served,
+            validity: f.validity,
+            warnings,
             tokens: TokenTotals {
                 input_total: total.input_tokens,
                 output_total: total.output_tokens,
@@ -457,6 +595,12 @@ impl Report {
                 client_gap_ms: gap,
             }
         });
+        let asked: Vec<&AskedVsServed> = reports.iter().filter_map(|r| r.asked_vs_served.as_ref()).collect();
+        let asked_vs_served = AskedVsServed::merge(&asked);
+        let hosts: Vec<&str> = reports.iter().map(|r| r.client.host.as_str()).collect();
+        let validity = validity::merge(&reports.iter().map(|r| &r.validity).collect::<Vec<_>>(), &hosts);
+        let prompt_tokens_source = same(&|r| r.prompt_tokens_source.clone());
+        let warnings = warnings(first.target.api != "http", &prompt_tokens_source, asked_vs_served.as_ref(), &validity);
         Ok(Report {
             schema: SCHEMA.into(),
             label: first.label.clone(),
@@ -502,6 +646,11 @@ impl Report {
             queue_ms: Summary::of(hists.get("queue")),
             send_lag_ms: Summary::of(hists.get("send_lag")),
             latency_from_intended_ms: Summary::of(hists.get("latency_from_intended")),
+            connect_ms: Summary::of(hists.get("connect")),
+            prompt_tokens_source,
+            asked_vs_served,
+            validity,
+            warnings,
             tokens: TokenTotals {
                 input_total,
                 output_total,

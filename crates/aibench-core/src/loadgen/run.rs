@@ -19,6 +19,7 @@ use super::schedule::Schedule;
 use super::spec::{Api, BenchSpec, Workload};
 use super::stats::Shard;
 use super::{closed, exchange, facts, open, prepare, ticker};
+use crate::tokenize::prompts::Counter;
 
 /// How the caller steers a run.
 pub struct Control {
@@ -42,10 +43,28 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     check_open_files(&spec.workload, endpoints.len())?;
     let api = spec.target.api;
     let llm = api.is_llm();
-    if llm && spec.target.model.is_none() {
-        spec.target.model = Some(prepare::discover_model(api, &endpoints[0]).await?);
+    let mut max_model_len = None;
+    let mut counter = Counter::Words;
+    if llm {
+        match prepare::model_info(api, &endpoints[0]).await {
+            Ok(info) => {
+                max_model_len = info.max_model_len;
+                if spec.target.model.is_none() {
+                    spec.target.model = Some(info.name.ok_or_else(|| RunError::Unavailable {
+                        kind: "http",
+                        message: format!("target.model not given and {} lists no model; set target.model", urls[0]),
+                    })?);
+                }
+            }
+            Err(RunError::Unavailable { kind, message }) if spec.target.model.is_none() => {
+                return Err(RunError::Unavailable { kind, message: format!("target.model not given and {message}") });
+            }
+            Err(_) => {}
+        }
+        let model = spec.target.model.clone().unwrap_or_default();
+        counter = prepare::counter(&spec, &endpoints[0], &model).await?;
     }
-    let (requests, meta) = prepare::requests(&spec, &endpoints)?;
+    let (requests, meta) = prepare::requests(&spec, &endpoints, &counter, max_model_len).await?;
     // Built before the run: a schedule that cannot be made is a spec error,
     // not an open loop that silently sends nothing.
     let schedule = match &spec.workload {
@@ -93,11 +112,13 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         first_unanswered_us: AtomicU64::new(NONE),
         backoff_us: AtomicU64::new(0),
         backoffs: AtomicU64::new(0),
+        loop_delay: Mutex::new(super::stats::new_hist()),
     });
 
     let (halt_tx, mut halt_rx) = watch::channel(None::<Halt>);
     let ticker = tokio::spawn(ticker::tick(ctx.clone(), control.progress.clone()));
     let sampler = tokio::spawn(ticker::sample_loop(ctx.clone(), spec.workload.unreachable_after(), halt_tx.clone()));
+    let probe = tokio::spawn(ticker::probe_loop(ctx.clone()));
     let mut stop = control.stop.clone();
     let forward = tokio::spawn(async move {
         if let Ok(sig) = stop.wait_for(|s| s.is_some()).await
@@ -123,9 +144,11 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     }
     ticker.abort();
     sampler.abort();
+    probe.abort();
     forward.abort();
     let total = merge_shards(&ctx);
-    let report = facts::finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0);
+    let source = if llm { counter.source() } else { "none".to_string() };
+    let report = facts::finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0, source);
     if let Some((tx, writer)) = log {
         // Every request has finished: close the log and wait for the flush.
         let _ = tx.send(None);

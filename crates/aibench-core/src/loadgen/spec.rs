@@ -115,6 +115,23 @@ pub struct Target {
     pub method: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// What prompt lengths are counted with: the model folder (or its
+    /// `tokenizer.json`), `"server"` (its `/tokenize`) or `"words"`.
+    /// Unset: the server's `/tokenize` when it answers, else words.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// `/v1/completions` prompts as text (default) or token ids.
+    #[serde(default)]
+    pub prompt_format: PromptFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptFormat {
+    #[default]
+    Text,
+    /// `"prompt": [ids]`, which vLLM accepts: exact by construction.
+    Ids,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -445,6 +462,22 @@ impl Target {
             if v.contains('\r') || v.contains('\n') {
                 return Err(format!("target.headers.{k}: header values cannot contain line breaks"));
             }
+        }
+        if self.prompt_format == PromptFormat::Ids && self.api != Api::OpenaiCompletions {
+            return Err(format!(
+                "target.prompt_format: token-id prompts are for api = \"openai-completions\", not \"{}\"",
+                self.api.name()
+            ));
+        }
+        if self.tokenizer.as_deref() == Some("server") && !matches!(self.api, Api::OpenaiCompletions | Api::OpenaiChat)
+        {
+            return Err(format!(
+                "target.tokenizer: \"server\" means vLLM's /tokenize, which api = \"{}\" does not have; give the model folder",
+                self.api.name()
+            ));
+        }
+        if self.tokenizer.as_deref() == Some("") {
+            return Err("target.tokenizer: expected a model folder, tokenizer.json, \"server\" or \"words\"".into());
         }
         Ok(())
     }

@@ -27,7 +27,8 @@ pub fn add_sample(samples: &mut Vec<String>, msg: &str) {
 }
 
 /// The metrics kept as histograms, by name in results.
-pub const METRICS: [&str; 7] = ["latency", "ttft", "tpot", "itl", "queue", "send_lag", "latency_from_intended"];
+pub const METRICS: [&str; 8] =
+    ["latency", "ttft", "tpot", "itl", "queue", "send_lag", "latency_from_intended", "connect"];
 
 // Indices into `METRICS` and `Hists::by_name`.
 pub const LATENCY: usize = 0;
@@ -37,6 +38,8 @@ pub const ITL: usize = 3;
 pub const QUEUE: usize = 4;
 pub const SEND_LAG: usize = 5;
 pub const LATENCY_FROM_INTENDED: usize = 6;
+/// Opening a new connection (when a request needed one).
+pub const CONNECT: usize = 7;
 
 #[derive(Clone)]
 pub struct Hists {
@@ -49,7 +52,11 @@ impl Hists {
     }
 
     pub fn get(&self, name: &str) -> &Histogram<u64> {
-        &self.by_name[METRICS.iter().position(|m| *m == name).expect("known metric")]
+        self.get_opt(name).expect("known metric")
+    }
+
+    pub fn get_opt(&self, name: &str) -> Option<&Histogram<u64>> {
+        METRICS.iter().position(|m| *m == name).map(|i| &self.by_name[i])
     }
 
     fn rec(&mut self, i: usize, us: u64) {
@@ -103,6 +110,12 @@ pub struct Record {
     /// Failed before the server answered, or answered 5xx: a closed-loop
     /// user backs off before its next request.
     pub refused: bool,
+    /// What the request asked: prompt tokens (in the counter's tokens) and
+    /// output tokens (`max_tokens`).
+    pub asked_input: u64,
+    pub asked_output: u64,
+    /// Opening its connection, when it needed a new one.
+    pub connect: Option<Duration>,
 }
 
 impl Record {
@@ -135,6 +148,67 @@ pub struct Shard {
     pub gap_sum_us: f64,
     pub gap_n: u64,
     pub short_outputs: u64,
+    pub asked: AskedServedSums,
+}
+
+/// Asked against served tokens, summed over successes whose usage the
+/// server reported.
+#[derive(Clone, Default)]
+pub struct AskedServedSums {
+    pub n: u64,
+    /// Of those, the requests that asked a number of output tokens.
+    pub output_n: u64,
+    pub asked_prompt: u64,
+    pub served_prompt: u64,
+    pub asked_output: u64,
+    pub served_output: u64,
+    /// The largest |served - asked| of one request, and that request's asked.
+    pub worst_prompt: (u64, u64),
+    pub worst_output: (u64, u64),
+    /// Served prompt lengths, in tokens: length -> requests (exact).
+    pub prompt_lengths: BTreeMap<u64, u64>,
+}
+
+fn worse(cur: (u64, u64), asked: u64, served: u64) -> (u64, u64) {
+    let d = asked.abs_diff(served);
+    if d > cur.0 { (d, asked) } else { cur }
+}
+
+impl AskedServedSums {
+    fn record(&mut self, r: &Record) {
+        if !r.input_from_usage || !r.llm {
+            return;
+        }
+        self.n += 1;
+        self.asked_prompt += r.asked_input;
+        self.served_prompt += r.input_tokens;
+        self.worst_prompt = worse(self.worst_prompt, r.asked_input, r.input_tokens);
+        if r.asked_output > 0 {
+            self.output_n += 1;
+            self.asked_output += r.asked_output;
+            self.served_output += r.output_tokens;
+            self.worst_output = worse(self.worst_output, r.asked_output, r.output_tokens);
+        }
+        *self.prompt_lengths.entry(r.input_tokens).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, o: &AskedServedSums) {
+        self.n += o.n;
+        self.output_n += o.output_n;
+        self.asked_prompt += o.asked_prompt;
+        self.served_prompt += o.served_prompt;
+        self.asked_output += o.asked_output;
+        self.served_output += o.served_output;
+        if o.worst_prompt.0 > self.worst_prompt.0 {
+            self.worst_prompt = o.worst_prompt;
+        }
+        if o.worst_output.0 > self.worst_output.0 {
+            self.worst_output = o.worst_output;
+        }
+        for (len, n) in &o.prompt_lengths {
+            *self.prompt_lengths.entry(*len).or_default() += n;
+        }
+    }
 }
 
 fn us(d: Duration) -> u64 {
@@ -156,6 +230,9 @@ impl Shard {
         if let Some(i) = r.intended {
             // Scheduler precision: intended send time -> ready to send.
             self.h.rec(SEND_LAG, us(r.ready.saturating_duration_since(i)));
+        }
+        if let Some(c) = r.connect {
+            self.h.rec(CONNECT, us(c));
         }
         if let Some((class, msg)) = &r.failure {
             self.failures += 1;
@@ -194,6 +271,7 @@ impl Shard {
         if r.short {
             self.short_outputs += 1;
         }
+        self.asked.record(r);
         self.input_tokens += r.input_tokens;
         self.output_tokens += r.output_tokens;
         if r.tokens_from_usage {
@@ -238,6 +316,7 @@ impl Shard {
         self.gap_sum_us += o.gap_sum_us;
         self.gap_n += o.gap_n;
         self.short_outputs += o.short_outputs;
+        self.asked.merge(&o.asked);
         if self.seconds.len() < o.seconds.len() {
             self.seconds.resize(o.seconds.len(), Second::default());
         }
@@ -268,6 +347,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A histogram of microseconds, in milliseconds.
     pub fn of(h: &Histogram<u64>) -> Option<Summary> {
         if h.is_empty() {
             return None;
@@ -281,6 +361,42 @@ impl Summary {
             min: ms(h.min()),
             max: ms(h.highest_equivalent(h.max())),
             stdev: h.stdev() / 1000.0,
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+        })
+    }
+}
+
+impl Summary {
+    /// Exact, from value -> count (token lengths); quantiles are the lowest
+    /// value with at least that share of the counts at or below it.
+    pub fn of_counts(counts: &BTreeMap<u64, u64>) -> Option<Summary> {
+        let n: u64 = counts.values().sum();
+        if n == 0 {
+            return None;
+        }
+        let mean = counts.iter().map(|(v, c)| *v as f64 * *c as f64).sum::<f64>() / n as f64;
+        let var = counts.iter().map(|(v, c)| (*v as f64 - mean).powi(2) * *c as f64).sum::<f64>() / n as f64;
+        let q = |p: f64| {
+            let rank = ((p * n as f64).ceil() as u64).clamp(1, n);
+            let mut seen = 0;
+            for (v, c) in counts {
+                seen += c;
+                if seen >= rank {
+                    return *v as f64;
+                }
+            }
+            0.0
+        };
+        Some(Summary {
+            count: n,
+            mean,
+            min: *counts.keys().next().unwrap_or(&0) as f64,
+            max: *counts.keys().next_back().unwrap_or(&0) as f64,
+            stdev: var.sqrt(),
             p50: q(0.50),
             p90: q(0.90),
             p95: q(0.95),
@@ -338,6 +454,7 @@ mod tests {
             (QUEUE, "queue"),
             (SEND_LAG, "send_lag"),
             (LATENCY_FROM_INTENDED, "latency_from_intended"),
+            (CONNECT, "connect"),
         ];
         for (i, name) in named {
             assert_eq!(METRICS[i], name);
@@ -353,6 +470,16 @@ mod tests {
         let back = decode(&encode(&h)).unwrap();
         assert_eq!(back, h);
         assert!(decode("!!").is_err());
+    }
+
+    #[test]
+    fn summary_of_counts_is_exact() {
+        let counts: BTreeMap<u64, u64> = [(100, 50), (4000, 49), (4001, 1)].into_iter().collect();
+        let s = Summary::of_counts(&counts).unwrap();
+        assert_eq!((s.count, s.min, s.max, s.p50, s.p99), (100, 100.0, 4001.0, 100.0, 4000.0));
+        assert_eq!(s.p999, 4001.0);
+        assert!((s.mean - (5000.0 + 196_000.0 + 4001.0) / 100.0).abs() < 1e-9);
+        assert!(Summary::of_counts(&BTreeMap::new()).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::ctx::{Ctx, Halt};
 use super::progress::Progress;
 use super::stats;
+use super::validity::PROBE_PERIOD_MS;
 
 pub(super) fn sample_in_flight(ctx: &Ctx) {
     let now = Instant::now();
@@ -79,5 +80,21 @@ pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<P
         if tx.send(p).is_err() {
             return;
         }
+    }
+}
+
+/// The event-loop delay: a timer due every 10 ms on the client's runtime,
+/// and how late each firing comes. A runtime too busy to poll its timers
+/// sends late and reads responses late.
+pub(super) async fn probe_loop(ctx: Arc<Ctx>) {
+    let period = Duration::from_millis(PROBE_PERIOD_MS);
+    let mut due = tokio::time::Instant::now() + period;
+    loop {
+        tokio::time::sleep_until(due).await;
+        let now = tokio::time::Instant::now();
+        let late = now.saturating_duration_since(due);
+        ctx.loop_delay.lock().unwrap_or_else(|e| e.into_inner()).saturating_record(late.as_micros() as u64 + 1);
+        // The next firing is due one period after this one came.
+        due = now + period;
     }
 }

@@ -7,6 +7,7 @@ pub mod profile;
 pub mod request;
 pub mod server;
 pub mod text;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct SimConfig {
     pub faults: Faults,
     /// `/health` answers 503 (and requests are refused) for this long.
     pub startup_delay: Duration,
+    /// How prompt tokens are counted.
+    pub tokenizer: tokens::SimTokenizer,
 }
 
 /// What `aibench sim` and `aibench.sim.start` may change in a profile and in
@@ -85,6 +88,7 @@ impl SimConfig {
             seed: 0,
             faults: Faults::default(),
             startup_delay: Duration::ZERO,
+            tokenizer: tokens::SimTokenizer::Words,
         }
     }
 
@@ -135,6 +139,9 @@ pub struct Settings {
     /// `/health` answers 503 (and requests are refused) this long, seconds.
     #[serde(default)]
     pub startup_delay_s: f64,
+    /// Count prompt tokens with this model folder's tokenizer (else the
+    /// profile's, else words).
+    pub tokenizer: Option<String>,
 }
 
 impl Settings {
@@ -169,6 +176,9 @@ impl Settings {
             stall: Duration::from_secs_f64(stall_s),
         };
         cfg.startup_delay = Duration::from_secs_f64(self.startup_delay_s);
+        if let Some(t) = self.tokenizer.as_ref().or(cfg.profile.tokenizer.as_ref()) {
+            cfg.tokenizer = tokens::SimTokenizer::load(t).map_err(|e| format!("tokenizer: {e}"))?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -214,11 +224,28 @@ impl Drop for SimServer {
     }
 }
 
+/// The listen backlog of vLLM's server (uvicorn's default). The 128 of a
+/// plain bind drops connections when a few thousand users connect at once.
+pub const LISTEN_BACKLOG: u32 = 2048;
+
+async fn listen(bind: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(bind).await? {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|_| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the address resolves to nothing")))
+}
+
 /// Binds and starts serving (within the current tokio runtime).
 pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
     cfg.validate()?;
     let bind = format!("{}:{}", cfg.host, cfg.port);
-    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let listener = listen(&bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let metrics = Arc::new(metrics::Metrics::new(&cfg.model, cfg.profile.max_model_len));
     let (engine, _join) = engine::start(cfg.profile.clone(), metrics.clone());

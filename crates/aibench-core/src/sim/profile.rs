@@ -28,6 +28,9 @@ pub struct Profile {
     pub per_prefill_token_ms: f64,
     /// Mean output length when a request may stop early (no `ignore_eos`).
     pub eos_mean_tokens: u32,
+    /// Count prompt tokens with this model folder's tokenizer (else words).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
 }
 
 const STOCK: &[(&str, &str)] = &[

@@ -1,9 +1,9 @@
 //! How the simulator counts prompt tokens and makes up output text.
 //!
-//! Token rule: a prompt's length in tokens is its number of
-//! whitespace-separated words (at least 1); a prompt given as token ids counts
-//! one token per id; a chat request counts the words of every message's text.
-//! Output: every token is one pseudo-word with a leading space, chosen by a
+//! Without a tokenizer (see `tokens.rs`) a prompt's length in tokens is its
+//! number of whitespace-separated words (at least 1); a prompt given as token
+//! ids counts one token per id; a chat request counts the words of every
+//! message's text. Output: every token is one pseudo-word with a leading space, chosen by a
 //! hash of (seed, request number, position): deterministic for a seed.
 
 /// Prompt tokens of a text under the simulator's rule.
@@ -11,7 +11,8 @@ pub fn count_tokens(text: &str) -> u32 {
     (text.split_whitespace().count() as u32).max(1)
 }
 
-const WORDS: &[&str] = &[
+/// The pseudo-words output is made of.
+pub const WORDS: &[&str] = &[
     "the",
     "model",
     "token",

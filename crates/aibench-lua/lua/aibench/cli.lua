@@ -79,6 +79,8 @@ local BENCH_FLAGS = {
   { "target.method", "--method" },
   { "target.api", "--api" },
   { "per_request_log", "--log" },
+  { "target.tokenizer", "--tokenizer" },
+  { "target.prompt_format", "--prompt-format" },
 }
 
 --- Runs `f(spec)` (bench.validate, bench.run); a spec it refuses is a bad
@@ -120,7 +122,7 @@ function commands.bench(o)
   end
   workload.keep_going = o.keep_going or nil
   local spec = {
-    target = { url = #o.url == 1 and o.url[1] or o.url, api = o.api, model = o.model, timeout_s = o.timeout, stream = not o.no_stream },
+    target = { url = #o.url == 1 and o.url[1] or o.url, api = o.api, model = o.model, timeout_s = o.timeout, stream = not o.no_stream, tokenizer = o.tokenizer, prompt_format = o.prompt_format },
     workload = workload,
     dataset = { type = "synthetic", prompt_tokens = o.prompt_tokens, output_tokens = o.output_tokens, seed = o.seed },
     per_request_log = o.log,

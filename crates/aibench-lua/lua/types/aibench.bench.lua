@@ -20,6 +20,8 @@ local bench = {}
 ---@field path? string override the API's path
 ---@field method? string `http` API: method (default GET, or POST with a body)
 ---@field body? string `http` API: body; `{{seq}}` becomes the request number
+---@field tokenizer? string prompt lengths counted by: a model folder (or its tokenizer.json), "server" (vLLM's /tokenize) or "words"; default: the server's /tokenize when it answers, else words (approximate). `dataset.tokenizer` is an alias
+---@field prompt_format? "text"|"ids" openai-completions: send prompts as text (default) or token ids (exact by construction)
 
 ---@class aibench.bench.ClosedLoop
 ---@field pattern "closed-loop"
@@ -47,7 +49,8 @@ local bench = {}
 
 ---@class aibench.bench.Dataset
 ---@field type? "synthetic"|"jsonl"|"list" (inferred from the fields when absent)
----@field prompt_tokens? integer synthetic: words per prompt (~1 token each)
+---@field prompt_tokens? integer synthetic: prompt length in the model's tokens as the server counts them (BOS and, for chat, the template included); exact with a tokenizer
+---@field tokenizer? string alias of target.tokenizer
 ---@field output_tokens? integer tokens to generate (max_tokens + ignore_eos)
 ---@field spread? number synthetic: lengths vary by ± this fraction
 ---@field seed? integer
@@ -118,6 +121,11 @@ local bench = {}
 ---@field littles_law table? closed loop: expected vs measured rate
 ---@field timeseries table per-second completed, errors, output_tokens, in_flight, means
 ---@field histograms table<string, string> HdrHistogram V2, base64, microseconds
+---@field connect_ms aibench.bench.Summary? opening new connections
+---@field prompt_tokens_source string "tokenizer PATH", "server /tokenize", "words (approximate)" or "none"
+---@field asked_vs_served table? prompt and output: asked/served totals and means, worst request; served_prompt_tokens (a Summary in tokens)
+---@field validity {client_limited: boolean, reasons: string[], cpu_util: number, cores: integer, loop_delay_p99_ms: number?, send_lag_p99_ms: number?, connect_p99_ms: number?, connects: integer, client_gap_ms: number?}
+---@field warnings string[] approximate prompt lengths, served prompts off by more than 2%, a client-limited run
 ---@field interrupted boolean
 ---@field duration_s number
 

@@ -18,6 +18,7 @@ local sim = {}
 ---@field stall_rate? number fraction whose stream pauses for `stall_s`
 ---@field stall_s? number default 1
 ---@field startup_delay_s? number /health answers 503 this long
+---@field tokenizer? string count prompt tokens with this model folder (or tokenizer.json), as vLLM does; default: the profile's, else words
 
 ---A running simulator.
 ---@class aibench.sim.Handle
@@ -52,7 +53,7 @@ function sim.profiles() end
 ---@return aibench.Error? err
 function sim.profile(name) end
 
----Prompt tokens of a text under the simulator's rule (whitespace-separated words).
+---Prompt tokens of a text as the simulator counts them without a tokenizer (whitespace-separated words).
 ---@param text string
 ---@return integer
 function sim.count_tokens(text) end

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::sim::request::FinishReason;
 use crate::sim::text;
+use crate::sim::tokens::message_texts;
 
 /// Request bodies above this are refused (vLLM has no limit; a 12 MB prompt
 /// still gets its answer, the length check's, below).
@@ -148,43 +149,33 @@ pub(super) fn check_model(st: &AppState, model: &Option<String>) -> Result<(), R
             StatusCode::NOT_FOUND,
             "NotFoundError",
             Some("model"),
-            format!("The model `{m}` does not exist. Valid aliases: {}", st.cfg.model),
+            format!("The model `{m}` does not exist. Valid aliases: {}.", st.cfg.model),
         )),
         _ => Ok(()),
     }
 }
 
-/// Words in chat messages (`content` as a string or a list of text parts).
-pub(super) fn chat_tokens(messages: &[Value]) -> Result<u32, Reject> {
-    let mut words = 0u32;
-    for (i, m) in messages.iter().enumerate() {
-        match m.get("content") {
-            Some(Value::String(s)) => words += s.split_whitespace().count() as u32,
-            Some(Value::Array(parts)) => {
-                for p in parts {
-                    if let Some(t) = p.get("text").and_then(Value::as_str) {
-                        words += t.split_whitespace().count() as u32;
-                    }
-                }
-            }
-            Some(Value::Null) | None => {}
-            Some(_) => {
-                return Err(bad_request(
-                    Some("messages"),
-                    format!("messages[{i}].content: expected a string or a list of content parts"),
-                ));
-            }
-        }
-    }
-    Ok(words.max(1))
+/// Tokens of chat messages, as the model's template and tokenizer count
+/// them (words of the contents without a tokenizer).
+pub(super) fn chat_tokens(st: &AppState, messages: &[Value]) -> Result<u32, Reject> {
+    let msgs = message_texts(messages).map_err(|e| bad_request(Some("messages"), e))?;
+    let chars: usize = msgs.iter().map(|m| m.content.chars().count()).sum();
+    check_chars(st, chars)?;
+    st.cfg.tokenizer.count_chat(&msgs).map_err(|e| bad_request(Some("messages"), e))
 }
 
-pub(super) fn prompt_tokens(prompt: &Option<Value>) -> Result<u32, Reject> {
+/// Tokens of a completions prompt: text (counted as the server counts it,
+/// BOS included), or token ids (one each).
+pub(super) fn prompt_tokens(st: &AppState, prompt: &Option<Value>) -> Result<u32, Reject> {
+    let text = |s: &str| -> Result<u32, Reject> {
+        check_chars(st, s.chars().count())?;
+        Ok(st.cfg.tokenizer.count(s))
+    };
     match prompt {
-        Some(Value::String(s)) => Ok(text::count_tokens(s)),
+        Some(Value::String(s)) => text(s),
         Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_number) => Ok(items.len() as u32),
         Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
-            Ok(text::count_tokens(items[0].as_str().unwrap_or_default()))
+            text(items[0].as_str().unwrap_or_default())
         }
         Some(Value::Array(items)) if items.len() > 1 => {
             Err(bad_request(Some("prompt"), "the simulator serves one prompt per request".into()))
@@ -218,7 +209,10 @@ pub(super) fn plan(
     if let Some(m) = max_tokens
         && m < 1
     {
-        return Err(bad_request(Some("max_tokens"), format!("max_tokens must be at least 1, got {m}.")));
+        return Err(bad_request(
+            Some("max_tokens"),
+            format!("max_tokens must be at least 1, got {m}. (parameter=max_tokens, value={m})"),
+        ));
     }
     if let Some(m) = min_tokens
         && m < 0
@@ -228,15 +222,27 @@ pub(super) fn plan(
             format!("min_tokens must be greater than or equal to 0, got {m}."),
         ));
     }
-    if prompt >= len {
+    if let Some(m) = max_tokens
+        && m > len as i64
+    {
         return Err(bad_request(
-            None,
+            Some("max_tokens"),
             format!(
-                "This model's maximum context length is {len} tokens. However, your request has {prompt} input tokens. Please reduce the length of the input messages."
+                "max_tokens={m} cannot be greater than max_model_len={len}. Please request fewer output tokens. (parameter=max_tokens, value={m})"
             ),
         ));
     }
-    let max = max_tokens.map(|m| m.min(u32::MAX as i64) as u32).unwrap_or(len - prompt);
+    if prompt > len {
+        // vLLM counts only up to one token past the limit.
+        let shown = len + 1;
+        return Err(bad_request(
+            Some("input_tokens"),
+            format!(
+                "This model's maximum context length is {len} tokens. However, your prompt contains at least {shown} input tokens, which exceeds this limit even without any output tokens. Please reduce the length of the input prompt. (parameter=input_tokens, value={shown})"
+            ),
+        ));
+    }
+    let max = max_tokens.map(|m| m.min(u32::MAX as i64) as u32).unwrap_or(len.saturating_sub(prompt).max(1));
     let total = prompt as u64 + max as u64;
     if total > len as u64 {
         return Err(bad_request(

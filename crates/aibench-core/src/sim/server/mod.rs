@@ -21,15 +21,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use self::admission::{
-    OllamaRequest, OpenAiRequest, Plan, bad_request, chat_tokens, check_chars, check_model, detail, json_content,
-    parse_json, plan, prompt_tokens, read_body, reject,
+    OllamaRequest, OpenAiRequest, Plan, bad_request, chat_tokens, check_model, detail, json_content, parse_json, plan,
+    prompt_tokens, read_body, reject,
 };
 use self::wire::{Dialect, Formatter, StreamState, body_stream, broken_body, collect, streaming, usage};
 use super::SimConfig;
 use super::engine::EngineHandle;
 use super::metrics::Metrics;
 use super::request::{Event, GenRequest};
-use super::text;
 
 pub struct AppState {
     pub cfg: SimConfig,
@@ -51,6 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
         .route("/api/generate", post(ollama_generate))
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama_tags))
@@ -168,7 +169,7 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
         }
         let prompt = match dialect {
             Dialect::Chat => match &req.messages {
-                Some(m) if !m.is_empty() => chat_tokens(m)?,
+                Some(m) if !m.is_empty() => chat_tokens(&st, m)?,
                 Some(_) => {
                     return Err(bad_request(
                         None,
@@ -179,12 +180,7 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
                     return Err(bad_request(Some("messages"), "messages: field required (a non-empty list)".into()));
                 }
             },
-            _ => {
-                if let Some(Value::String(p)) = &req.prompt {
-                    check_chars(&st, p.chars().count())?;
-                }
-                prompt_tokens(&req.prompt)?
-            }
+            _ => prompt_tokens(&st, &req.prompt)?,
         };
         let max = req.max_completion_tokens.or(req.max_tokens);
         let p = plan(&st, prompt, max, req.min_tokens, req.ignore_eos.unwrap_or(false))?;
@@ -230,6 +226,71 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
+/// A JSON-in, JSON-out endpoint of vLLM's: the media type, body limit,
+/// JSON and model checks, then `answer`; errors in vLLM's shape.
+async fn json_endpoint(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    answer: impl FnOnce(&AppState, Value) -> Result<Value, admission::Reject>,
+) -> Response {
+    let result = async {
+        json_content(headers)?;
+        let body = read_body(headers, body).await?;
+        let req: Value = parse_json(&body)?;
+        let model = req.get("model").and_then(Value::as_str).map(str::to_string);
+        check_model(st, &model)?;
+        answer(st, req)
+    };
+    match result.await {
+        Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
+        Err(r) => openai_error(r.status, r.kind, r.param, r.message),
+    }
+}
+
+/// vLLM's `POST /tokenize`: a prompt, or chat messages with the model's
+/// template; the count is what a request with it is charged.
+async fn tokenize(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    json_endpoint(&st, &headers, body, |st, req| {
+        let tok = &st.cfg.tokenizer;
+        let ids = if let Some(p) = req.get("prompt").and_then(Value::as_str) {
+            let special = req.get("add_special_tokens").and_then(Value::as_bool).unwrap_or(true);
+            tok.ids(p, special)
+        } else if let Some(m) = req.get("messages").and_then(Value::as_array) {
+            let msgs = crate::sim::tokens::message_texts(m).map_err(|e| bad_request(Some("messages"), e))?;
+            tok.chat_ids(&msgs).map_err(|e| bad_request(Some("messages"), e))?
+        } else {
+            let n = req.as_object().map(|o| o.len()).unwrap_or(0);
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                Some("body.prompt"),
+                format!(
+                    "2 validation errors:\n  {{'type': 'missing', 'loc': 'body.prompt', 'msg': 'Field required', 'input': '<dict of {n} items>'}}\n  {{'type': 'missing', 'loc': 'body.messages', 'msg': 'Field required', 'input': '<dict of {n} items>'}}"
+                ),
+            ));
+        };
+        Ok(json!({"count": ids.len(), "max_model_len": st.cfg.profile.max_model_len, "tokens": ids, "token_strs": null}))
+    })
+    .await
+}
+
+/// vLLM's `POST /detokenize`: the text of token ids.
+async fn detokenize(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
+    json_endpoint(&st, &headers, body, |st, req| {
+        let ids: Vec<u32> = req
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad_request(Some("body.tokens"), "tokens: field required (a list of token ids)".into()))?
+            .iter()
+            .map(|v| v.as_u64().map(|n| n.min(u32::MAX as u64) as u32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad_request(Some("body.tokens"), "tokens: expected a list of token ids".into()))?;
+        Ok(json!({"prompt": st.cfg.tokenizer.detokenize(&ids)}))
+    })
+    .await
+}
+
 async fn ollama_generate(State(st): State<Arc<AppState>>, headers: axum::http::HeaderMap, body: Body) -> Response {
     ollama(st, &headers, body, Dialect::OllamaGenerate).await
 }
@@ -257,8 +318,8 @@ async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
             ));
         }
         let prompt = match dialect {
-            Dialect::OllamaChat => chat_tokens(req.messages.as_deref().unwrap_or(&[]))?,
-            _ => text::count_tokens(req.prompt.as_deref().unwrap_or("")),
+            Dialect::OllamaChat => chat_tokens(&st, req.messages.as_deref().unwrap_or(&[]))?,
+            _ => st.cfg.tokenizer.count(req.prompt.as_deref().unwrap_or("")),
         };
         // num_predict < 0 means "until the model stops" in Ollama.
         let max = req.options.as_ref().and_then(|o| o.num_predict).filter(|n| *n >= 0);

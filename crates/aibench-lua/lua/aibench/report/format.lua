@@ -13,6 +13,8 @@ M.definitions = {
   { "from intended", "open loop: intended send time -> end (coordinated-omission corrected)" },
   { "goodput", "requests meeting every SLO / duration" },
   { "output tokens", "the server's usage counts when it reports them, else counted chunks" },
+  { "connect", "opening a new connection, for a request that found none free" },
+  { "asked / served", "prompt and output tokens each request asked against the server's usage for it" },
 }
 
 local function num(v, digits)
@@ -76,7 +78,63 @@ M.DIST = {
   { "queue_ms", "queue" },
   { "send_lag_ms", "send lag" },
   { "latency_from_intended_ms", "from intended" },
+  { "connect_ms", "connect" },
 }
+
+--- What a reader must know before trusting a result: its own warnings
+--- (results before they existed: the client's CPU alone).
+---@param b table a bench result
+---@return string[]
+function M.warnings(b)
+  if M.present(b.warnings) then
+    return b.warnings
+  end
+  if b.client and (b.client.cpu_util or 0) > 0.85 then
+    return { string.format("the client used %.0f%% of %d cores: it may be the bottleneck", 100 * b.client.cpu_util, b.client.cores or 0) }
+  end
+  return {}
+end
+
+--- Prompt and output tokens asked against served, as text (nil without usage).
+---@param b table a bench result
+---@return string?, string?
+function M.asked_served(b)
+  local a = M.present(b.asked_vs_served) and b.asked_vs_served or nil
+  if not a then
+    return nil
+  end
+  local function dev(d)
+    local worst = (d.worst_abs or 0) == 0 and "every request exact"
+      or string.format("worst request %d off (asked %d, %.1f%%)", d.worst_abs, d.worst_asked or 0, d.worst_pct or 0)
+    return string.format("mean asked %s, served %s (%+.1f%%), %s", num(d.asked_mean, 1), num(d.served_mean, 1), d.mean_deviation_pct or 0, worst)
+  end
+  local prompt = dev(a.prompt)
+  local l = M.present(a.served_prompt_tokens) and a.served_prompt_tokens or nil
+  if l then
+    prompt = prompt .. string.format("; served min %s p50 %s p90 %s p99 %s max %s", num(l.min, 0), num(l.p50, 0), num(l.p90, 0), num(l.p99, 0), num(l.max, 0))
+  end
+  local output = (a.output and (a.output.requests or 0) > 0) and dev(a.output) or nil
+  return prompt, output
+end
+
+--- The client's own measurements and verdict, as text (nil for old results).
+function M.client_check(b)
+  local v = M.present(b.validity) and b.validity or nil
+  if not v then
+    return nil
+  end
+  local parts = { string.format("cpu %.0f%% of %d core%s", 100 * (v.cpu_util or 0), v.cores or 0, v.cores == 1 and "" or "s") }
+  if M.present(v.loop_delay_p99_ms) then
+    parts[#parts + 1] = "loop delay p99 " .. num(v.loop_delay_p99_ms, 1) .. " ms"
+  end
+  if M.present(v.send_lag_p99_ms) then
+    parts[#parts + 1] = "send lag p99 " .. num(v.send_lag_p99_ms, 2) .. " ms"
+  end
+  if M.present(v.connect_p99_ms) then
+    parts[#parts + 1] = "connect p99 " .. num(v.connect_p99_ms, 1) .. " ms"
+  end
+  return table.concat(parts, ", ") .. (v.client_limited and " -> CLIENT-LIMITED" or " -> not limiting")
+end
 
 function M.present(v)
   return v ~= nil and v ~= require("aibench.json").null
@@ -170,6 +228,20 @@ function M.headline_rows(b)
   if b.tokens and (b.tokens.output_total or 0) > 0 then
     rows[#rows + 1] = { "output tokens", num(b.tokens.output_total, 0) .. " (" .. num(b.tokens.output_per_s, 1) .. " tok/s, " .. b.tokens.output_source .. ")" }
     rows[#rows + 1] = { "input tokens", num(b.tokens.input_total, 0) .. " (" .. num(b.tokens.input_per_s, 1) .. " tok/s)" }
+  end
+  if M.present(b.prompt_tokens_source) and b.prompt_tokens_source ~= "none" and b.prompt_tokens_source ~= "" then
+    rows[#rows + 1] = { "prompt lengths", b.prompt_tokens_source }
+  end
+  local prompt, output = M.asked_served(b)
+  if prompt then
+    rows[#rows + 1] = { "prompt tokens", prompt }
+  end
+  if output then
+    rows[#rows + 1] = { "output tokens asked", output }
+  end
+  local client = M.client_check(b)
+  if client then
+    rows[#rows + 1] = { "client", client }
   end
   if M.present(b.goodput) then
     rows[#rows + 1] = { "goodput", num(b.goodput.goodput_req_per_sec, 2) .. " req/s (" .. string.format("%.1f%%", 100 * b.goodput.attainment) .. " meet SLO)" }

@@ -36,6 +36,8 @@ th:first-child,td:first-child{text-align:left}thead{background:#f4f4f4}
 .charts{display:flex;flex-wrap:wrap;gap:.8rem}figure{margin:0;border:1px solid #eee;padding:.3rem}
 figcaption{font-size:.8rem;color:#555;text-align:center}.bad{color:#b00020;font-weight:bold}.good{color:#1b7f3b}
 .meta td{text-align:left}dl{font-size:.9rem}dt{font-weight:bold}dd{margin:0 0 .4rem 1rem}
+.warning{border-left:4px solid #b26a00;background:#fff4e0;padding:.4rem .8rem;margin:.5rem 0}
+.client-limited{border-left-color:#b00020;background:#fdecee;font-weight:bold}
 ]]
 
 local function figure(svg, caption)
@@ -132,7 +134,19 @@ function M.html(records, opts)
       { "host", tostring(env.host or b.client and b.client.host or "-") },
       { "result file", tostring(rec.path or "-") },
     }, "meta")
+    for _, w in ipairs(f.warnings(b)) do
+      local limited = w:find("bottleneck", 1, true) ~= nil
+      out[#out + 1] = string.format('<p class="warning%s">%s%s</p>', limited and " client-limited" or "", limited and "CLIENT-LIMITED: " or "Warning: ", esc(w))
+    end
     out[#out + 1] = html_table(f.headline_rows(b), "summary")
+    local lengths = f.get(b, "asked_vs_served", "served_prompt_tokens")
+    if lengths then
+      local a = b.asked_vs_served.prompt
+      out[#out + 1] = html_table({
+        { "prompt tokens", "asked mean", "served mean", "min", "p50", "p90", "p99", "max", "requests" },
+        { "served", num(a.asked_mean, 1), num(a.served_mean, 1), num(lengths.min, 0), num(lengths.p50, 0), num(lengths.p90, 0), num(lengths.p99, 0), num(lengths.max, 0), tostring(lengths.count) },
+      }, "prompt-lengths")
+    end
     out[#out + 1] = html_table(f.dist_rows(b), "dist")
     local s = rec.server
     if present(s) then

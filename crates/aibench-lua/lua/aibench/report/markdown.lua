@@ -27,6 +27,10 @@ function M.markdown(records, opts)
     out[#out + 1] = ""
     out[#out + 1] = string.format("Target: %s (%s, model %s); %s", table.concat(b.target.urls or {}, ", "), b.target.api, present(b.target.model) and b.target.model or "-", workload_line(b.workload))
     out[#out + 1] = ""
+    for _, w in ipairs(f.warnings(b)) do
+      out[#out + 1] = "> **Warning:** " .. w
+      out[#out + 1] = ""
+    end
     out[#out + 1] = md_table(f.headline_rows(b))
     out[#out + 1] = ""
     out[#out + 1] = md_table(f.dist_rows(b))

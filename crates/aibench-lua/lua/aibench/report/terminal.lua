@@ -57,6 +57,20 @@ function M.summary(r, opts)
     rows[#rows + 1] = { "Little's law", "expected " .. num(l.expected_req_per_sec, 2) .. " req/s", "measured " .. num(l.measured_req_per_sec, 2) .. " req/s", string.format("ratio %.3f", l.ratio), string.format("client gap %.2f ms", l.client_gap_ms or 0) }
   end
   add(f.columns(rows))
+  local prompt, output = f.asked_served(r)
+  if present(r.prompt_tokens_source) and r.prompt_tokens_source ~= "none" and r.prompt_tokens_source ~= "" then
+    add("prompt lengths  " .. r.prompt_tokens_source)
+  end
+  if prompt then
+    add("prompt tokens   " .. prompt)
+  end
+  if output then
+    add("output tokens   " .. output)
+  end
+  local client = f.client_check(r)
+  if client then
+    add("client          " .. client)
+  end
   add("")
   local dist = { { "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "count" } }
   for _, d in ipairs(f.DIST) do
@@ -76,8 +90,8 @@ function M.summary(r, opts)
   if present(r.stopped_early) then
     add("stopped early: " .. r.stopped_early.message)
   end
-  if r.client and (r.client.cpu_util or 0) > 0.85 then
-    add(string.format("warning: the client used %.0f%% of %d cores: it may be the bottleneck", 100 * r.client.cpu_util, r.client.cores))
+  for _, w in ipairs(f.warnings(r)) do
+    add("warning: " .. w)
   end
   if opts.definitions ~= false then
     add("")

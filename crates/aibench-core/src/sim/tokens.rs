@@ -1,0 +1,122 @@
+//! How the simulator counts prompt tokens, as the server it imitates would:
+//! with the model's tokenizer (`--tokenizer`: `tokenizer.json` and the chat
+//! template), or, without one, whitespace-separated words. Either way
+//! `/tokenize` answers with the same count the request is charged, and
+//! every prompt has token ids (words get stable ids of their own).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::tokenize::{LocalTokenizer, Message};
+
+#[derive(Clone, Debug, Default)]
+pub enum SimTokenizer {
+    /// One token per whitespace-separated word (token-id prompts: per id).
+    #[default]
+    Words,
+    Local(Arc<LocalTokenizer>),
+}
+
+/// Word ids: below this, an index into the words the simulator knows;
+/// above, a hash (stable, but not decodable).
+const HASHED: u32 = 1 << 24;
+
+fn known_words() -> impl Iterator<Item = &'static str> {
+    super::text::WORDS.iter().chain(crate::tokenize::prompts::VOCAB).copied()
+}
+
+fn word_id(w: &str) -> u32 {
+    if let Some(i) = known_words().position(|k| k == w) {
+        return i as u32;
+    }
+    // FNV-1a, folded into the hashed range.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in w.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    HASHED + h % (u32::MAX - HASHED)
+}
+
+/// The text of chat messages' contents (strings, or lists of text parts).
+pub fn message_texts(messages: &[Value]) -> Result<Vec<Message>, String> {
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+        let content = match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+            }
+            Some(Value::Null) | None => String::new(),
+            Some(_) => return Err(format!("messages[{i}].content: expected a string or a list of content parts")),
+        };
+        out.push(Message::new(role, &content));
+    }
+    Ok(out)
+}
+
+impl SimTokenizer {
+    pub fn load(path: &str) -> Result<SimTokenizer, String> {
+        Ok(SimTokenizer::Local(Arc::new(LocalTokenizer::load(path)?)))
+    }
+
+    /// Token ids of a completions prompt (`special`: BOS and the like).
+    pub fn ids(&self, text: &str, special: bool) -> Vec<u32> {
+        match self {
+            SimTokenizer::Words => text.split_whitespace().map(word_id).collect(),
+            SimTokenizer::Local(t) => t.encode(text, special),
+        }
+    }
+
+    /// Tokens of a completions prompt (at least 1, as the engine needs one).
+    pub fn count(&self, text: &str) -> u32 {
+        (self.ids(text, true).len() as u32).max(1)
+    }
+
+    /// Token ids of a chat request: the model's template when there is a
+    /// tokenizer; the words of the contents otherwise.
+    pub fn chat_ids(&self, messages: &[Message]) -> Result<Vec<u32>, String> {
+        match self {
+            SimTokenizer::Words => {
+                Ok(messages.iter().flat_map(|m| m.content.split_whitespace().map(word_id)).collect())
+            }
+            SimTokenizer::Local(t) => t.encode_chat(messages),
+        }
+    }
+
+    pub fn count_chat(&self, messages: &[Message]) -> Result<u32, String> {
+        Ok((self.chat_ids(messages)?.len() as u32).max(1))
+    }
+
+    /// Text of token ids, as `/detokenize` gives it (special tokens kept;
+    /// ids it does not know left out).
+    pub fn detokenize(&self, ids: &[u32]) -> String {
+        match self {
+            SimTokenizer::Words => {
+                let known: Vec<&str> = known_words().collect();
+                ids.iter().filter_map(|i| known.get(*i as usize).copied()).collect::<Vec<_>>().join(" ")
+            }
+            SimTokenizer::Local(t) => t.decode(ids, false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_have_ids_that_round_trip() {
+        let t = SimTokenizer::Words;
+        let ids = t.ids("the batch of unheardofword", true);
+        assert_eq!(ids.len(), 4);
+        assert!(ids[3] >= HASHED);
+        assert_eq!(t.detokenize(&ids), "the batch of");
+        assert_eq!(t.count("  "), 1, "an empty prompt still costs one token");
+        let chat =
+            message_texts(&serde_json::json!([{"role": "user", "content": "a b c"}]).as_array().unwrap().clone())
+                .unwrap();
+        assert_eq!(t.count_chat(&chat).unwrap(), 3);
+    }
+}
