@@ -388,6 +388,12 @@ pub struct SimArgs {
     /// and its chat template), as vLLM would; default: whitespace words.
     #[arg(long)]
     pub tokenizer: Option<String>,
+    /// Turn vLLM's prefix caching off (on by default, as in vLLM).
+    #[arg(long)]
+    pub no_prefix_caching: bool,
+    /// Tokens per KV block, the prefix cache's unit (the profile's; 128).
+    #[arg(long)]
+    pub block_size: Option<u32>,
 }
 
 impl SimArgs {
@@ -408,6 +414,8 @@ impl SimArgs {
             stall_s: Some(self.stall_s),
             startup_delay_s: self.startup_delay,
             tokenizer: self.tokenizer.clone(),
+            enable_prefix_caching: self.no_prefix_caching.then_some(false),
+            block_size: self.block_size,
         }
     }
 

@@ -571,3 +571,103 @@ async fn tokenize_and_detokenize_answer_as_vllm_does() {
     let none = http::post(&base, "/detokenize", &serde_json::json!({"model": m, "tokens": [999999]}).to_string()).await;
     assert_eq!(none.json(), answer("POST /detokenize {\"model\":\"tiny\",\"tokens\":[999999]}"));
 }
+
+/// Words the fixture tokenizer encodes as one token each, after a space.
+fn one_token_words(t: &aibench::tokenize::LocalTokenizer) -> Vec<&'static str> {
+    aibench::tokenize::prompts::VOCAB
+        .iter()
+        .copied()
+        .filter(|w| t.encode(w, false).len() == 1 && t.encode(&format!(" {w}"), false).len() == 1)
+        .collect()
+}
+
+/// vLLM's prefix caching: three completions sharing a 1,792-token prefix
+/// (block size 128) move `prefix_cache_hits_total` by 3,584 and
+/// `queries_total` by 5,406 on the real server; the simulator too, and the
+/// cached requests' TTFT drops. Off, nothing is reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_caching_reuses_shared_blocks_as_vllm_counts_them() {
+    let _t = TIMING.lock().await;
+    let dir = format!("{}/tests/fixtures/tokenizer-en-bpe-8k", env!("CARGO_MANIFEST_DIR"));
+    let tok = aibench::tokenize::LocalTokenizer::load(&dir).unwrap();
+    let ones = one_token_words(&tok);
+    assert!(ones.len() > 50);
+    // BOS + 1,791 one-token words = 1,792 tokens: 14 blocks of 128.
+    let prefix: Vec<&str> = (0..1791).map(|i| ones[i % ones.len()]).collect();
+    let prompt = |k: usize| {
+        let suffix: Vec<&str> = (0..10).map(|i| ones[(k * 13 + i * 7 + 1) % ones.len()]).collect();
+        format!("{} {}", prefix.join(" "), suffix.join(" "))
+    };
+    for k in 0..3 {
+        assert_eq!(tok.count(&prompt(k), true), 1802);
+    }
+    for caching in [true, false] {
+        let s = sim("opt-125m-cpu", |c| {
+            c.tokenizer = aibench::sim::tokens::SimTokenizer::load(&dir).unwrap();
+            c.profile.enable_prefix_caching = caching;
+        })
+        .await;
+        let mut ttft = Vec::new();
+        for k in 0..3 {
+            let body = serde_json::json!({"prompt": prompt(k), "max_tokens": 2, "stream": true}).to_string();
+            let t0 = Instant::now();
+            let r = http::post(&s.url(), "/v1/completions", &body).await;
+            let first = chunks(&r.sse_events()).into_iter().find(|(_, v)| content_of(v).is_some()).unwrap().0;
+            ttft.push(first.duration_since(t0).as_secs_f64());
+        }
+        let m = expfmt::parse(&http::get(&s.url(), "/metrics").await.text()).unwrap();
+        let total = |name: &str| expfmt::family(&m, name).unwrap().total();
+        let by_source = |src: &str| {
+            expfmt::family(&m, "vllm:prompt_tokens_by_source_total")
+                .unwrap()
+                .samples
+                .iter()
+                .find(|s| s.labels["source"] == src)
+                .unwrap()
+                .value
+        };
+        assert_eq!(total("vllm:prompt_tokens_total"), 5406.0);
+        if caching {
+            assert_eq!(total("vllm:prefix_cache_queries_total"), 5406.0);
+            assert_eq!(total("vllm:prefix_cache_hits_total"), 3584.0);
+            assert_eq!(total("vllm:prompt_tokens_cached_total"), 3584.0);
+            assert_eq!(by_source("local_cache_hit"), 3584.0);
+            assert_eq!(by_source("local_compute"), 5406.0 - 3584.0);
+            // 1,802 tokens to prefill, then 10: the profile's per-token cost shows.
+            assert!(ttft[1] < ttft[0] * 0.5 && ttft[2] < ttft[0] * 0.5, "TTFT {ttft:?}");
+        } else {
+            assert_eq!(total("vllm:prefix_cache_hits_total"), 0.0);
+            assert_eq!(total("vllm:prompt_tokens_cached_total"), 0.0);
+            assert_eq!(by_source("local_compute"), 5406.0);
+            assert!(ttft[1] > ttft[0] * 0.7 && ttft[2] > ttft[0] * 0.7, "TTFT {ttft:?}");
+        }
+    }
+}
+
+/// A reply sent back in the next prompt counts as many tokens as were
+/// generated (the output is made of single-token words), and the next
+/// turn reuses the blocks of the whole previous exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_fed_back_is_as_long_as_generated_and_cached() {
+    let dir = format!("{}/tests/fixtures/tokenizer-en-bpe-8k", env!("CARGO_MANIFEST_DIR"));
+    let tok = aibench::tokenize::LocalTokenizer::load(&dir).unwrap();
+    let s = sim("instant", |c| {
+        c.tokenizer = aibench::sim::tokens::SimTokenizer::load(&dir).unwrap();
+        c.profile.block_size = 16;
+    })
+    .await;
+    let first = one_token_words(&tok)[..100].join(" ");
+    let body = serde_json::json!({"prompt": first, "max_tokens": 60, "ignore_eos": true}).to_string();
+    let r: Value = http::post(&s.url(), "/v1/completions", &body).await.json();
+    let reply = r["choices"][0]["text"].as_str().unwrap().to_string();
+    assert_eq!(r["usage"]["completion_tokens"], 60);
+    assert_eq!(tok.count(&reply, false), 60, "{reply}");
+    let second = format!("{first}{reply} next");
+    let body = serde_json::json!({"prompt": second, "max_tokens": 1}).to_string();
+    let r: Value = http::post(&s.url(), "/v1/completions", &body).await.json();
+    assert_eq!(r["usage"]["prompt_tokens"], 101 + 60 + 1);
+    let m = expfmt::parse(&http::get(&s.url(), "/metrics").await.text()).unwrap();
+    let hits = expfmt::family(&m, "vllm:prefix_cache_hits_total").unwrap().total();
+    // 161 tokens of the first exchange: 10 whole blocks of 16 reused.
+    assert_eq!(hits, 160.0);
+}

@@ -12,6 +12,11 @@
 //! the front of the queue and recomputes its prompt and output so far), as
 //! vLLM's recompute preemption does.
 //!
+//! With prefix caching on (`prefix.rs`), a request admitted from the queue
+//! reuses its longest cached run of whole KV blocks and prefills only the
+//! rest; the blocks of its prompt are cached when its prefill completes, and
+//! those of its output when it finishes.
+//!
 //! The thread sleeps to absolute deadlines (sub-millisecond, unlike tokio's
 //! timer wheel) and hands each token to the request's HTTP stream through an
 //! unbounded channel, so the HTTP side never slows the model clock.
@@ -22,6 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
+use super::prefix::{PrefixCache, block_hashes};
 use super::profile::Profile;
 use super::request::{Event, FinishReason, GenRequest};
 
@@ -41,6 +47,10 @@ struct Seq {
     last_token_at: Option<Instant>,
     preemptions: u32,
     prefilled_tokens: u64,
+    /// Chained hashes of the full blocks of prompt + output (prefix caching).
+    hashes: Vec<u64>,
+    /// Cache blocks this sequence holds (not in `kv`).
+    held: Vec<u64>,
 }
 
 impl Seq {
@@ -54,9 +64,12 @@ impl Seq {
         chunk
     }
 
-    fn new(req: GenRequest) -> Seq {
+    fn new(req: GenRequest, block: Option<u64>) -> Seq {
         let p = req.prompt_tokens as u64;
+        let hashes = block.map(|b| block_hashes(&req.tokens, b as usize)).unwrap_or_default();
         Seq {
+            hashes,
+            held: Vec::new(),
             req,
             generated: 0,
             prefill_left: p,
@@ -100,12 +113,83 @@ struct Engine {
     m: Arc<Metrics>,
     waiting: VecDeque<Seq>,
     running: Vec<Seq>,
+    /// KV tokens in use: sequences' own and the cache blocks they hold.
     kv_used: u64,
+    /// `Some` with prefix caching on.
+    cache: Option<PrefixCache>,
 }
 
 impl Engine {
     fn new(p: Profile, m: Arc<Metrics>) -> Engine {
-        Engine { p, m, waiting: VecDeque::new(), running: Vec::new(), kv_used: 0 }
+        let cache = p.enable_prefix_caching.then(|| PrefixCache::new(p.block_size as u64));
+        Engine { p, m, waiting: VecDeque::new(), running: Vec::new(), kv_used: 0, cache }
+    }
+
+    fn seq(&self, r: GenRequest) -> Seq {
+        Seq::new(r, self.cache.as_ref().map(|c| c.block))
+    }
+
+    /// Evicts cached blocks nobody holds until `need` more tokens fit with
+    /// them counted (or none is left to evict).
+    fn make_room(&mut self, need: u64) {
+        let cap = self.p.kv_cache_tokens;
+        while let Some(c) = self.cache.as_mut() {
+            if self.kv_used + c.free_tokens() + need <= cap || !c.evict_one() {
+                break;
+            }
+        }
+    }
+
+    /// Gives back what a sequence holds: its own KV, and its references to
+    /// cache blocks (those nobody else holds become free, still cached).
+    fn release(&mut self, s: &mut Seq) {
+        self.kv_used -= s.kv;
+        s.kv = 0;
+        if let Some(c) = self.cache.as_mut() {
+            for h in s.held.drain(..) {
+                if c.release(h) {
+                    self.kv_used -= c.block;
+                }
+            }
+        }
+    }
+
+    /// At the end of prefill: the prompt's full blocks beyond those reused
+    /// enter the cache, held by the sequence.
+    fn cache_prompt(&mut self, s: &mut Seq) {
+        let Some(c) = self.cache.as_mut() else { return };
+        let full = (s.req.prompt_tokens as u64 / c.block) as usize;
+        for &h in s.hashes.iter().take(full).skip(s.held.len()) {
+            if c.insert_held(h) {
+                // Its tokens move from the sequence's own KV to the block.
+                s.kv -= c.block;
+            } else {
+                // Computed twice at once: hold the cached copy, drop ours.
+                if c.acquire(h) {
+                    self.kv_used += c.block;
+                }
+                s.kv -= c.block;
+                self.kv_used -= c.block;
+            }
+            s.held.push(h);
+        }
+    }
+
+    /// At the end of a sequence: the full blocks of its output enter the
+    /// cache (nobody holds them), then it releases everything.
+    fn cache_output_and_release(&mut self, s: &mut Seq) {
+        if let Some(c) = self.cache.as_mut() {
+            let full = ((s.req.prompt_tokens as u64 + s.generated as u64) / c.block) as usize;
+            for &h in s.hashes.iter().take(full).skip(s.held.len()) {
+                if s.kv < c.block {
+                    break;
+                }
+                s.kv -= c.block;
+                self.kv_used -= c.block;
+                c.insert_free(h);
+            }
+        }
+        self.release(s);
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) {
@@ -115,14 +199,20 @@ impl Engine {
             if self.running.is_empty() && self.waiting.is_empty() {
                 self.publish();
                 match rx.recv() {
-                    Ok(Command::Submit(r)) => self.waiting.push_back(Seq::new(r)),
+                    Ok(Command::Submit(r)) => {
+                        let s = self.seq(r);
+                        self.waiting.push_back(s)
+                    }
                     Ok(Command::Shutdown) | Err(_) => return self.abort_all(),
                 }
                 step_start = Instant::now();
             }
             loop {
                 match rx.try_recv() {
-                    Ok(Command::Submit(r)) => self.waiting.push_back(Seq::new(r)),
+                    Ok(Command::Submit(r)) => {
+                        let s = self.seq(r);
+                        self.waiting.push_back(s)
+                    }
                     Ok(Command::Shutdown) => return self.abort_all(),
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return self.abort_all(),
@@ -163,9 +253,11 @@ impl Engine {
 
     /// Decides this step's batch. Returns (sequences, prefill tokens, decode tokens).
     fn schedule(&mut self, now: Instant) -> (usize, u64, u64) {
-        // Room for one more KV slot per decoding sequence, preempting the newest.
+        // Room for one more KV slot per decoding sequence: evict unheld
+        // cache blocks first, then preempt the newest.
         loop {
             let decoding = self.running.iter().filter(|s| s.prefill_left == 0).count() as u64;
+            self.make_room(decoding);
             if self.kv_used + decoding <= self.p.kv_cache_tokens || self.running.len() <= 1 {
                 break;
             }
@@ -177,28 +269,66 @@ impl Engine {
         let mut prefill = 0u64;
         // KV slots this step's tokens will take: one per sequence that emits.
         let mut growth = decode;
-        for s in self.running.iter_mut().filter(|s| s.prefill_left > 0) {
+        let mut running = std::mem::take(&mut self.running);
+        for s in running.iter_mut().filter(|s| s.prefill_left > 0) {
             prefill += s.prefill_from(&mut budget);
             if s.prefill_left == 0 {
                 growth += 1;
+                self.cache_prompt(s);
             }
         }
+        self.running = running;
         while budget > 0 && self.running.len() < self.p.max_num_seqs as usize {
             let Some(front) = self.waiting.front() else { break };
-            let need = front.prefill_left;
+            // Its longest cached prefix in whole blocks, never the whole
+            // prompt (vLLM computes at least the last prompt token).
+            let (hit_blocks, hit_free) = match &self.cache {
+                Some(c) if front.generated == 0 => {
+                    let most = ((front.req.prompt_tokens as u64).saturating_sub(1) / c.block) as usize;
+                    c.lookup(&front.hashes, most)
+                }
+                _ => (0, 0),
+            };
+            let block = self.cache.as_ref().map(|c| c.block).unwrap_or(0);
+            let hit = hit_blocks as u64 * block;
+            let need = front.prefill_left - hit;
             // Its prompt, plus room for this step's tokens (its own included),
             // so admitting it never forces a preemption in the next step.
-            if self.kv_used + growth + need + 1 > self.p.kv_cache_tokens {
+            if self.kv_used + hit_free + growth + need + 1 > self.p.kv_cache_tokens {
                 break;
             }
             growth += 1;
             let mut s = self.waiting.pop_front().expect("front exists");
+            let first_time = s.scheduled_at.is_none();
+            if let Some(c) = self.cache.as_mut() {
+                for &h in &s.hashes[..hit_blocks] {
+                    if c.acquire(h) {
+                        self.kv_used += c.block;
+                    }
+                    s.held.push(h);
+                }
+                if first_time {
+                    self.m.prefix_cache_queries.inc_by(s.req.prompt_tokens as u64);
+                    self.m.prefix_cache_hits.inc_by(hit);
+                    self.m.prompt_tokens_cached.inc_by(hit);
+                }
+            }
+            if first_time {
+                let [compute, cached] = &self.m.prompt_tokens_by_source;
+                compute.inc_by(s.req.prompt_tokens as u64 - hit);
+                cached.inc_by(hit);
+            }
+            s.prefill_left -= hit;
+            self.make_room(growth + need);
             self.kv_used += need;
             s.kv = need;
-            if s.scheduled_at.is_none() {
+            if first_time {
                 s.scheduled_at = Some(now);
             }
             prefill += s.prefill_from(&mut budget);
+            if s.prefill_left == 0 {
+                self.cache_prompt(&mut s);
+            }
             self.running.push(s);
         }
         (self.running.len(), prefill, decode)
@@ -206,8 +336,7 @@ impl Engine {
 
     fn preempt_newest(&mut self) {
         let Some(mut s) = self.running.pop() else { return };
-        self.kv_used -= s.kv;
-        s.kv = 0;
+        self.release(&mut s);
         // Recompute: the prompt and everything generated so far.
         s.prefill_left = s.req.prompt_tokens as u64 + s.generated as u64;
         s.preemptions += 1;
@@ -217,17 +346,14 @@ impl Engine {
 
     /// Sequences whose client went away are aborted before they cost a step.
     fn drop_abandoned(&mut self) {
+        let (gone, keep): (Vec<Seq>, Vec<Seq>) =
+            std::mem::take(&mut self.running).into_iter().partition(|s| s.req.events.is_closed());
+        self.running = keep;
+        for mut s in gone {
+            self.release(&mut s);
+            self.m.finished(FinishReason::Abort).inc();
+        }
         let m = self.m.clone();
-        let mut freed = 0;
-        self.running.retain(|s| {
-            let gone = s.req.events.is_closed();
-            if gone {
-                freed += s.kv;
-                m.finished(FinishReason::Abort).inc();
-            }
-            !gone
-        });
-        self.kv_used -= freed;
         self.waiting.retain(|s| {
             let gone = s.req.events.is_closed();
             if gone {
@@ -254,7 +380,6 @@ impl Engine {
                 None => {
                     s.first_token_at = Some(at);
                     self.m.prompt_tokens.inc_by(s.req.prompt_tokens as u64);
-                    self.m.prefix_cache_queries.inc_by(s.req.prompt_tokens as u64);
                     self.m.ttft.observe(at.duration_since(s.req.arrival).as_secs_f64());
                 }
                 Some(_) => {
@@ -267,14 +392,14 @@ impl Engine {
             let last = s.generated >= s.req.target_tokens;
             if last {
                 // Metrics first, so a client that has its last token sees them counted.
-                self.kv_used -= s.kv;
+                self.cache_output_and_release(&mut s);
                 let reason = if s.req.events.is_closed() { FinishReason::Abort } else { s.req.reason };
                 self.finish(&s, at, reason);
                 let _ = s.req.events.send(Event::Token(Some(s.req.reason)));
             } else if s.req.events.send(Event::Token(None)).is_ok() {
                 keep.push(s);
             } else {
-                self.kv_used -= s.kv;
+                self.release(&mut s);
                 self.finish(&s, at, FinishReason::Abort);
             }
         }
@@ -320,6 +445,9 @@ impl Engine {
             self.m.finished(FinishReason::Abort).inc();
         }
         self.kv_used = 0;
+        if let Some(c) = self.cache.as_mut() {
+            c.clear();
+        }
         self.publish();
     }
 }
@@ -337,9 +465,19 @@ mod tests {
     }
 
     fn submit(h: &EngineHandle, prompt: u32, out: u32) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        submit_tokens(h, Vec::new(), prompt, out)
+    }
+
+    fn submit_tokens(
+        h: &EngineHandle,
+        tokens: Vec<u32>,
+        prompt: u32,
+        out: u32,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         assert!(h.submit(GenRequest {
             arrival: Instant::now(),
+            tokens,
             prompt_tokens: prompt,
             target_tokens: out,
             reason: FinishReason::Length,
@@ -402,6 +540,35 @@ mod tests {
         }
         assert!(m.preemptions.get() >= 1, "expected a preemption");
         assert_eq!(m.generation_tokens.get(), 30);
+        h.shutdown();
+    }
+
+    #[test]
+    fn cached_blocks_are_reused_then_evicted_lru_when_the_kv_budget_needs_them() {
+        let mut p = profile();
+        p.step_base_ms = 0.1;
+        p.block_size = 16;
+        p.kv_cache_tokens = 100;
+        let m = Arc::new(Metrics::new("m", 4096));
+        let (h, _j) = start(p, m.clone());
+        // A sequence of 40 prompt + 8 output tokens: 3 full blocks cached.
+        let seq = |base: u32| (base..base + 48).collect::<Vec<u32>>();
+        let run = |tokens: Vec<u32>| {
+            let mut rx = submit_tokens(&h, tokens, 40, 8);
+            assert_eq!(drain(&mut rx).len(), 8);
+        };
+        run(seq(0));
+        assert_eq!(m.prefix_cache_hits.get(), 0);
+        run(seq(0));
+        // Its 40-token prompt reuses 2 whole blocks (32 tokens; at most 39).
+        assert_eq!(m.prefix_cache_hits.get(), 32);
+        assert_eq!(m.prefix_cache_queries.get(), 80);
+        // Two unrelated sequences need the room: the first one's blocks go.
+        run(seq(1000));
+        run(seq(2000));
+        run(seq(0));
+        assert_eq!(m.prefix_cache_hits.get(), 32, "evicted, so nothing reused");
+        assert_eq!(m.kv_usage.get(), 0.0, "nothing held once all finished");
         h.shutdown();
     }
 

@@ -56,6 +56,9 @@ pub struct Metrics {
     pub preemptions: IntCounter,
     pub prefix_cache_queries: IntCounter,
     pub prefix_cache_hits: IntCounter,
+    pub prompt_tokens_cached: IntCounter,
+    /// `vllm:prompt_tokens_by_source_total`: local_compute, local_cache_hit.
+    pub prompt_tokens_by_source: [IntCounter; 2],
     pub ttft: Histogram,
     pub itl: Histogram,
     pub tpot: Histogram,
@@ -132,6 +135,14 @@ impl Metrics {
         for r in FINISH_REASONS {
             request_success.with_label_values(&[r]).reset();
         }
+        let by_source = IntCounterVec::new(
+            b.opts("vllm:prompt_tokens_by_source_total", "Number of prompt tokens by source."),
+            &["source"],
+        )
+        .expect("valid counter vec");
+        b.registry.register(Box::new(by_source.clone())).expect("unique");
+        by_source.with_label_values(&["external_kv_transfer"]).reset();
+        let prompt_tokens_by_source = ["local_compute", "local_cache_hit"].map(|s| by_source.with_label_values(&[s]));
         let waiting_capacity = waiting_by_reason.with_label_values(&["capacity"]);
         let success_by_reason = [FinishReason::Stop, FinishReason::Length, FinishReason::Abort]
             .map(|r| request_success.with_label_values(&[r.as_str()]));
@@ -152,6 +163,9 @@ impl Metrics {
             ),
             prefix_cache_hits: b
                 .counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens."),
+            prompt_tokens_cached: b
+                .counter("vllm:prompt_tokens_cached_total", "Number of cached prompt tokens (local + external)."),
+            prompt_tokens_by_source,
             ttft: b.histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT),
             itl: b.histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL),
             tpot: b.histogram(

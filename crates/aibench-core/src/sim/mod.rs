@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod metrics;
+pub mod prefix;
 pub mod profile;
 pub mod request;
 pub mod server;
@@ -142,6 +143,10 @@ pub struct Settings {
     /// Count prompt tokens with this model folder's tokenizer (else the
     /// profile's, else words).
     pub tokenizer: Option<String>,
+    /// Prefix caching on or off (the profile's when unset: on).
+    pub enable_prefix_caching: Option<bool>,
+    /// Tokens per KV block (the profile's when unset).
+    pub block_size: Option<u32>,
 }
 
 impl Settings {
@@ -176,6 +181,15 @@ impl Settings {
             stall: Duration::from_secs_f64(stall_s),
         };
         cfg.startup_delay = Duration::from_secs_f64(self.startup_delay_s);
+        if let Some(on) = self.enable_prefix_caching {
+            cfg.profile.enable_prefix_caching = on;
+        }
+        if let Some(b) = self.block_size {
+            if b == 0 {
+                return Err("block_size: expected a positive integer, got 0".into());
+            }
+            cfg.profile.block_size = b;
+        }
         if let Some(t) = self.tokenizer.as_ref().or(cfg.profile.tokenizer.as_ref()) {
             cfg.tokenizer = tokens::SimTokenizer::load(t).map_err(|e| format!("tokenizer: {e}"))?;
         }

@@ -31,6 +31,19 @@ pub struct Profile {
     /// Count prompt tokens with this model folder's tokenizer (else words).
     #[serde(default)]
     pub tokenizer: Option<String>,
+    /// Reuse cached KV blocks of shared prompt prefixes (vLLM's default: on).
+    #[serde(default = "default_true")]
+    pub enable_prefix_caching: bool,
+    /// Tokens per KV block (the prefix cache's unit).
+    #[serde(default = "default_block_size")]
+    pub block_size: u32,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_block_size() -> u32 {
+    128
 }
 
 const STOCK: &[(&str, &str)] = &[
@@ -94,6 +107,9 @@ impl Profile {
         }
         if self.kv_cache_tokens < 2 {
             return Err(format!("kv_cache_tokens: expected at least 2, got {}", self.kv_cache_tokens));
+        }
+        if self.block_size == 0 {
+            return Err("block_size: expected a positive integer, got 0".into());
         }
         if self.eos_mean_tokens == 0 {
             return Err("eos_mean_tokens: expected a positive integer, got 0".into());

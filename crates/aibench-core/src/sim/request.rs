@@ -34,6 +34,9 @@ pub enum Event {
 /// A request handed to the engine.
 pub struct GenRequest {
     pub arrival: Instant,
+    /// Prompt token ids then the output's, when prefix caching is on
+    /// (empty otherwise).
+    pub tokens: Vec<u32>,
     pub prompt_tokens: u32,
     /// Output length this request will have (already decided from max_tokens,
     /// min_tokens, ignore_eos and the seeded EOS draw).

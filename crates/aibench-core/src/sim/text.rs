@@ -85,10 +85,15 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The text of output token `index` (with its leading space).
+/// The text of output token `index` (a word; the wire adds the space).
 pub fn word(seed: u64, request: u64, index: u32) -> &'static str {
+    WORDS[pick(seed, request, index, WORDS.len())]
+}
+
+/// A deterministic index below `n` for output token `index` of `request`.
+pub fn pick(seed: u64, request: u64, index: u32, n: usize) -> usize {
     let h = mix(seed ^ mix(request.wrapping_mul(0x1000_0000_01B3) ^ index as u64));
-    WORDS[(h % WORDS.len() as u64) as usize]
+    (h % n as u64) as usize
 }
 
 /// A deterministic uniform draw in [0, 1) for (seed, request, salt).

@@ -15,7 +15,32 @@ pub enum SimTokenizer {
     /// One token per whitespace-separated word (token-id prompts: per id).
     #[default]
     Words,
-    Local(Arc<LocalTokenizer>),
+    Local(Arc<LocalTokenizer>, Arc<Pieces>),
+}
+
+/// Output text, one token at a time: words that the tokenizer encodes, with
+/// their leading space, as exactly one token, so a reply sent back in the
+/// next prompt counts as many tokens as were generated.
+#[derive(Debug)]
+pub struct Pieces {
+    words: Vec<(String, u32)>,
+}
+
+impl Pieces {
+    fn of(t: &LocalTokenizer) -> Result<Pieces, String> {
+        let mut words = Vec::new();
+        for w in known_words() {
+            if let [id] = t.encode(&format!(" {w}"), false)[..]
+                && !words.iter().any(|(p, _)| p == w)
+            {
+                words.push((w.to_string(), id));
+            }
+        }
+        if words.is_empty() {
+            return Err(format!("{}: no word encodes as one token; cannot make output text", t.path.display()));
+        }
+        Ok(Pieces { words })
+    }
 }
 
 /// Word ids: below this, an index into the words the simulator knows;
@@ -58,14 +83,31 @@ pub fn message_texts(messages: &[Value]) -> Result<Vec<Message>, String> {
 
 impl SimTokenizer {
     pub fn load(path: &str) -> Result<SimTokenizer, String> {
-        Ok(SimTokenizer::Local(Arc::new(LocalTokenizer::load(path)?)))
+        let t = LocalTokenizer::load(path)?;
+        let pieces = Pieces::of(&t)?;
+        Ok(SimTokenizer::Local(Arc::new(t), Arc::new(pieces)))
+    }
+
+    /// Output token `index` of request `number`: its word (sent after a
+    /// space) and the id of the two, deterministic for a seed.
+    pub fn piece(&self, seed: u64, number: u64, index: u32) -> (&str, u32) {
+        match self {
+            SimTokenizer::Words => {
+                let w = super::text::word(seed, number, index);
+                (w, word_id(w))
+            }
+            SimTokenizer::Local(_, p) => {
+                let (w, id) = &p.words[super::text::pick(seed, number, index, p.words.len())];
+                (w.as_str(), *id)
+            }
+        }
     }
 
     /// Token ids of a completions prompt (`special`: BOS and the like).
     pub fn ids(&self, text: &str, special: bool) -> Vec<u32> {
         match self {
             SimTokenizer::Words => text.split_whitespace().map(word_id).collect(),
-            SimTokenizer::Local(t) => t.encode(text, special),
+            SimTokenizer::Local(t, _) => t.encode(text, special),
         }
     }
 
@@ -81,7 +123,7 @@ impl SimTokenizer {
             SimTokenizer::Words => {
                 Ok(messages.iter().flat_map(|m| m.content.split_whitespace().map(word_id)).collect())
             }
-            SimTokenizer::Local(t) => t.encode_chat(messages),
+            SimTokenizer::Local(t, _) => t.encode_chat(messages),
         }
     }
 
@@ -97,7 +139,7 @@ impl SimTokenizer {
                 let known: Vec<&str> = known_words().collect();
                 ids.iter().filter_map(|i| known.get(*i as usize).copied()).collect::<Vec<_>>().join(" ")
             }
-            SimTokenizer::Local(t) => t.decode(ids, false),
+            SimTokenizer::Local(t, _) => t.decode(ids, false),
         }
     }
 }

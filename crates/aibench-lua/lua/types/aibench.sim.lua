@@ -18,6 +18,8 @@ local sim = {}
 ---@field stall_rate? number fraction whose stream pauses for `stall_s`
 ---@field stall_s? number default 1
 ---@field startup_delay_s? number /health answers 503 this long
+---@field enable_prefix_caching? boolean vLLM's prefix caching (default: the profile's, on)
+---@field block_size? integer tokens per KV block, the prefix cache's unit (default: the profile's, 128)
 ---@field tokenizer? string count prompt tokens with this model folder (or tokenizer.json), as vLLM does; default: the profile's, else words
 
 ---A running simulator.

@@ -155,25 +155,35 @@ pub(super) fn check_model(st: &AppState, model: &Option<String>) -> Result<(), R
     }
 }
 
-/// Tokens of chat messages, as the model's template and tokenizer count
+/// At least one token: an empty prompt still costs the engine a step.
+fn nonempty(mut ids: Vec<u32>) -> Vec<u32> {
+    if ids.is_empty() {
+        ids.push(0);
+    }
+    ids
+}
+
+/// Token ids of chat messages, as the model's template and tokenizer make
 /// them (words of the contents without a tokenizer).
-pub(super) fn chat_tokens(st: &AppState, messages: &[Value]) -> Result<u32, Reject> {
+pub(super) fn chat_tokens(st: &AppState, messages: &[Value]) -> Result<Vec<u32>, Reject> {
     let msgs = message_texts(messages).map_err(|e| bad_request(Some("messages"), e))?;
     let chars: usize = msgs.iter().map(|m| m.content.chars().count()).sum();
     check_chars(st, chars)?;
-    st.cfg.tokenizer.count_chat(&msgs).map_err(|e| bad_request(Some("messages"), e))
+    st.cfg.tokenizer.chat_ids(&msgs).map(nonempty).map_err(|e| bad_request(Some("messages"), e))
 }
 
-/// Tokens of a completions prompt: text (counted as the server counts it,
-/// BOS included), or token ids (one each).
-pub(super) fn prompt_tokens(st: &AppState, prompt: &Option<Value>) -> Result<u32, Reject> {
-    let text = |s: &str| -> Result<u32, Reject> {
+/// Token ids of a completions prompt: text (as the server encodes it, BOS
+/// included), or the ids given.
+pub(super) fn prompt_tokens(st: &AppState, prompt: &Option<Value>) -> Result<Vec<u32>, Reject> {
+    let text = |s: &str| -> Result<Vec<u32>, Reject> {
         check_chars(st, s.chars().count())?;
-        Ok(st.cfg.tokenizer.count(s))
+        Ok(nonempty(st.cfg.tokenizer.ids(s, true)))
     };
     match prompt {
         Some(Value::String(s)) => text(s),
-        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_number) => Ok(items.len() as u32),
+        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_number) => {
+            Ok(items.iter().map(|v| v.as_u64().unwrap_or(0).min(u32::MAX as u64) as u32).collect())
+        }
         Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
             text(items[0].as_str().unwrap_or_default())
         }
@@ -189,6 +199,8 @@ pub(super) fn prompt_tokens(st: &AppState, prompt: &Option<Value>) -> Result<u32
 pub(super) struct Plan {
     pub(super) number: u64,
     pub(super) prompt_tokens: u32,
+    /// The prompt's token ids (prefix caching hashes them).
+    pub(super) prompt_ids: Vec<u32>,
     pub(super) max_tokens: u32,
     pub(super) target: u32,
     pub(super) reason: FinishReason,
@@ -199,12 +211,13 @@ pub(super) struct Plan {
 /// Length checks, fault draws and the output length, as vLLM would decide them.
 pub(super) fn plan(
     st: &AppState,
-    prompt: u32,
+    prompt_ids: Vec<u32>,
     max_tokens: Option<i64>,
     min_tokens: Option<i64>,
     ignore_eos: bool,
 ) -> Result<Plan, Reject> {
     let p = &st.cfg.profile;
+    let prompt = prompt_ids.len().min(u32::MAX as usize) as u32;
     let len = p.max_model_len;
     if let Some(m) = max_tokens
         && m < 1
@@ -292,5 +305,14 @@ pub(super) fn plan(
     let mid = (target / 2).max(1);
     let disconnect_after = (f.disconnect_rate > 0.0 && text::unit(seed, number, 3) < f.disconnect_rate).then_some(mid);
     let stall_after = (f.stall_rate > 0.0 && text::unit(seed, number, 4) < f.stall_rate).then_some(mid);
-    Ok(Plan { number, prompt_tokens: prompt, max_tokens: max, target, reason, disconnect_after, stall_after })
+    Ok(Plan {
+        number,
+        prompt_tokens: prompt,
+        prompt_ids,
+        max_tokens: max,
+        target,
+        reason,
+        disconnect_after,
+        stall_after,
+    })
 }

@@ -123,8 +123,17 @@ async fn ollama_tags(State(st): State<Arc<AppState>>) -> Response {
 
 fn submit(st: &AppState, plan: &Plan) -> UnboundedReceiver<Event> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // The whole sequence the engine will hold: the prompt, then the output
+    // it is going to generate (prefix caching hashes both).
+    let mut tokens = Vec::new();
+    if st.cfg.profile.enable_prefix_caching {
+        tokens.reserve(plan.prompt_ids.len() + plan.target as usize);
+        tokens.extend_from_slice(&plan.prompt_ids);
+        tokens.extend((0..plan.target).map(|i| st.cfg.tokenizer.piece(st.cfg.seed, plan.number, i).1));
+    }
     let ok = st.engine.submit(GenRequest {
         arrival: Instant::now(),
+        tokens,
         prompt_tokens: plan.prompt_tokens,
         target_tokens: plan.target,
         reason: plan.reason,
@@ -319,7 +328,10 @@ async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
         }
         let prompt = match dialect {
             Dialect::OllamaChat => chat_tokens(&st, req.messages.as_deref().unwrap_or(&[]))?,
-            _ => st.cfg.tokenizer.count(req.prompt.as_deref().unwrap_or("")),
+            _ => {
+                let ids = st.cfg.tokenizer.ids(req.prompt.as_deref().unwrap_or(""), true);
+                if ids.is_empty() { vec![0] } else { ids }
+            }
         };
         // num_predict < 0 means "until the model stops" in Ollama.
         let max = req.options.as_ref().and_then(|o| o.num_predict).filter(|n| *n >= 0);

@@ -14,7 +14,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::admission::Plan;
 use super::{AppState, FINGERPRINT};
 use crate::sim::request::{Event, FinishReason};
-use crate::sim::text;
 
 /// The four response dialects the simulator streams.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -37,6 +36,8 @@ pub(super) struct Formatter {
     pub(super) model: String,
     pub(super) model_json: Arc<str>,
     pub(super) seed: u64,
+    /// Output text comes from its single-token words.
+    pub(super) tokenizer: crate::sim::tokens::SimTokenizer,
     pub(super) number: u64,
     pub(super) prompt_tokens: u32,
     pub(super) include_usage: bool,
@@ -71,6 +72,7 @@ impl Formatter {
             model: st.cfg.model.clone(),
             model_json: st.model_json.clone(),
             seed: st.cfg.seed,
+            tokenizer: st.cfg.tokenizer.clone(),
             number: plan.number,
             prompt_tokens: plan.prompt_tokens,
             include_usage,
@@ -80,8 +82,8 @@ impl Formatter {
         }
     }
 
-    pub(super) fn word(&self, i: u32) -> &'static str {
-        text::word(self.seed, self.number, i)
+    pub(super) fn word(&self, i: u32) -> &str {
+        self.tokenizer.piece(self.seed, self.number, i).0
     }
 
     /// The chat stream's first chunk: the role, before any token.
