@@ -192,7 +192,7 @@ fn bench_command_prints_a_summary_and_writes_json() {
     assert!(stdout.contains("Little's law"), "{stdout}");
     assert!(stdout.contains("TTFT: request sent -> first streamed chunk with content"));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(r["schema"], "aibench.bench/1");
+    assert_eq!(r["schema"], "aibench.bench/2");
     assert_eq!(r["successes"], 20);
     assert_eq!(r["tokens"]["output_total"], 80);
 

@@ -16,6 +16,7 @@
 
 pub mod agent;
 pub mod clock;
+pub mod datasets;
 pub mod httpc;
 pub mod interrupt;
 pub mod jobs;

@@ -67,8 +67,9 @@ async fn user(
             gap_sum_us += ready.saturating_duration_since(p + think).as_secs_f64() * 1e6;
             gap_n += 1;
         }
+        let (req, meta) = ctx.request(target, seq);
         let out = tokio::select! {
-            r = exec(&ctx, &mut conns[target], target, seq, ready, None, &mut scratch) => r,
+            r = exec(&ctx, &mut conns[target], target, (&req, meta), ready, None, &mut scratch) => r,
             _ = abort.wait_for(|a| *a) => return,
         };
         if let Some(rec) = out {
@@ -150,7 +151,7 @@ impl Pause {
 }
 
 /// Sleeps until `until`; false when the run was stopped meanwhile.
-async fn sleep_unless_stopped(ctx: &Ctx, timer: &PreciseTimer, until: Instant) -> bool {
+pub(super) async fn sleep_unless_stopped(ctx: &Ctx, timer: &PreciseTimer, until: Instant) -> bool {
     let stopped = ctx.stopped.notified();
     if ctx.stop.load(Ordering::SeqCst) {
         return false;

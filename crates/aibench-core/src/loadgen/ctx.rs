@@ -39,6 +39,10 @@ pub(super) enum Requests {
     Fixed(Vec<Vec<Vec<u8>>>),
     /// `{{seq}}` in the body: formatted per request.
     Template { method: String, path: Vec<String>, headers: Vec<(String, String)>, body: String },
+    /// A trace's requests, built as they are sent.
+    Trace(Box<super::build::TracePrompts>),
+    /// Built by the driver itself (sessions).
+    ByDriver,
 }
 
 pub(super) struct Ctx {
@@ -50,6 +54,8 @@ pub(super) struct Ctx {
     pub(super) endpoints: Vec<Endpoint>,
     pub(super) requests: Requests,
     pub(super) meta: Vec<(u64, u64)>,
+    /// Keep each request's intended and actual send time (trace replay).
+    pub(super) record_sends: bool,
     pub(super) shards: Vec<Mutex<Shard>>,
     pub(super) seq: AtomicU64,
     pub(super) rr: AtomicU64,
@@ -113,6 +119,29 @@ impl Ctx {
         let last_ok = self.last_success_us.load(Ordering::Relaxed);
         (now.saturating_sub(first) >= after && now.saturating_sub(last_ok) >= after)
             .then(|| self.start + Duration::from_micros(first))
+    }
+
+    /// Request `seq`'s bytes for `target`, and the (prompt, output) tokens it asks.
+    pub(super) fn request(&self, target: usize, seq: u64) -> (std::borrow::Cow<'_, [u8]>, (u64, u64)) {
+        use std::borrow::Cow;
+        let meta = || self.meta[(seq % self.meta.len().max(1) as u64) as usize];
+        match &self.requests {
+            Requests::Fixed(t) => {
+                let list = &t[target];
+                (Cow::Borrowed(&list[(seq % list.len() as u64) as usize][..]), meta())
+            }
+            Requests::Template { method, path, headers, body } => {
+                let b = body.replace("{{seq}}", &seq.to_string());
+                let req =
+                    super::http1::format_request(method, &path[target], &self.endpoints[target], headers, b.as_bytes());
+                (Cow::Owned(req), meta())
+            }
+            Requests::Trace(t) => {
+                let (req, m) = t.request(seq, target);
+                (Cow::Owned(req), m)
+            }
+            Requests::ByDriver => (Cow::Borrowed(&[][..]), (0, 0)),
+        }
     }
 
     /// The target for the next request: round-robin over the URLs.

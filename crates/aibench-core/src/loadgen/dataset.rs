@@ -5,7 +5,11 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::spec::{Api, BenchSpec, Dataset, Jsonl, PromptFormat, PromptList, Synthetic};
+use super::spec::{Api, BenchSpec, Dataset, Length, PromptFormat, PromptList, Synthetic};
+use crate::datasets::conversations::{self, Conversation};
+use crate::datasets::table::{self, Row};
+use crate::datasets::{Common, DatasetStats};
+use crate::tokenize::Message;
 use crate::tokenize::prompts::{Counter, PromptMaker};
 
 /// One ready request body and what it asks for.
@@ -26,17 +30,25 @@ fn vary(n: u64, spread: f64, rng: &mut ChaCha8Rng) -> u64 {
     ((n as f64 * f).round() as u64).max(1)
 }
 
-/// The JSON body for one prompt under an API dialect.
+fn draw(l: &Length, spread: f64, rng: &mut ChaCha8Rng) -> u64 {
+    match l {
+        Length::Fixed(n) => vary(*n, spread, rng),
+        d => d.draw(rng),
+    }
+}
+
+/// The JSON body for one prompt under an API dialect. For the chat APIs
+/// the prompt is the user's message, or the whole list of messages.
 pub fn body_for(api: Api, model: Option<&str>, prompt: &Value, output: u64, stream: bool, ignore_eos: bool) -> Value {
+    let messages = || match prompt {
+        Value::Array(m) if m.first().is_some_and(Value::is_object) => prompt.clone(),
+        _ => json!([{"role": "user", "content": prompt}]),
+    };
     let mut v = match api {
         Api::OpenaiCompletions => json!({"prompt": prompt, "max_tokens": output, "stream": stream}),
-        Api::OpenaiChat => {
-            json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": output, "stream": stream})
-        }
+        Api::OpenaiChat => json!({"messages": messages(), "max_tokens": output, "stream": stream}),
         Api::OllamaGenerate => json!({"prompt": prompt, "stream": stream, "options": {"num_predict": output}}),
-        Api::OllamaChat => {
-            json!({"messages": [{"role": "user", "content": prompt}], "stream": stream, "options": {"num_predict": output}})
-        }
+        Api::OllamaChat => json!({"messages": messages(), "stream": stream, "options": {"num_predict": output}}),
         Api::Http => json!({}),
     };
     if let Some(m) = model {
@@ -54,18 +66,28 @@ pub fn body_for(api: Api, model: Option<&str>, prompt: &Value, output: u64, stre
 }
 
 /// What one request sends as its prompt.
-enum PromptText {
+pub enum PromptText {
     Text(String),
     Ids(Vec<u32>),
+    /// A chat conversation (system, user and assistant turns).
+    Messages(Vec<Message>),
 }
 
 impl PromptText {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         match self {
             PromptText::Text(s) => json!(s),
             PromptText::Ids(ids) => json!(ids),
+            PromptText::Messages(m) => {
+                Value::Array(m.iter().map(|m| json!({"role": m.role, "content": m.content})).collect())
+            }
         }
     }
+}
+
+/// Whether the API takes chat messages.
+pub fn is_chat(api: Api) -> bool {
+    matches!(api, Api::OpenaiChat | Api::OllamaChat)
 }
 
 /// A prompt in the requested format: text, or its token ids.
@@ -76,17 +98,33 @@ async fn formatted(text: String, spec: &BenchSpec, counter: &Counter) -> Result<
     })
 }
 
+/// A conversation's first turn as one request: the user's text (the chat
+/// APIs also get the system prompt as its own message).
+fn first_turn(c: &Conversation, chat: bool) -> (Option<Vec<Message>>, String) {
+    let user = c.turns[0].user.clone();
+    match (&c.system, chat) {
+        (Some(s), true) => (Some(vec![Message::new("system", s), Message::user(&user)]), user),
+        (Some(s), false) => (None, format!("{s}\n\n{user}")),
+        (None, _) => (None, user),
+    }
+}
+
+/// Prompts shorter than this are skipped from conversation datasets, as
+/// vLLM's sharegpt dataset does (and outputs taken from answers, too).
+const MIN_TOKENS: u64 = 4;
+
 /// Builds up to `pool` request bodies (cycled through during the run), with
 /// each prompt's length in `counter`'s tokens: exact for synthetic prompts,
-/// counted for prompts from a file or a list.
+/// counted for prompts from a file or a list. Also says what reading a
+/// dataset file skipped.
 pub async fn prepare(
     spec: &BenchSpec,
     model: Option<&str>,
     pool: usize,
     counter: &Counter,
-) -> Result<Vec<Prepared>, String> {
+) -> Result<(Vec<Prepared>, Option<DatasetStats>), String> {
     let t = &spec.target;
-    let chat = matches!(t.api, Api::OpenaiChat | Api::OllamaChat);
+    let chat = is_chat(t.api);
     let make = |prompt: &PromptText, prompt_tokens: u64, out: u64| {
         let mut body = serde_json::to_vec(&body_for(t.api, model, &prompt.json(), out, t.stream, t.ignore_eos))
             .unwrap_or_default();
@@ -97,17 +135,30 @@ pub async fn prepare(
     // How many tokens a prompt given as text is, as the server will count it.
     let count = async |text: &str| -> Result<u64, String> { Ok(counter.count(text, chat).await? as u64) };
     match &spec.dataset {
-        Dataset::Synthetic(Synthetic { prompt_tokens, output_tokens, spread, seed }) => {
+        Dataset::Synthetic(s) => {
             let maker = PromptMaker::new(counter.clone(), chat).await?;
-            let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+            let prefixes = group_prefixes(s, &maker)?;
+            let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
             let mut out = Vec::with_capacity(pool.max(1));
-            for _ in 0..pool.max(1) {
-                let p = vary(*prompt_tokens, *spread, &mut rng);
-                let o = vary(*output_tokens, *spread, &mut rng);
-                let text = maker.make(p as usize, &mut rng).await.map_err(|e| format!("dataset.prompt_tokens: {e}"))?;
-                out.push(make(&formatted(text, spec, counter).await?, p, o));
+            for i in 0..pool.max(1) {
+                let p = draw(&s.prompt_tokens, s.spread, &mut rng);
+                let o = draw(&s.output_tokens, s.spread, &mut rng);
+                let (text, asked) = match &prefixes {
+                    Some(g) => {
+                        let prefix = &g[i % g.len()];
+                        (format!("{prefix}{}", maker.text(p as usize, &mut rng, false)), s.prefix_tokens + p)
+                    }
+                    None => {
+                        let text = maker
+                            .make(p as usize, &mut rng)
+                            .await
+                            .map_err(|e| format!("dataset.prompt_tokens: {e}"))?;
+                        (text, p)
+                    }
+                };
+                out.push(make(&formatted(text, spec, counter).await?, asked, o));
             }
-            Ok(out)
+            Ok((out, None))
         }
         Dataset::List(PromptList { prompts, output_tokens }) => {
             let mut out = Vec::with_capacity(prompts.len());
@@ -115,70 +166,172 @@ pub async fn prepare(
                 let n = count(p).await?;
                 out.push(make(&formatted(p.clone(), spec, counter).await?, n, *output_tokens));
             }
-            Ok(out)
+            Ok((out, None))
         }
-        Dataset::Jsonl(Jsonl { path, field, as_request, output_tokens }) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("dataset.path: cannot read '{path}': {e}"))?;
-            let field = field.as_deref().unwrap_or("prompt");
+        Dataset::Jsonl(_) | Dataset::Csv(_) => {
+            let (mut rows, mut stats, common) = match &spec.dataset {
+                Dataset::Jsonl(d) => {
+                    let mut st = DatasetStats::new(&d.path);
+                    (table::load_jsonl(d, &mut st)?, st, &d.common)
+                }
+                Dataset::Csv(d) => {
+                    let mut st = DatasetStats::new(&d.path);
+                    (table::load_csv(d, &mut st)?, st, &d.common)
+                }
+                _ => unreachable!("matched above"),
+            };
+            common.order(&mut rows);
             let mut out = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+            for row in rows {
+                if out.len() >= common.limit() {
+                    break;
                 }
-                let v: Value = serde_json::from_str(line)
-                    .map_err(|e| format!("dataset.path: {path}:{}: invalid JSON: {e}", i + 1))?;
-                if *as_request {
-                    let Value::Object(mut m) = v else {
-                        return Err(format!(
-                            "dataset.path: {path}:{}: with as_request each line must be a JSON object",
-                            i + 1
-                        ));
-                    };
-                    if let Some(model) = model {
-                        m.entry("model").or_insert_with(|| json!(model));
+                match row {
+                    Row::Request { mut body, output } => {
+                        if let Some(model) = model {
+                            body.entry("model").or_insert_with(|| json!(model));
+                        }
+                        body.entry("stream").or_insert(json!(t.stream));
+                        let prompt_tokens = match body.get("prompt").and_then(Value::as_str) {
+                            Some(p) => count(p).await?,
+                            None => 0,
+                        };
+                        if common.max_prompt_tokens.is_some_and(|m| prompt_tokens > m) {
+                            stats.skip("too_long");
+                            continue;
+                        }
+                        out.push(Prepared {
+                            body: serde_json::to_vec(&body).unwrap_or_default(),
+                            prompt_tokens,
+                            output_tokens: common.cap_output(output),
+                        });
                     }
-                    m.entry("stream").or_insert(json!(t.stream));
-                    let prompt_tokens = match m.get("prompt").and_then(Value::as_str) {
-                        Some(p) => count(p).await?,
-                        None => 0,
-                    };
-                    let out_t = m.get("max_tokens").and_then(Value::as_u64).unwrap_or(*output_tokens);
-                    out.push(Prepared {
-                        body: serde_json::to_vec(&m).unwrap_or_default(),
-                        prompt_tokens,
-                        output_tokens: out_t,
-                    });
+                    Row::Prompt { text, output } => {
+                        if text.trim().is_empty() {
+                            stats.skip("empty");
+                            continue;
+                        }
+                        let n = count(&text).await?;
+                        if common.max_prompt_tokens.is_some_and(|m| n > m) {
+                            stats.skip("too_long");
+                            continue;
+                        }
+                        out.push(make(&formatted(text, spec, counter).await?, n, common.cap_output(output)));
+                    }
+                }
+            }
+            finish(out, stats)
+        }
+        Dataset::Sharegpt(_) | Dataset::Messages(_) => {
+            let (mut convs, mut stats, fixed_out) = load_conversations(&spec.dataset)?;
+            let common = spec.dataset.common().cloned().unwrap_or_default();
+            common.order(&mut convs);
+            let mut out = Vec::new();
+            for c in convs {
+                if out.len() >= common.limit() {
+                    break;
+                }
+                let Some(o) = turn_output(&c.turns[0].answer, fixed_out, &common, counter, &mut stats).await? else {
+                    continue;
+                };
+                let (messages, text) = first_turn(&c, chat);
+                let n = match &messages {
+                    Some(m) => counter.count_messages(m).await? as u64,
+                    None => count(&text).await?,
+                };
+                if n < MIN_TOKENS {
+                    stats.skip("too_short");
                     continue;
                 }
-                let (prompt, out_t) = match &v {
-                    Value::String(s) => (s.clone(), *output_tokens),
-                    Value::Object(m) => match m.get(field) {
-                        Some(Value::String(s)) => {
-                            let o = m
-                                .get("output_tokens")
-                                .or_else(|| m.get("max_tokens"))
-                                .and_then(Value::as_u64)
-                                .unwrap_or(*output_tokens);
-                            (s.clone(), o)
-                        }
-                        _ => {
-                            return Err(format!(
-                                "dataset.path: {path}:{}: no string field '{field}' (set dataset.field, or as_request = true)",
-                                i + 1
-                            ));
-                        }
-                    },
-                    _ => return Err(format!("dataset.path: {path}:{}: expected a JSON string or object", i + 1)),
+                if common.max_prompt_tokens.is_some_and(|m| n > m) {
+                    stats.skip("too_long");
+                    continue;
+                }
+                let prompt = match messages {
+                    Some(m) => PromptText::Messages(m),
+                    None => formatted(text, spec, counter).await?,
                 };
-                let n = count(&prompt).await?;
-                out.push(make(&formatted(prompt, spec, counter).await?, n, out_t));
+                out.push(make(&prompt, n, o));
             }
-            if out.is_empty() {
-                return Err(format!("dataset.path: '{path}' holds no prompts"));
-            }
-            Ok(out)
+            finish(out, stats)
         }
+        Dataset::Trace(_) => Err("dataset: a trace's prompts are built as they are sent, not prepared".into()),
     }
+}
+
+/// A turn's output length: fixed, or the token count of the dataset's
+/// answer; `None` when the turn is skipped (no answer, or too short).
+pub async fn turn_output(
+    answer: &Option<String>,
+    fixed: Option<u64>,
+    common: &Common,
+    counter: &Counter,
+    stats: &mut DatasetStats,
+) -> Result<Option<u64>, String> {
+    if let Some(o) = fixed {
+        return Ok(Some(common.cap_output(o)));
+    }
+    let Some(a) = answer else {
+        stats.skip("no_answer");
+        return Ok(None);
+    };
+    let n = counter.bare(a).await? as u64;
+    if n < MIN_TOKENS {
+        stats.skip("too_short");
+        return Ok(None);
+    }
+    Ok(Some(common.cap_output(n)))
+}
+
+/// The conversations of a sharegpt or messages dataset, what reading them
+/// skipped, and the fixed output length if one is set.
+pub fn load_conversations(d: &Dataset) -> Result<(Vec<Conversation>, DatasetStats, Option<u64>), String> {
+    match d {
+        Dataset::Sharegpt(d) => {
+            let mut st = DatasetStats::new(&d.path);
+            Ok((conversations::load_sharegpt(&d.path, &d.common, &mut st)?, st, d.output_tokens))
+        }
+        Dataset::Messages(d) => {
+            let mut st = DatasetStats::new(&d.path);
+            Ok((conversations::load_messages(&d.path, &d.common, &mut st)?, st, d.output_tokens))
+        }
+        other => Err(format!("dataset.type: \"{}\" holds no conversations", other.kind())),
+    }
+}
+
+fn finish(out: Vec<Prepared>, mut stats: DatasetStats) -> Result<(Vec<Prepared>, Option<DatasetStats>), String> {
+    stats.used = out.len() as u64;
+    if out.is_empty() {
+        return Err(crate::datasets::empty_error(&stats));
+    }
+    Ok((out, Some(stats)))
+}
+
+/// The shared prefixes of a synthetic dataset's groups (`None` without
+/// `prefix_tokens`), each exactly `prefix_tokens` long with the tokens the
+/// server adds; the prompts after them then add exactly their own length.
+pub fn group_prefixes(s: &Synthetic, maker: &PromptMaker) -> Result<Option<Vec<String>>, String> {
+    if s.prefix_tokens == 0 {
+        return Ok(None);
+    }
+    need_additive(maker, "dataset.prefix_tokens")?;
+    let words = (s.prefix_tokens as usize).checked_sub(maker.fixed()).filter(|w| *w > 0).ok_or(format!(
+        "dataset.prefix_tokens: {} tokens is too few: the server adds {} of its own",
+        s.prefix_tokens,
+        maker.fixed()
+    ))?;
+    Ok(Some((0..s.prefix_groups).map(|g| maker.block(words, s.seed ^ (0x7072_6566_6978 + g), true)).collect()))
+}
+
+/// Shared blocks are exact only where lengths add up over words.
+pub fn need_additive(maker: &PromptMaker, field: &str) -> Result<(), String> {
+    if maker.additive() {
+        return Ok(());
+    }
+    Err(format!(
+        "{field}: shared blocks need a tokenizer whose prompt lengths add up over words (byte-level BPE, SentencePiece); {} does not",
+        maker.counter().source()
+    ))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::ctx::{Ctx, Requests};
-use super::http1::{BodySink, Conn, ErrorClass, Failure, format_request};
+use super::ctx::Ctx;
+use super::http1::{BodySink, Conn, ErrorClass, Failure};
 use super::spec::{Api, Slo};
 use super::sse::{LineSplitter, SseParser, Tokens, is_ndjson};
 use super::stats::Record;
@@ -71,24 +71,11 @@ pub(super) async fn exec(
     ctx: &Ctx,
     conn: &mut Option<Conn>,
     target: usize,
-    seq: u64,
+    (req, meta): (&[u8], (u64, u64)),
     ready: Instant,
     intended: Option<Instant>,
     scratch: &mut Scratch,
 ) -> Option<Record> {
-    let templated;
-    let req: &[u8] = match &ctx.requests {
-        Requests::Fixed(t) => {
-            let list = &t[target];
-            &list[(seq % list.len() as u64) as usize]
-        }
-        Requests::Template { method, path, headers, body } => {
-            let b = body.replace("{{seq}}", &seq.to_string());
-            templated = format_request(method, &path[target], &ctx.endpoints[target], headers, b.as_bytes());
-            &templated
-        }
-    };
-    let meta = ctx.meta[(seq % ctx.meta.len() as u64) as usize];
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);
     let mut sent = Instant::now();
     let mut connect = None;
@@ -172,6 +159,7 @@ pub(super) async fn exec(
         asked_input: meta.0,
         asked_output: meta.1,
         connect,
+        turn: None,
     };
     rec.good = rec.failure.is_none() && meets_slo(&ctx.slo, &rec, &scratch.tokens.itl_us);
     Some(rec)
@@ -271,16 +259,23 @@ pub(super) fn finish_request(
             "asked_input_tokens": rec.asked_input,
             "asked_output_tokens": rec.asked_output,
             "connect_us": rec.connect.map(|d| d.as_micros() as u64),
+            "turn": rec.turn.map(|t| t + 1),
             "itl_us": if rec.failure.is_none() { scratch.tokens.itl_us.clone() } else { Vec::new() },
         });
         let _ = log.send(Some(line.to_string()));
+    }
+    let mut sh = ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+    if ctx.record_sends
+        && let Some(i) = rec.intended
+    {
+        sh.sends.push((ctx.since_start_us(i), ctx.since_start_us(rec.sent)));
     }
     if warmup {
         ctx.warmup_excluded.fetch_add(1, Ordering::Relaxed);
         return true;
     }
     let itl = if rec.failure.is_none() { &scratch.tokens.itl_us[..] } else { &[] };
-    ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner()).record(rec, itl, ctx.origin);
+    sh.record(rec, itl, ctx.origin);
     false
 }
 

@@ -74,6 +74,8 @@ pub(super) fn finish(
     let (requested_rate, closed_loop) = match &spec.workload {
         Workload::OpenLoop(w) => (Some(w.rate), None),
         Workload::ClosedLoop(w) => (None, Some((w.users, w.think_time_ms))),
+        Workload::Trace(_) => (trace_rate(ctx, total), None),
+        Workload::Sessions(_) => (None, None),
     };
     let to_json = |v: &dyn erased::Ser| v.json();
     let cpu_util = if wall > 0.0 { cpu / (wall * cores as f64) } else { 0.0 };
@@ -133,6 +135,51 @@ pub(super) fn finish(
             },
         },
     )
+}
+
+/// A trace replay's offered rate: its requests over the span of their
+/// intended send times.
+fn trace_rate(ctx: &Ctx, total: &Shard) -> Option<f64> {
+    let _ = ctx;
+    let lo = total.sends.iter().map(|s| s.0).min()?;
+    let hi = total.sends.iter().map(|s| s.0).max()?;
+    let span = (hi - lo) as f64 / 1e6;
+    (span > 0.0 && total.sends.len() > 1).then(|| (total.sends.len() - 1) as f64 / span)
+}
+
+/// What the workload's shape adds to the report: the dataset's reading,
+/// sessions per turn, a trace's schedule fidelity.
+pub(super) fn add_workload_facts(
+    report: &mut Report,
+    spec: &BenchSpec,
+    total: &Shard,
+    dataset_stats: Option<crate::datasets::DatasetStats>,
+    trace: Option<&crate::datasets::trace::Trace>,
+) {
+    report.dataset_stats = dataset_stats;
+    match &spec.workload {
+        Workload::Sessions(_) => {
+            report.sessions = Some(super::shape::SessionsReport::of(&total.sessions, &total.turns));
+        }
+        Workload::Trace(w) => {
+            let n = trace.map_or(0, |t| t.entries.len() as u64);
+            let offered = w.total_requests.map_or(n, |m| m.min(n));
+            let offered = match (w.duration_s, trace) {
+                (Some(d), Some(t)) => {
+                    t.entries[..offered as usize].iter().filter(|e| e.at_ms / 1000.0 * w.time_scale < d).count() as u64
+                }
+                _ => offered,
+            };
+            report.trace = Some(super::shape::TraceReport::of(w.time_scale, offered, &total.sends));
+            if report.trace.as_ref().is_some_and(|t| t.sent < t.offered)
+                && report.interrupted_by.is_none()
+                && report.stopped_early.is_none()
+            {
+                report.warnings.push("trace: fewer requests were sent than the trace offered".into());
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Serialisation of spec parts into the report, without naming each type.

@@ -2,6 +2,7 @@
 //! loop is plain tokio and never calls Lua (`run.rs` says how a run goes;
 //! a new workload pattern is a new driver beside `closed.rs` and `open.rs`).
 
+mod build;
 mod closed;
 mod ctx;
 pub mod dataset;
@@ -14,6 +15,8 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod schedule;
+mod sessions;
+pub mod shape;
 pub mod spec;
 pub mod sse;
 pub mod stats;

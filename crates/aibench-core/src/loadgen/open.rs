@@ -9,13 +9,14 @@ use tokio::sync::Semaphore;
 
 use super::ctx::{Ctx, SHARDS};
 use super::exchange::{Scratch, exec, finish_request};
-use super::schedule::Schedule;
-use super::spec::OpenLoop;
 use super::timer::set_timer_slack;
 
+/// Send offsets in seconds from the start: drawn (`Schedule`) or a trace's.
+pub(super) type Offsets = Box<dyn Iterator<Item = f64> + Send>;
+
 /// Dispatches the schedule and waits until every request has ended.
-pub(super) async fn drive(ctx: Arc<Ctx>, w: &OpenLoop, schedule: Schedule) {
-    let sem = w.max_concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
+pub(super) async fn drive(ctx: Arc<Ctx>, max_concurrency: Option<u64>, schedule: Offsets) {
+    let sem = max_concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
     let handle = tokio::runtime::Handle::current();
     let c = ctx.clone();
     std::thread::Builder::new()
@@ -33,7 +34,7 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &OpenLoop, schedule: Schedule) {
 
 /// Sends at the scheduled absolute times; runs on its own thread with fine
 /// timer slack, because tokio's timer has millisecond granularity.
-fn dispatch(ctx: Arc<Ctx>, schedule: Schedule, sem: Option<Arc<Semaphore>>, handle: tokio::runtime::Handle) {
+fn dispatch(ctx: Arc<Ctx>, schedule: Offsets, sem: Option<Arc<Semaphore>>, handle: tokio::runtime::Handle) {
     set_timer_slack();
     for (i, offset) in schedule.enumerate() {
         let intended = ctx.start + Duration::from_secs_f64(offset);
@@ -85,8 +86,9 @@ async fn open_request(ctx: &Arc<Ctx>, seq: u64, intended: Instant, sem: Option<A
     // Scratch buffers are per task here; reuse one from this thread when free.
     let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
     let mut abort = ctx.abort.clone();
+    let (req, meta) = ctx.request(target, seq);
     let out = tokio::select! {
-        r = exec(ctx, &mut conn, target, seq, ready, Some(intended), &mut scratch) => r,
+        r = exec(ctx, &mut conn, target, (&req, meta), ready, Some(intended), &mut scratch) => r,
         _ = abort.wait_for(|a| *a) => None,
     };
     if let Some(c) = conn {

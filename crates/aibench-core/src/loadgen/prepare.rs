@@ -1,15 +1,21 @@
 //! Before the run: the model (asked of the server when not given) and every
 //! request's bytes, formatted once so the hot loop only copies them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::build::{Framer, TracePrompts};
 use super::ctx::{Requests, RunError};
 use super::dataset;
 use super::exchange::{Scratch, Sink};
 use super::http1::{Conn, Endpoint, format_request};
-use super::spec::{Api, BenchSpec, ClosedLoop, OpenLoop, Workload};
+use super::sessions::Script;
+use super::spec::{Api, BenchSpec, ClosedLoop, Dataset, OpenLoop, PromptFormat, Workload};
+use crate::datasets::DatasetStats;
+use crate::datasets::trace::Trace;
 use crate::tokenize::LocalTokenizer;
 use crate::tokenize::prompts::Counter;
+use crate::tokenize::prompts::PromptMaker;
 use crate::tokenize::server::ServerTokenizer;
 
 /// What the server says of its model: the name (the first it lists) and,
@@ -85,7 +91,7 @@ const POOL_SHORT: u64 = 1024;
 /// the caps above (about 6 bytes per token, formatted).
 pub(super) fn synthetic_pool(expected: Option<u64>, dataset: &super::spec::Dataset) -> usize {
     let tokens = match dataset {
-        super::spec::Dataset::Synthetic(s) => s.prompt_tokens.max(1),
+        super::spec::Dataset::Synthetic(s) => (s.prompt_tokens.mean() as u64 + s.prefix_tokens).max(1),
         _ => 1,
     };
     if tokens < MIN_CACHE_BLOCK {
@@ -107,16 +113,92 @@ pub(super) fn target_path(spec: &BenchSpec, ep: &Endpoint) -> String {
     spec.target.api.default_path().to_string()
 }
 
+/// What the run sends: the requests (or how they are built), what each
+/// asks, and what reading the dataset found.
+pub(super) struct Plan {
+    pub requests: Requests,
+    pub meta: Vec<(u64, u64)>,
+    pub stats: Option<DatasetStats>,
+    /// A trace dataset's entries (their timestamps drive a trace replay).
+    pub trace: Option<Arc<Trace>>,
+    pub sessions: Option<Arc<Script>>,
+}
+
+fn fits_model(max: Option<u64>, prompt: u64, output: u64, what: &str) -> Result<(), RunError> {
+    match max {
+        Some(max) if prompt + output > max => Err(RunError::Spec(format!(
+            "dataset: {what} of {prompt} tokens with {output} output tokens does not fit the server's max_model_len of {max}; ask for fewer prompt or output tokens"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Every request's bytes per target, and what each asks (prompt and output
-/// tokens, in `counter`'s tokens), cycled through during the run. A request
-/// that cannot fit the server's `max_model_len` is refused here.
+/// tokens, in `counter`'s tokens), cycled through during the run; a trace's
+/// and the sessions' requests are built as they are sent. A request that
+/// cannot fit the server's `max_model_len` is refused here.
 pub(super) async fn requests(
     spec: &BenchSpec,
     endpoints: &[Endpoint],
     counter: &Counter,
     max_model_len: Option<u64>,
-) -> Result<(Requests, Vec<(u64, u64)>), RunError> {
+) -> Result<Plan, RunError> {
     let llm = spec.target.api.is_llm();
+    let plan = |requests, meta| Plan { requests, meta, stats: None, trace: None, sessions: None };
+    if !llm {
+        let headers: Vec<(String, String)> = spec.target.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let body = spec.target.body.clone().unwrap_or_default();
+        let method =
+            spec.target.method.clone().unwrap_or_else(|| if body.is_empty() { "GET".into() } else { "POST".into() });
+        let paths: Vec<String> = endpoints.iter().map(|ep| target_path(spec, ep)).collect();
+        if body.contains("{{seq}}") {
+            return Ok(plan(Requests::Template { method, path: paths, headers, body }, vec![(0, 0)]));
+        }
+        let per_target = endpoints
+            .iter()
+            .zip(&paths)
+            .map(|(ep, p)| vec![format_request(&method, p, ep, &headers, body.as_bytes())])
+            .collect();
+        return Ok(plan(Requests::Fixed(per_target), vec![(0, 0)]));
+    }
+    let framer = Framer::new(spec, endpoints);
+    if let Workload::Sessions(w) = &spec.workload {
+        let (script, stats) = Script::new(spec, w, framer, counter).await.map_err(RunError::Spec)?;
+        return Ok(Plan { stats, sessions: Some(Arc::new(script)), ..plan(Requests::ByDriver, vec![(0, 0)]) });
+    }
+    if let Dataset::Trace(d) = &spec.dataset {
+        if spec.target.prompt_format == PromptFormat::Ids {
+            return Err(RunError::Spec(
+                "target.prompt_format: a trace's prompts are sent as text (give prompt_format = \"text\")".into(),
+            ));
+        }
+        let d = d.clone();
+        let (trace, stats) = tokio::task::spawn_blocking(move || {
+            let mut stats = DatasetStats::new(&d.path);
+            Trace::load(&d, &mut stats).map(|t| (t, stats))
+        })
+        .await
+        .map_err(|e| RunError::Spec(format!("dataset: reading the trace failed: {e}")))?
+        .map_err(RunError::Spec)?;
+        if let Some((i, e)) = trace
+            .entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| max_model_len.is_some_and(|m| e.input as u64 + e.output as u64 > m))
+        {
+            fits_model(max_model_len, e.input as u64, e.output as u64, &format!("trace request {}", i + 1))?;
+        }
+        let trace = Arc::new(trace);
+        let maker = PromptMaker::new(counter.clone(), super::dataset::is_chat(spec.target.api))
+            .await
+            .map_err(RunError::Spec)?;
+        let prompts = TracePrompts::new(trace.clone(), maker, framer).map_err(RunError::Spec)?;
+        return Ok(Plan {
+            stats: Some(stats),
+            trace: Some(trace),
+            ..plan(Requests::Trace(Box::new(prompts)), vec![(0, 0)])
+        });
+    }
     let expected = match &spec.workload {
         Workload::ClosedLoop(ClosedLoop { total_requests: Some(n), .. }) => Some(*n),
         Workload::ClosedLoop(ClosedLoop { users, requests_per_user: Some(n), .. }) => Some(users * n),
@@ -124,46 +206,19 @@ pub(super) async fn requests(
         _ => None,
     };
     let pool = synthetic_pool(expected, &spec.dataset);
-    let mut headers: Vec<(String, String)> = spec.target.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok(if llm {
-        let prepared =
-            dataset::prepare(spec, spec.target.model.as_deref(), pool, counter).await.map_err(RunError::Spec)?;
-        if let Some(max) = max_model_len
-            && let Some(p) = prepared.iter().find(|p| p.prompt_tokens + p.output_tokens > max)
-        {
-            return Err(RunError::Spec(format!(
-                "dataset: a prompt of {} tokens with {} output tokens does not fit the server's max_model_len of {max}; ask for fewer prompt or output tokens",
-                p.prompt_tokens, p.output_tokens
-            )));
+    let (prepared, stats) =
+        dataset::prepare(spec, spec.target.model.as_deref(), pool, counter).await.map_err(RunError::Spec)?;
+    if let Some(p) = prepared.iter().find(|p| max_model_len.is_some_and(|m| p.prompt_tokens + p.output_tokens > m)) {
+        fits_model(max_model_len, p.prompt_tokens, p.output_tokens, "a prompt")?;
+    }
+    let mut per_target: Vec<Vec<Vec<u8>>> = endpoints.iter().map(|_| Vec::with_capacity(prepared.len())).collect();
+    let mut meta = Vec::with_capacity(prepared.len());
+    // Each body is dropped once formatted: the run holds one copy.
+    for p in prepared {
+        for (t, reqs) in per_target.iter_mut().enumerate() {
+            reqs.push(framer.frame_body(t, &p.body));
         }
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        let paths: Vec<String> = endpoints.iter().map(|ep| target_path(spec, ep)).collect();
-        let mut per_target: Vec<Vec<Vec<u8>>> = endpoints.iter().map(|_| Vec::with_capacity(prepared.len())).collect();
-        let mut meta = Vec::with_capacity(prepared.len());
-        // Each body is dropped once formatted: the run holds one copy.
-        for p in prepared {
-            for ((reqs, ep), path) in per_target.iter_mut().zip(endpoints).zip(&paths) {
-                reqs.push(format_request("POST", path, ep, &headers, &p.body));
-            }
-            meta.push((p.prompt_tokens, p.output_tokens));
-        }
-        (Requests::Fixed(per_target), meta)
-    } else {
-        let body = spec.target.body.clone().unwrap_or_default();
-        let method =
-            spec.target.method.clone().unwrap_or_else(|| if body.is_empty() { "GET".into() } else { "POST".into() });
-        let paths: Vec<String> = endpoints.iter().map(|ep| target_path(spec, ep)).collect();
-        if body.contains("{{seq}}") {
-            (Requests::Template { method, path: paths, headers, body }, vec![(0, 0)])
-        } else {
-            let per_target = endpoints
-                .iter()
-                .zip(&paths)
-                .map(|(ep, p)| vec![format_request(&method, p, ep, &headers, body.as_bytes())])
-                .collect();
-            (Requests::Fixed(per_target), vec![(0, 0)])
-        }
-    })
+        meta.push((p.prompt_tokens, p.output_tokens));
+    }
+    Ok(Plan { stats, ..plan(Requests::Fixed(per_target), meta) })
 }

@@ -1,4 +1,4 @@
-//! The result of a run (schema `aibench.bench/1`), and exact merging of
+//! The result of a run (schema `aibench.bench/2`; `/1` still loads), and exact merging of
 //! results from several client nodes.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,9 @@ use super::http1::ErrorClass;
 use super::stats::{self, AskedServedSums, METRICS, Second, Shard, Summary};
 use super::validity::{self, Validity};
 
-pub const SCHEMA: &str = "aibench.bench/1";
+pub const SCHEMA: &str = "aibench.bench/2";
+/// Older results that still load (`/2` only added fields).
+pub const OLDER_SCHEMAS: [&str; 1] = ["aibench.bench/1"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TargetInfo {
@@ -285,6 +287,15 @@ pub struct Report {
     /// What a reader must know before trusting the numbers.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What reading a dataset file found (records read, used, skipped by reason).
+    #[serde(default)]
+    pub dataset_stats: Option<crate::datasets::DatasetStats>,
+    /// Multi-turn sessions: per turn index, and the sessions.
+    #[serde(default)]
+    pub sessions: Option<super::shape::SessionsReport>,
+    /// Trace replay: how closely the schedule was kept.
+    #[serde(default)]
+    pub trace: Option<super::shape::TraceReport>,
     pub goodput: Option<Goodput>,
     pub rate: Option<Rate>,
     pub littles_law: Option<LittlesLaw>,
@@ -432,6 +443,9 @@ impl Report {
             asked_vs_served,
             validity: f.validity,
             warnings,
+            dataset_stats: None,
+            sessions: None,
+            trace: None,
             tokens: TokenTotals {
                 input_total: total.input_tokens,
                 output_total: total.output_tokens,
@@ -475,7 +489,7 @@ impl Report {
     pub fn merge(reports: &[Report]) -> Result<Report, String> {
         let first = reports.first().ok_or("bench.merge: no results to merge")?;
         for (i, r) in reports.iter().enumerate() {
-            if r.schema != SCHEMA {
+            if r.schema != SCHEMA && !OLDER_SCHEMAS.contains(&r.schema.as_str()) {
                 return Err(format!("bench.merge: result {} has schema '{}', expected '{SCHEMA}'", i + 1, r.schema));
             }
         }
@@ -651,6 +665,12 @@ impl Report {
             asked_vs_served,
             validity,
             warnings,
+            dataset_stats: first.dataset_stats.clone(),
+            sessions: super::shape::SessionsReport::merge(
+                &reports.iter().filter_map(|r| r.sessions.as_ref()).collect::<Vec<_>>(),
+            )?,
+            // One client's replay keeps its own schedule; several are not one schedule.
+            trace: if reports.len() == 1 { first.trace.clone() } else { None },
             tokens: TokenTotals {
                 input_total,
                 output_total,

@@ -15,10 +15,9 @@ use super::ctx::{Ctx, Halt, NONE, RunError, SHARDS};
 use super::http1::Endpoint;
 use super::progress::Progress;
 use super::report::Report;
-use super::schedule::Schedule;
 use super::spec::{Api, BenchSpec, Workload};
 use super::stats::Shard;
-use super::{closed, exchange, facts, open, prepare, ticker};
+use super::{closed, exchange, facts, open, prepare, sessions, ticker};
 use crate::tokenize::prompts::Counter;
 
 /// How the caller steers a run.
@@ -64,13 +63,15 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         let model = spec.target.model.clone().unwrap_or_default();
         counter = prepare::counter(&spec, &endpoints[0], &model).await?;
     }
-    let (requests, meta) = prepare::requests(&spec, &endpoints, &counter, max_model_len).await?;
+    let plan = prepare::requests(&spec, &endpoints, &counter, max_model_len).await?;
     // Built before the run: a schedule that cannot be made is a spec error,
     // not an open loop that silently sends nothing.
-    let schedule = match &spec.workload {
-        Workload::OpenLoop(w) => Some(w.schedule().map_err(RunError::Spec)?),
-        Workload::ClosedLoop(_) => None,
+    let schedule: Option<open::Offsets> = match &spec.workload {
+        Workload::OpenLoop(w) => Some(Box::new(w.schedule().map_err(RunError::Spec)?)),
+        Workload::Trace(w) => plan.trace.clone().map(|t| trace_offsets(t, w)),
+        Workload::ClosedLoop(_) | Workload::Sessions(_) => None,
     };
+    let prepare::Plan { requests, meta, stats: dataset_stats, trace, sessions } = plan;
 
     let log = match &spec.per_request_log {
         Some(path) => Some(exchange::start_log_writer(path).map_err(RunError::Spec)?),
@@ -90,6 +91,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         endpoints,
         requests,
         meta,
+        record_sends: trace.is_some() && matches!(spec.workload, Workload::Trace(_)),
         shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         seq: AtomicU64::new(0),
         rr: AtomicU64::new(0),
@@ -127,7 +129,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
             let _ = halt_tx.send(Some(Halt::Signal(name)));
         }
     });
-    let work = drive(ctx.clone(), &spec.workload, schedule);
+    let work = drive(ctx.clone(), &spec.workload, schedule, sessions);
     tokio::pin!(work);
     let halt = tokio::select! {
         _ = &mut work => None,
@@ -148,7 +150,8 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     forward.abort();
     let total = merge_shards(&ctx);
     let source = if llm { counter.source() } else { "none".to_string() };
-    let report = facts::finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0, source);
+    let mut report = facts::finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0, source);
+    facts::add_workload_facts(&mut report, &spec, &total, dataset_stats, trace.as_deref());
     if let Some((tx, writer)) = log {
         // Every request has finished: close the log and wait for the flush.
         let _ = tx.send(None);
@@ -182,10 +185,21 @@ fn check_open_files(w: &Workload, targets: usize) -> Result<(), RunError> {
     )))
 }
 
-async fn drive(ctx: Arc<Ctx>, w: &Workload, schedule: Option<Schedule>) {
-    match (w, schedule) {
-        (Workload::ClosedLoop(w), _) => closed::drive(ctx, w).await,
-        (Workload::OpenLoop(w), Some(s)) => open::drive(ctx, w, s).await,
-        (Workload::OpenLoop(_), None) => {}
+async fn drive(ctx: Arc<Ctx>, w: &Workload, schedule: Option<open::Offsets>, script: Option<Arc<sessions::Script>>) {
+    match (w, schedule, script) {
+        (Workload::ClosedLoop(w), _, _) => closed::drive(ctx, w).await,
+        (Workload::OpenLoop(w), Some(s), _) => open::drive(ctx, w.max_concurrency, s).await,
+        (Workload::Trace(w), Some(s), _) => open::drive(ctx, w.max_concurrency, s).await,
+        (Workload::Sessions(w), _, Some(script)) => sessions::drive(ctx, w, script).await,
+        _ => {}
     }
+}
+
+/// A trace's send offsets: its timestamps × `time_scale`, within the
+/// workload's request count and duration.
+fn trace_offsets(t: Arc<crate::datasets::trace::Trace>, w: &super::spec::TraceReplay) -> open::Offsets {
+    let scale = w.time_scale;
+    let n = w.total_requests.map_or(t.entries.len(), |n| (n as usize).min(t.entries.len()));
+    let until = w.duration_s;
+    Box::new((0..n).map(move |i| t.entries[i].at_ms / 1000.0 * scale).take_while(move |s| until.is_none_or(|d| *s < d)))
 }

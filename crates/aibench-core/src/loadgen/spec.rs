@@ -139,6 +139,8 @@ pub enum PromptFormat {
 pub enum Workload {
     ClosedLoop(ClosedLoop),
     OpenLoop(OpenLoop),
+    Trace(TraceReplay),
+    Sessions(Sessions),
 }
 
 /// Each user sends, waits for the whole response, thinks, repeats.
@@ -205,6 +207,108 @@ pub struct OpenLoop {
 fn default_unreachable_s() -> f64 {
     10.0
 }
+fn default_time_scale() -> f64 {
+    1.0
+}
+
+/// Each request of a trace dataset at its timestamp × `time_scale`, on the
+/// open loop's absolute schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceReplay {
+    /// 0.5 replays twice as fast, 2 at half the speed.
+    #[serde(default = "default_time_scale")]
+    pub time_scale: f64,
+    #[serde(default)]
+    pub max_concurrency: Option<u64>,
+    /// Stop after this many of the trace's requests (default: all of them).
+    #[serde(default)]
+    pub total_requests: Option<u64>,
+    /// Stop at this point of the replay.
+    #[serde(default, alias = "duration_seconds")]
+    pub duration_s: Option<f64>,
+    #[serde(default)]
+    pub warmup_requests: u64,
+    #[serde(default = "default_unreachable_s")]
+    pub unreachable_s: f64,
+    #[serde(default)]
+    pub keep_going: bool,
+}
+
+/// How many turns a session has: the dataset's conversation, or a number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Turns {
+    #[default]
+    Dataset,
+    Count(u64),
+}
+
+impl Serialize for Turns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Turns::Dataset => s.serialize_str("dataset"),
+            Turns::Count(n) => s.serialize_u64(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Turns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "dataset" => Ok(Turns::Dataset),
+            serde_json::Value::Number(n) if n.as_u64().is_some_and(|n| n > 0) => {
+                Ok(Turns::Count(n.as_u64().unwrap_or(1)))
+            }
+            other => Err(D::Error::custom(format!("expected \"dataset\" or a positive number of turns, got {other}"))),
+        }
+    }
+}
+
+/// What a session's history holds of the assistant's turns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum History {
+    /// The reply the server streamed.
+    #[default]
+    Generated,
+    /// The dataset's own answer.
+    Dataset,
+}
+
+/// Multi-turn conversations: each session sends its whole history with
+/// every turn, waits for the reply, thinks, and goes on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    /// Sessions at once; each user starts a new session when one ends.
+    #[serde(default)]
+    pub users: Option<u64>,
+    /// Or: new sessions per second (Poisson), however many run at once.
+    #[serde(default)]
+    pub session_rate: Option<f64>,
+    #[serde(default)]
+    pub max_concurrency: Option<u64>,
+    #[serde(default)]
+    pub think_time_ms: f64,
+    #[serde(default)]
+    pub turns: Turns,
+    #[serde(default)]
+    pub history: History,
+    #[serde(default, alias = "duration_seconds")]
+    pub duration_s: Option<f64>,
+    /// Stop starting sessions after this many.
+    #[serde(default)]
+    pub total_sessions: Option<u64>,
+    #[serde(default)]
+    pub ramp_up_s: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_unreachable_s")]
+    pub unreachable_s: f64,
+    #[serde(default)]
+    pub keep_going: bool,
+}
 
 /// Parses a tagged JSON object (`{"pattern": ..., ...}`) into the variant
 /// named by its tag, with errors that name the field (`where.users: ...`).
@@ -237,8 +341,10 @@ impl Workload {
         if !v.is_object() {
             return Err(format!("{where_}: expected a table"));
         }
-        match tag_of(&v, "pattern", where_, &["closed-loop", "open-loop"])? {
+        match tag_of(&v, "pattern", where_, &["closed-loop", "open-loop", "trace", "sessions"])? {
             "closed-loop" => tagged(v, "pattern", where_).map(Workload::ClosedLoop),
+            "trace" => tagged(v, "pattern", where_).map(Workload::Trace),
+            "sessions" => tagged(v, "pattern", where_).map(Workload::Sessions),
             _ => tagged(v, "pattern", where_).map(Workload::OpenLoop),
         }
     }
@@ -258,6 +364,8 @@ impl Workload {
         match self {
             Workload::ClosedLoop(w) => (w.warmup_s, w.warmup_requests),
             Workload::OpenLoop(w) => (w.warmup_s, w.warmup_requests),
+            Workload::Trace(w) => (0.0, w.warmup_requests),
+            Workload::Sessions(_) => (0.0, 0),
         }
     }
 
@@ -265,6 +373,8 @@ impl Workload {
         match self {
             Workload::ClosedLoop(w) => w.seed,
             Workload::OpenLoop(w) => w.seed,
+            Workload::Trace(_) => 0,
+            Workload::Sessions(w) => w.seed,
         }
     }
 
@@ -274,6 +384,8 @@ impl Workload {
         let (s, keep_going) = match self {
             Workload::ClosedLoop(w) => (w.unreachable_s, w.keep_going),
             Workload::OpenLoop(w) => (w.unreachable_s, w.keep_going),
+            Workload::Trace(w) => (w.unreachable_s, w.keep_going),
+            Workload::Sessions(w) => (w.unreachable_s, w.keep_going),
         };
         (!keep_going && s > 0.0).then_some(s)
     }
@@ -285,6 +397,12 @@ impl Workload {
             // Each user keeps one connection per target it has sent to.
             Workload::ClosedLoop(w) => Some(("workload.users", w.users.saturating_mul(targets as u64))),
             Workload::OpenLoop(w) => w.max_concurrency.map(|m| ("workload.max_concurrency", m + targets as u64)),
+            Workload::Trace(w) => w.max_concurrency.map(|m| ("workload.max_concurrency", m + targets as u64)),
+            Workload::Sessions(w) => match (w.users, w.max_concurrency) {
+                (Some(u), _) => Some(("workload.users", u.saturating_mul(targets as u64))),
+                (None, Some(m)) => Some(("workload.max_concurrency", m.saturating_mul(targets as u64))),
+                _ => None,
+            },
         }
     }
 
@@ -292,46 +410,57 @@ impl Workload {
         match self {
             Workload::ClosedLoop(_) => "closed-loop",
             Workload::OpenLoop(_) => "open-loop",
+            Workload::Trace(_) => "trace",
+            Workload::Sessions(_) => "sessions",
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+pub use crate::datasets::Common;
+pub use crate::datasets::conversations::{Messages, ShareGpt};
+pub use crate::datasets::lengths::Length;
+pub use crate::datasets::table::{Csv, Jsonl};
+pub use crate::datasets::trace::TraceFile;
+
+#[derive(Debug, Clone)]
 pub enum Dataset {
     Synthetic(Synthetic),
     Jsonl(Jsonl),
+    Csv(Csv),
     List(PromptList),
+    Sharegpt(ShareGpt),
+    Messages(Messages),
+    Trace(TraceFile),
 }
 
-/// Random prompts of a given length in words (about one token each).
+/// Random prompts of exact lengths (in the counter's tokens), optionally
+/// behind one of `prefix_groups` shared prefixes of `prefix_tokens`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Synthetic {
-    #[serde(default = "default_prompt_tokens")]
-    pub prompt_tokens: u64,
-    #[serde(default = "default_output_tokens")]
-    pub output_tokens: u64,
+    /// The prompt's own part: a number, or `{dist, mean, stdev | min, max}`.
+    #[serde(default = "default_length")]
+    pub prompt_tokens: Length,
+    #[serde(default = "default_length")]
+    pub output_tokens: Length,
     /// Lengths vary uniformly by ± this fraction.
     #[serde(default)]
     pub spread: f64,
+    /// Tokens of a shared prefix (a system prompt) before each prompt.
+    #[serde(default)]
+    pub prefix_tokens: u64,
+    /// Distinct shared prefixes; request i has prefix i mod groups.
+    #[serde(default = "default_groups")]
+    pub prefix_groups: u64,
     #[serde(default)]
     pub seed: u64,
 }
 
-/// Prompts (or whole request bodies) from a JSON-lines file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Jsonl {
-    pub path: String,
-    /// Field holding the prompt; lines may also be plain JSON strings.
-    #[serde(default)]
-    pub field: Option<String>,
-    /// Send each line as the whole request body.
-    #[serde(default)]
-    pub as_request: bool,
-    #[serde(default = "default_output_tokens")]
-    pub output_tokens: u64,
+fn default_length() -> Length {
+    Length::Fixed(128)
+}
+fn default_groups() -> u64 {
+    1
 }
 
 /// Prompts given inline.
@@ -343,6 +472,8 @@ pub struct PromptList {
     pub output_tokens: u64,
 }
 
+const DATASET_TYPES: [&str; 7] = ["synthetic", "jsonl", "csv", "list", "sharegpt", "messages", "trace"];
+
 impl Dataset {
     pub fn from_json(mut v: serde_json::Value, where_: &str) -> Result<Dataset, String> {
         let Some(m) = v.as_object_mut() else { return Err(format!("{where_}: expected a table")) };
@@ -350,17 +481,104 @@ impl Dataset {
             // The shape says which: {prompts = {...}}, {path = ...}, or synthetic.
             let kind = if m.contains_key("prompts") {
                 "list"
-            } else if m.contains_key("path") {
-                "jsonl"
+            } else if let Some(p) = m.get("path").and_then(|p| p.as_str()) {
+                if p.ends_with(".csv") { "csv" } else { "jsonl" }
             } else {
                 "synthetic"
             };
             m.insert("type".into(), kind.into());
         }
-        match tag_of(&v, "type", where_, &["synthetic", "jsonl", "list"])? {
-            "synthetic" => tagged(v, "type", where_).map(Dataset::Synthetic),
-            "jsonl" => tagged(v, "type", where_).map(Dataset::Jsonl),
-            _ => tagged(v, "type", where_).map(Dataset::List),
+        let kind = tag_of(&v, "type", where_, &DATASET_TYPES)?.to_string();
+        // The options every file format shares, apart from its own fields.
+        let mut common = Common::default();
+        if !matches!(kind.as_str(), "synthetic" | "list")
+            && let Some(m) = v.as_object_mut()
+        {
+            let mut c = serde_json::Map::new();
+            for k in crate::datasets::COMMON_KEYS {
+                if let Some(x) = m.remove(k) {
+                    c.insert(k.into(), x);
+                }
+            }
+            common = crate::typed::from_json(serde_json::Value::Object(c), where_)?;
+        }
+        Ok(match kind.as_str() {
+            "synthetic" => Dataset::Synthetic(tagged(v, "type", where_)?),
+            "jsonl" => Dataset::Jsonl(Jsonl { common, ..tagged(v, "type", where_)? }),
+            "csv" => Dataset::Csv(Csv { common, ..tagged(v, "type", where_)? }),
+            "sharegpt" => Dataset::Sharegpt(ShareGpt { common, ..tagged(v, "type", where_)? }),
+            "messages" => Dataset::Messages(Messages { common, ..tagged(v, "type", where_)? }),
+            "trace" => Dataset::Trace(TraceFile { common, ..tagged(v, "type", where_)? }),
+            _ => Dataset::List(tagged(v, "type", where_)?),
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Dataset::Synthetic(_) => "synthetic",
+            Dataset::Jsonl(_) => "jsonl",
+            Dataset::Csv(_) => "csv",
+            Dataset::List(_) => "list",
+            Dataset::Sharegpt(_) => "sharegpt",
+            Dataset::Messages(_) => "messages",
+            Dataset::Trace(_) => "trace",
+        }
+    }
+
+    /// The shared options of a file format.
+    pub fn common(&self) -> Option<&Common> {
+        match self {
+            Dataset::Jsonl(d) => Some(&d.common),
+            Dataset::Csv(d) => Some(&d.common),
+            Dataset::Sharegpt(d) => Some(&d.common),
+            Dataset::Messages(d) => Some(&d.common),
+            Dataset::Trace(d) => Some(&d.common),
+            Dataset::Synthetic(_) | Dataset::List(_) => None,
+        }
+    }
+
+    /// The file a dataset reads.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Dataset::Jsonl(d) => Some(&d.path),
+            Dataset::Csv(d) => Some(&d.path),
+            Dataset::Sharegpt(d) => Some(&d.path),
+            Dataset::Messages(d) => Some(&d.path),
+            Dataset::Trace(d) => Some(&d.path),
+            Dataset::Synthetic(_) | Dataset::List(_) => None,
+        }
+    }
+}
+
+impl Serialize for Dataset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let own = |x: &dyn erased::Json| x.json();
+        let mut v = match self {
+            Dataset::Synthetic(d) => own(d),
+            Dataset::Jsonl(d) => own(d),
+            Dataset::Csv(d) => own(d),
+            Dataset::List(d) => own(d),
+            Dataset::Sharegpt(d) => own(d),
+            Dataset::Messages(d) => own(d),
+            Dataset::Trace(d) => own(d),
+        };
+        if let Some(m) = v.as_object_mut() {
+            m.insert("type".into(), self.kind().into());
+            if let Some(serde_json::Value::Object(c)) = self.common().map(|c| own(c)) {
+                m.extend(c);
+            }
+        }
+        v.serialize(s)
+    }
+}
+
+mod erased {
+    pub trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
         }
     }
 }
@@ -372,9 +590,6 @@ impl<'de> Deserialize<'de> for Dataset {
     }
 }
 
-fn default_prompt_tokens() -> u64 {
-    128
-}
 fn default_output_tokens() -> u64 {
     128
 }
@@ -382,9 +597,11 @@ fn default_output_tokens() -> u64 {
 impl Default for Dataset {
     fn default() -> Self {
         Dataset::Synthetic(Synthetic {
-            prompt_tokens: default_prompt_tokens(),
-            output_tokens: default_output_tokens(),
+            prompt_tokens: default_length(),
+            output_tokens: default_length(),
             spread: 0.0,
+            prefix_tokens: 0,
+            prefix_groups: 1,
             seed: 0,
         })
     }
@@ -430,6 +647,7 @@ impl BenchSpec {
         self.target.validate()?;
         self.workload.validate()?;
         self.dataset.validate()?;
+        self.workload.fits(&self.dataset)?;
         self.slo.validate()
     }
 }
@@ -550,8 +768,92 @@ impl Workload {
                     return Err("workload: an open loop needs duration_s or total_requests".into());
                 }
             }
+            Workload::Trace(TraceReplay {
+                time_scale,
+                max_concurrency,
+                total_requests,
+                duration_s,
+                unreachable_s,
+                ..
+            }) => {
+                positive("workload.time_scale", *time_scale)?;
+                non_negative("workload.unreachable_s", *unreachable_s)?;
+                if max_concurrency == &Some(0) {
+                    return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                }
+                if total_requests == &Some(0) {
+                    return Err("workload.total_requests: expected a positive integer, got 0".into());
+                }
+                if let Some(d) = duration_s {
+                    positive("workload.duration_s", *d)?;
+                }
+            }
+            Workload::Sessions(w) => {
+                match (w.users, w.session_rate) {
+                    (Some(0), _) => return Err("workload.users: expected a positive integer, got 0".into()),
+                    (Some(_), Some(_)) => {
+                        return Err("workload: give users (sessions at once) or session_rate (new sessions per second), not both".into());
+                    }
+                    (None, None) => {
+                        return Err("workload: sessions need users (sessions at once) or session_rate (new sessions per second)".into());
+                    }
+                    (None, Some(r)) => positive("workload.session_rate", r)?,
+                    (Some(_), None) => {
+                        if w.max_concurrency.is_some() {
+                            return Err(
+                                "workload.max_concurrency: only with session_rate (users already bound it)".into()
+                            );
+                        }
+                    }
+                }
+                if w.max_concurrency == Some(0) {
+                    return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                }
+                non_negative("workload.think_time_ms", w.think_time_ms)?;
+                non_negative("workload.ramp_up_s", w.ramp_up_s)?;
+                non_negative("workload.unreachable_s", w.unreachable_s)?;
+                if let Some(d) = w.duration_s {
+                    positive("workload.duration_s", d)?;
+                }
+                if w.total_sessions == Some(0) {
+                    return Err("workload.total_sessions: expected a positive integer, got 0".into());
+                }
+                if w.duration_s.is_none() && w.total_sessions.is_none() {
+                    return Err("workload: sessions need duration_s or total_sessions".into());
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Checks that the workload and the dataset go together.
+    pub fn fits(&self, d: &Dataset) -> Result<(), String> {
+        match (self, d) {
+            (Workload::Trace(_), Dataset::Trace(_)) => Ok(()),
+            (Workload::Trace(_), other) => Err(format!(
+                "workload.pattern: \"trace\" replays a trace's timestamps and needs dataset.type = \"trace\", not \"{}\"",
+                other.kind()
+            )),
+            (Workload::Sessions(w), d) => {
+                let conversations = matches!(d, Dataset::Sharegpt(_) | Dataset::Messages(_));
+                if !conversations && !matches!(d, Dataset::Synthetic(_)) {
+                    return Err(format!(
+                        "workload.pattern: \"sessions\" needs conversations (dataset.type = \"sharegpt\" or \"messages\") or synthetic turns, not dataset.type = \"{}\"",
+                        d.kind()
+                    ));
+                }
+                if !conversations && w.turns == Turns::Dataset {
+                    return Err("workload.turns: synthetic sessions need a number of turns (turns = N)".into());
+                }
+                if !conversations && w.history == History::Dataset {
+                    return Err(
+                        "workload.history: \"dataset\" needs a dataset with answers (sharegpt or messages)".into()
+                    );
+                }
+                Ok(())
+            }
+            (_, Dataset::Trace(_)) | (_, _) => Ok(()),
+        }
     }
 
     /// The open loop's send schedule (its warmup included), as the run
@@ -559,7 +861,7 @@ impl Workload {
     pub fn schedule(&self) -> Result<super::schedule::Schedule, String> {
         match self {
             Workload::OpenLoop(w) => w.schedule(),
-            Workload::ClosedLoop(_) => Err("only open-loop workloads have a schedule".into()),
+            _ => Err("only open-loop workloads have a drawn schedule".into()),
         }
     }
 }
@@ -579,31 +881,54 @@ impl OpenLoop {
 
 impl Dataset {
     pub fn validate(&self) -> Result<(), String> {
-        // Checked in this order: the fields before output_tokens, output_tokens, the fields after.
-        let output_tokens = match self {
-            Dataset::Synthetic(Synthetic { prompt_tokens, output_tokens, .. }) => {
-                if *prompt_tokens == 0 {
-                    return Err("dataset.prompt_tokens: expected a positive integer, got 0".into());
-                }
-                *output_tokens
-            }
-            Dataset::Jsonl(Jsonl { path, output_tokens, .. }) => {
-                if let Err(e) = std::fs::File::open(path) {
-                    return Err(format!("dataset.path: cannot read '{path}': {e}"));
-                }
-                *output_tokens
-            }
-            Dataset::List(PromptList { output_tokens, .. }) => *output_tokens,
-        };
-        if output_tokens == 0 {
-            return Err("dataset.output_tokens: expected a positive integer, got 0".into());
+        if let Some(c) = self.common() {
+            c.validate()?;
         }
+        if let Some(path) = self.path()
+            && let Err(e) = std::fs::File::open(path)
+        {
+            return Err(format!("dataset.path: cannot read '{path}': {e}"));
+        }
+        let out_zero = |o: u64| {
+            if o == 0 { Err("dataset.output_tokens: expected a positive integer, got 0".to_string()) } else { Ok(()) }
+        };
         match self {
-            Dataset::Synthetic(Synthetic { spread, .. }) if !(0.0..1.0).contains(spread) => {
-                return Err(format!("dataset.spread: expected a fraction in [0, 1), got {spread}"));
+            Dataset::Synthetic(Synthetic {
+                prompt_tokens,
+                output_tokens,
+                spread,
+                prefix_tokens,
+                prefix_groups,
+                ..
+            }) => {
+                prompt_tokens.validate("dataset.prompt_tokens")?;
+                output_tokens.validate("dataset.output_tokens")?;
+                if !(0.0..1.0).contains(spread) {
+                    return Err(format!("dataset.spread: expected a fraction in [0, 1), got {spread}"));
+                }
+                if *spread > 0.0 && !matches!((prompt_tokens, output_tokens), (Length::Fixed(_), Length::Fixed(_))) {
+                    return Err("dataset.spread: only with fixed lengths; a distribution sets its own spread".into());
+                }
+                if *prefix_groups == 0 {
+                    return Err("dataset.prefix_groups: expected a positive integer, got 0".into());
+                }
+                if *prefix_groups > 1 && *prefix_tokens == 0 {
+                    return Err("dataset.prefix_groups: groups share a prefix; set prefix_tokens too".into());
+                }
             }
-            Dataset::List(PromptList { prompts, .. }) if prompts.is_empty() => {
-                return Err("dataset.prompts: expected at least one prompt".into());
+            Dataset::Jsonl(Jsonl { output_tokens, .. }) | Dataset::Csv(Csv { output_tokens, .. }) => {
+                out_zero(*output_tokens)?
+            }
+            Dataset::List(PromptList { prompts, output_tokens }) => {
+                out_zero(*output_tokens)?;
+                if prompts.is_empty() {
+                    return Err("dataset.prompts: expected at least one prompt".into());
+                }
+            }
+            Dataset::Sharegpt(ShareGpt { output_tokens: Some(o), .. })
+            | Dataset::Messages(Messages { output_tokens: Some(o), .. }) => out_zero(*o)?,
+            Dataset::Trace(TraceFile { block_size: 0, .. }) => {
+                return Err("dataset.block_size: expected a positive number of tokens, got 0".into());
             }
             _ => {}
         }

@@ -267,6 +267,11 @@ pub struct Tokens {
     pub bad_chunks: u64,
     /// Words of non-streamed output text (when no usage is given).
     pub text_words: u64,
+    /// Keep the output text (sessions put the reply in their history);
+    /// set by the caller, kept across `reset`.
+    pub capture: bool,
+    /// The output text, when `capture` is set.
+    pub text: String,
 }
 
 impl Tokens {
@@ -282,6 +287,7 @@ impl Tokens {
         self.error = None;
         self.bad_chunks = 0;
         self.text_words = 0;
+        self.text.clear();
     }
 
     fn content(&mut self, at: Instant) {
@@ -301,7 +307,9 @@ impl Tokens {
             self.done = true;
             return;
         }
-        if let Some(fast) = scan_chunk(data) {
+        if !self.capture
+            && let Some(fast) = scan_chunk(data)
+        {
             if fast.content {
                 self.content(at);
             }
@@ -319,8 +327,11 @@ impl Tokens {
         }
         if let Some(c) = chunk.choices.first() {
             let text = c.text.as_deref().or_else(|| c.delta.as_ref().and_then(|d| d.content.as_deref()));
-            if text.is_some_and(|t| !t.is_empty()) {
+            if let Some(t) = text.filter(|t| !t.is_empty()) {
                 self.content(at);
+                if self.capture {
+                    self.text.push_str(t);
+                }
             }
             if let Some(fr) = &c.finish_reason {
                 self.finish_reason = Some(fr.to_string());
@@ -344,6 +355,9 @@ impl Tokens {
         if let Some(c) = chunk.choices.first() {
             let text = c.text.as_deref().or_else(|| c.message.as_ref().and_then(|d| d.content.as_deref()));
             self.text_words = text.map(|t| t.split_whitespace().count() as u64).unwrap_or(0);
+            if self.capture {
+                self.text.push_str(text.unwrap_or_default());
+            }
             self.finish_reason = c.finish_reason.as_ref().map(|s| s.to_string());
         }
         if let Some(u) = chunk.usage {
@@ -364,6 +378,9 @@ impl Tokens {
         }
         let text = l.response.as_deref().or_else(|| l.message.as_ref().and_then(|m| m.content.as_deref()));
         if let Some(t) = text.filter(|t| !t.is_empty()) {
+            if self.capture {
+                self.text.push_str(t);
+            }
             match at {
                 Some(at) => self.content(at),
                 None => self.text_words = t.split_whitespace().count() as u64,

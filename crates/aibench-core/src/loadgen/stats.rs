@@ -116,6 +116,8 @@ pub struct Record {
     pub asked_output: u64,
     /// Opening its connection, when it needed a new one.
     pub connect: Option<Duration>,
+    /// Its turn in a session (0 for the first).
+    pub turn: Option<u32>,
 }
 
 impl Record {
@@ -149,6 +151,66 @@ pub struct Shard {
     pub gap_n: u64,
     pub short_outputs: u64,
     pub asked: AskedServedSums,
+    /// Sessions: per turn index, and the sessions themselves.
+    pub turns: Vec<TurnSums>,
+    pub sessions: SessionSums,
+    /// Trace replay: each request's (intended, sent) offsets in microseconds.
+    pub sends: Vec<(u64, u64)>,
+}
+
+/// One turn index of the sessions: its requests' TTFT and E2E, and prompt tokens.
+#[derive(Clone, Default)]
+pub struct TurnSums {
+    pub requests: u64,
+    pub errors: u64,
+    pub ttft: Option<Histogram<u64>>,
+    pub e2e: Option<Histogram<u64>>,
+    pub prompt_tokens: u64,
+    pub asked_prompt_tokens: u64,
+}
+
+impl TurnSums {
+    fn merge(&mut self, o: &TurnSums) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.prompt_tokens += o.prompt_tokens;
+        self.asked_prompt_tokens += o.asked_prompt_tokens;
+        for (a, b) in [(&mut self.ttft, &o.ttft), (&mut self.e2e, &o.e2e)] {
+            if let Some(b) = b {
+                let _ = a.get_or_insert_with(new_hist).add(b);
+            }
+        }
+    }
+}
+
+/// Sessions started, completed (every turn answered), failed (a turn
+/// failed) and cut short (the run ended first), with completed sessions'
+/// durations in microseconds.
+#[derive(Clone, Default)]
+pub struct SessionSums {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cut: u64,
+    pub turns: u64,
+    pub duration: Option<Histogram<u64>>,
+}
+
+impl SessionSums {
+    fn merge(&mut self, o: &SessionSums) {
+        self.started += o.started;
+        self.completed += o.completed;
+        self.failed += o.failed;
+        self.cut += o.cut;
+        self.turns += o.turns;
+        if let Some(b) = &o.duration {
+            let _ = self.duration.get_or_insert_with(new_hist).add(b);
+        }
+    }
+
+    pub fn record_duration(&mut self, d: Duration) {
+        self.duration.get_or_insert_with(new_hist).saturating_record(us(d).max(1));
+    }
 }
 
 /// Asked against served tokens, summed over successes whose usage the
@@ -216,6 +278,25 @@ fn us(d: Duration) -> u64 {
 }
 
 impl Shard {
+    fn record_turn(&mut self, t: usize, r: &Record) {
+        if self.turns.len() <= t {
+            self.turns.resize(t + 1, TurnSums::default());
+        }
+        let s = &mut self.turns[t];
+        s.requests += 1;
+        if r.failure.is_some() {
+            s.errors += 1;
+            return;
+        }
+        s.prompt_tokens += r.input_tokens;
+        s.asked_prompt_tokens += r.asked_input;
+        let e2e = r.e2e_end().saturating_duration_since(r.sent);
+        s.e2e.get_or_insert_with(new_hist).saturating_record(us(e2e).max(1));
+        if let Some(f) = r.first {
+            s.ttft.get_or_insert_with(new_hist).saturating_record(us(f.saturating_duration_since(r.sent)).max(1));
+        }
+    }
+
     /// Adds a measured (non-warmup) request. `itl_us` are its inter-chunk gaps.
     pub fn record(&mut self, r: &Record, itl_us: &[u64], origin: Instant) {
         self.first_sent = Some(self.first_sent.map_or(r.sent, |t| t.min(r.sent)));
@@ -233,6 +314,9 @@ impl Shard {
         }
         if let Some(c) = r.connect {
             self.h.rec(CONNECT, us(c));
+        }
+        if let Some(t) = r.turn {
+            self.record_turn(t as usize, r);
         }
         if let Some((class, msg)) = &r.failure {
             self.failures += 1;
@@ -313,6 +397,14 @@ impl Shard {
             (a, b) => a.or(b),
         };
         self.user_rate_sum += o.user_rate_sum;
+        if self.turns.len() < o.turns.len() {
+            self.turns.resize(o.turns.len(), TurnSums::default());
+        }
+        for (a, b) in self.turns.iter_mut().zip(&o.turns) {
+            a.merge(b);
+        }
+        self.sessions.merge(&o.sessions);
+        self.sends.extend_from_slice(&o.sends);
         self.gap_sum_us += o.gap_sum_us;
         self.gap_n += o.gap_n;
         self.short_outputs += o.short_outputs;

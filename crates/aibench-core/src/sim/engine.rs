@@ -568,6 +568,11 @@ mod tests {
         run(seq(2000));
         run(seq(0));
         assert_eq!(m.prefix_cache_hits.get(), 32, "evicted, so nothing reused");
+        // The gauge is set by the step after the last token went out.
+        let t0 = std::time::Instant::now();
+        while m.kv_usage.get() != 0.0 && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(m.kv_usage.get(), 0.0, "nothing held once all finished");
         h.shutdown();
     }

@@ -269,8 +269,18 @@ impl Counter {
         })
     }
 
+    /// Tokens of a chat conversation as the server renders it (with the
+    /// generation prompt).
+    pub async fn count_messages(&self, messages: &[Message]) -> Result<usize, String> {
+        Ok(match self {
+            Counter::Local(t) => t.count_chat(messages)?,
+            Counter::Server(s) => s.encode_chat(messages).await?.len(),
+            Counter::Words => messages.iter().map(|m| super::count_words(&m.content)).sum::<usize>().max(1),
+        })
+    }
+
     /// Tokens of a bare piece of text (no special tokens, no template).
-    async fn bare(&self, text: &str) -> Result<usize, String> {
+    pub async fn bare(&self, text: &str) -> Result<usize, String> {
         Ok(match self {
             Counter::Local(t) => t.count(text, false),
             Counter::Server(s) => s.encode(text, false).await?.len(),
@@ -383,13 +393,23 @@ impl PromptMaker {
 
     /// Text whose predicted length is exactly `budget` tokens.
     fn compose(&self, budget: usize, rng: &mut impl Rng) -> String {
+        self.text(budget, rng, true)
+    }
+
+    /// Words whose predicted cost is exactly `budget` tokens: a prompt's
+    /// start (`first`), or a continuation that starts with a space, so that
+    /// pieces joined are as long as their sum (with an additive counter).
+    pub fn text(&self, budget: usize, rng: &mut impl Rng, first: bool) -> String {
         let mut s = String::with_capacity(budget * 6);
-        // The first word: any whose cost fits.
-        let fit_first: Vec<usize> = (0..VOCAB.len()).filter(|i| self.first[*i] <= budget).collect();
         let cheapest = self.ones.first().copied().unwrap_or(self.by_cost[0]);
-        let i = if fit_first.is_empty() { cheapest } else { fit_first[rng.random_range(0..fit_first.len())] };
-        s.push_str(VOCAB[i]);
-        let mut left = budget.saturating_sub(self.first[i]);
+        let mut left = budget;
+        if first {
+            // The first word: any whose cost fits.
+            let fit_first: Vec<usize> = (0..VOCAB.len()).filter(|i| self.first[*i] <= budget).collect();
+            let i = if fit_first.is_empty() { cheapest } else { fit_first[rng.random_range(0..fit_first.len())] };
+            s.push_str(VOCAB[i]);
+            left = budget.saturating_sub(self.first[i]);
+        }
         let dearest = self.by_cost.last().map(|j| self.rest[*j]).unwrap_or(0);
         while left > 0 {
             // Among the words that still fit (by_cost is sorted by cost).
@@ -404,6 +424,25 @@ impl PromptMaker {
             left = left.saturating_sub(self.rest[j]);
         }
         s
+    }
+
+    /// The same words for the same seed: a block of `budget` tokens that
+    /// every request holding that block shares (trace hash ids, groups).
+    pub fn block(&self, budget: usize, seed: u64, first: bool) -> String {
+        use rand::SeedableRng;
+        self.text(budget, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), first)
+    }
+
+    /// Tokens the server adds around the words (special tokens, or the
+    /// chat template's).
+    pub fn fixed(&self) -> usize {
+        self.fixed
+    }
+
+    /// Whether a prompt is as long as the sum of its words' costs, so that
+    /// blocks put together have exactly the sum of their lengths.
+    pub fn additive(&self) -> bool {
+        self.additive
     }
 
     /// A prompt of exactly `target` tokens, as the counter counts it.

@@ -12,7 +12,9 @@ local env = require("aibench.env")
 local M = {}
 
 M.SCHEMA = "aibench.result/1"
-M.BENCH_SCHEMA = "aibench.bench/1"
+M.BENCH_SCHEMA = "aibench.bench/2"
+--- Bench results of earlier versions that still load (/2 only added fields).
+M.BENCH_SCHEMAS = { ["aibench.bench/2"] = true, ["aibench.bench/1"] = true }
 
 --- A result record from a finished run.
 function M.record(o)
@@ -77,13 +79,13 @@ function M.load(path)
     return nil, { kind = "invalid", message = path .. ": not an aibench result (expected a JSON object)" }
   end
   if v.schema == M.SCHEMA then
-    if type(v.bench) ~= "table" or v.bench.schema ~= M.BENCH_SCHEMA then
+    if type(v.bench) ~= "table" or not M.BENCH_SCHEMAS[v.bench.schema] then
       return nil, { kind = "invalid", message = string.format("%s: its 'bench' part is missing or not %s", path, M.BENCH_SCHEMA) }
     end
     v.path = path
     return v
   end
-  if v.schema == M.BENCH_SCHEMA then
+  if M.BENCH_SCHEMAS[v.schema] then
     return { schema = M.SCHEMA, id = fs.basename(path), recipe = { name = v.label ~= json.null and v.label or fs.basename(path) }, environment = {}, bench = v, server = json.null, path = path }
   end
   if v.schema == nil then
@@ -91,7 +93,7 @@ function M.load(path)
   end
   return nil, {
     kind = "schema",
-    message = string.format("%s: schema '%s' is not supported (this aibench %s reads %s and %s)", path, tostring(v.schema), aibench.version, M.SCHEMA, M.BENCH_SCHEMA),
+    message = string.format("%s: schema '%s' is not supported (this aibench %s reads %s, %s and aibench.bench/1)", path, tostring(v.schema), aibench.version, M.SCHEMA, M.BENCH_SCHEMA),
   }
 end
 

@@ -1,12 +1,12 @@
 ---@meta aibench.bench
 
 ---The native load generator. `bench.run(spec)` runs entirely in Rust (the hot
----loop never calls Lua) and returns a result table (schema `aibench.bench/1`).
+---loop never calls Lua) and returns a result table (schema `aibench.bench/2`; `/1` results still load).
 ---Metric definitions follow vLLM's benchmark: TTFT = request sent -> first
 ---streamed chunk with content; ITL = gaps between content chunks, pooled;
 ---TPOT = (E2E - TTFT) / (output tokens - 1); E2E = sent -> last content chunk.
 ---@class aibench.bench
----@field schema string the result schema, "aibench.bench/1"
+---@field schema string the result schema, "aibench.bench/2"
 local bench = {}
 
 ---@class aibench.bench.Target
@@ -47,16 +47,50 @@ local bench = {}
 ---@field warmup_requests? integer
 ---@field seed? integer
 
----@class aibench.bench.Dataset
----@field type? "synthetic"|"jsonl"|"list" (inferred from the fields when absent)
----@field prompt_tokens? integer synthetic: prompt length in the model's tokens as the server counts them (BOS and, for chat, the template included); exact with a tokenizer
----@field tokenizer? string alias of target.tokenizer
----@field output_tokens? integer tokens to generate (max_tokens + ignore_eos)
----@field spread? number synthetic: lengths vary by ± this fraction
+---@class aibench.bench.TraceReplay
+---@field pattern "trace"
+---@field time_scale? number send at timestamp × this (default 1; 0.5 = twice as fast)
+---@field max_concurrency? integer
+---@field total_requests? integer the trace's first N requests
+---@field duration_s? number stop at this point of the replay
+---@field warmup_requests? integer
+
+---@class aibench.bench.Sessions
+---@field pattern "sessions"
+---@field users? integer sessions at once (each user starts a new one when one ends)
+---@field session_rate? number or: new sessions per second (Poisson)
+---@field max_concurrency? integer with session_rate: sessions at once at the most
+---@field think_time_ms? number between a reply and the next turn
+---@field turns? "dataset"|integer the dataset's turns (default), or at most N (synthetic: exactly N)
+---@field history? "generated"|"dataset" the assistant turns kept: the streamed reply (default) or the dataset's answer
+---@field duration_s? number
+---@field total_sessions? integer
+---@field ramp_up_s? number
 ---@field seed? integer
----@field path? string jsonl: one prompt (string, or object with `field`) per line
----@field field? string jsonl: the prompt's field, default "prompt"
+
+---A length: a token count, or a seeded distribution.
+---@alias aibench.bench.Length integer|{dist: "fixed"|"uniform"|"normal"|"lognormal", mean?: number, stdev?: number, min?: integer, max?: integer}
+
+---@class aibench.bench.Dataset
+---@field type? "synthetic"|"jsonl"|"csv"|"list"|"sharegpt"|"messages"|"trace" (inferred from the fields when absent: prompts -> list, path -> jsonl or csv, else synthetic)
+---@field prompt_tokens? aibench.bench.Length synthetic: prompt length in the model's tokens as the server counts them (BOS and, for chat, the template included); exact with a tokenizer
+---@field tokenizer? string alias of target.tokenizer
+---@field output_tokens? aibench.bench.Length tokens to generate (max_tokens + ignore_eos); sharegpt/messages: unset = the answer's token count
+---@field spread? number synthetic: fixed lengths vary by ± this fraction
+---@field prefix_tokens? integer synthetic: a shared prefix (a system prompt) of this many tokens before each prompt
+---@field prefix_groups? integer synthetic: distinct shared prefixes; request i has prefix i mod groups
+---@field seed? integer
+---@field path? string jsonl, csv, sharegpt, messages, trace: the file (nothing is downloaded)
+---@field field? string jsonl, csv: the prompt's field or column, default "prompt"
+---@field output_field? string jsonl, csv: the output length's field or column
+---@field delimiter? string csv: one character, default ","
 ---@field as_request? boolean jsonl: each line is a whole request body
+---@field block_size? integer trace: tokens per hash id, default 512
+---@field max_prompt_tokens? integer files: longer prompts are skipped (and counted)
+---@field max_output_tokens? integer files: outputs are capped at this
+---@field sample? integer files: use this many records
+---@field shuffle? boolean files: shuffle first (seeded with seed); not for traces
+---@field on_bad_line? "error"|"skip" files: a bad line stops with file:line (default) or is skipped and counted
 ---@field prompts? string[] list: the prompts
 
 ---@class aibench.bench.Slo
@@ -77,7 +111,7 @@ local bench = {}
 
 ---@class aibench.bench.Spec
 ---@field target aibench.bench.Target
----@field workload aibench.bench.ClosedLoop|aibench.bench.OpenLoop
+---@field workload aibench.bench.ClosedLoop|aibench.bench.OpenLoop|aibench.bench.TraceReplay|aibench.bench.Sessions
 ---@field dataset? aibench.bench.Dataset
 ---@field slo? aibench.bench.Slo
 ---@field per_request_log? string JSON lines, one per request, streamed to disk
