@@ -145,3 +145,54 @@ end)
 
 t.run()
 fs.remove(dir, { recursive = true })
+
+t.case("sessions and trace results: per-turn TTFT, schedule fidelity, prefix-cache hit rate; a bench/1 result still loads", function()
+  local s = assert(sim.start({ profile = "opt-125m-cpu" }))
+  local before = require("aibench.servermetrics").before({ s.url })
+  local t0 = require("aibench.time").now()
+  local sess = assert(bench.run({
+    target = { url = s.url, api = "openai-chat" },
+    workload = { pattern = "sessions", users = 2, total_sessions = 2, turns = 3 },
+    dataset = { prefix_tokens = 300, prefix_groups = 2, prompt_tokens = 20, output_tokens = 8 },
+    progress = false,
+  }))
+  local server = require("aibench.servermetrics").after(before, { s.url }, t0, require("aibench.time").now())
+  local tr = assert(bench.run({
+    target = { url = s.url },
+    workload = { pattern = "trace", time_scale = 0.25 },
+    dataset = { type = "trace", path = "tests/fixtures/mooncake-200.jsonl", sample = 40 },
+    progress = false,
+  }))
+  s:stop()
+  t.eq(sess.schema, "aibench.bench/2")
+  t.eq(#sess.sessions.per_turn, 3)
+  t.eq(tr.trace.sent, 40)
+  t.eq(tr.dataset_stats.used, 40)
+  t.ok(server.prefix_cache_hit_rate > 0, "sessions resend their history")
+  local a = results.record({ recipe = { name = "sessions" }, executor = "local", urls = { s.url }, bench = sess, server = server })
+  local b = results.record({ recipe = { name = "trace" }, executor = "local", urls = { s.url }, bench = tr })
+  local term = report.summary(sess) .. report.server_summary(server, sess)
+  t.contains(term, "sessions: 2 users, 3 turns")
+  t.contains(term, "2 started, 2 completed")
+  t.contains(term, "TTFT p50")
+  t.contains(term, "prefix cache hit")
+  t.contains(report.summary(tr), "40 of 40 offered requests sent")
+  t.contains(report.summary(tr), "mooncake-200.jsonl: 40 records read, 40 used")
+  local md = report.markdown({ a, b })
+  t.contains(md, "| turn | requests |")
+  t.contains(md, "Trace: 40 of 40 offered")
+  local html = report.html({ a, b })
+  t.contains(html, 'id="chart-turns-1"')
+  t.contains(html, 'id="chart-trace-2"')
+  t.contains(html, "prefix cache hit")
+  -- A result written by an older aibench (schema bench/1, no new sections).
+  local old = json.decode(bench.to_json(b.bench))
+  old.schema, old.trace, old.sessions, old.dataset_stats = "aibench.bench/1", nil, nil, nil
+  local path = fs.join(dir, "old-bench-1.json")
+  assert(fs.write(path, json.encode(old)))
+  local back = assert(results.load(path))
+  t.eq(back.bench.schema, "aibench.bench/1")
+  t.contains(report.summary(back.bench), "requests")
+  local merged = bench.merge({ old, old })
+  t.eq(merged.total_requests, 2 * old.total_requests)
+end)

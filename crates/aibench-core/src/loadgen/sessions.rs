@@ -222,7 +222,10 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &Sessions, script: Arc<Script>) {
                         if total.is_some_and(|t| n >= t) || !running(&ctx, deadline) {
                             break;
                         }
-                        session(&ctx, &script, &timer, n, deadline, think, &mut scratch).await;
+                        // A session cut short means the run is ending: no new one.
+                        if let End::Cut = session(&ctx, &script, &timer, n, deadline, think, &mut scratch).await {
+                            break;
+                        }
                     }
                 });
             }
@@ -275,7 +278,7 @@ async fn session(
     deadline: Option<Instant>,
     think: Duration,
     scratch: &mut Scratch,
-) {
+) -> End {
     let plan = script.plan(n);
     let target = (n % ctx.endpoints.len() as u64) as usize;
     let shard = (n % SHARDS as u64) as usize;
@@ -340,4 +343,5 @@ async fn session(
         End::Failed => s.failed += 1,
         End::Cut => s.cut += 1,
     }
+    end
 }

@@ -282,7 +282,7 @@ pub enum History {
 #[serde(deny_unknown_fields)]
 pub struct Sessions {
     /// Sessions at once; each user starts a new session when one ends.
-    #[serde(default)]
+    #[serde(default, alias = "concurrent_users")]
     pub users: Option<u64>,
     /// Or: new sessions per second (Poisson), however many run at once.
     #[serde(default)]

@@ -16,6 +16,9 @@ M.COUNTERS = {
   prompt_tokens = { "vllm:prompt_tokens_total" },
   generation_tokens = { "vllm:generation_tokens_total" },
   preemptions = { "vllm:num_preemptions_total" },
+  prefix_cache_queries = { "vllm:prefix_cache_queries_total" },
+  prefix_cache_hits = { "vllm:prefix_cache_hits_total" },
+  prompt_tokens_cached = { "vllm:prompt_tokens_cached_total" },
 }
 --- PromQL for a histogram quantile, trying each metric name in turn (vLLM
 --- renamed some between versions; `or` keeps whichever exists).
@@ -51,6 +54,7 @@ function M.queries(kind, window)
         return "avg by (instance) (" .. n .. ")"
       end), "fraction" },
       { "generation_tokens_per_s", "sum by (instance) (rate(vllm:generation_tokens_total[" .. window .. "]))", "tokens/s" },
+      { "prefix_cache_hit_rate", "sum by (instance) (rate(vllm:prefix_cache_hits_total[" .. window .. "])) / sum by (instance) (rate(vllm:prefix_cache_queries_total[" .. window .. "]))", "fraction" },
       { "prompt_tokens_per_s", "sum by (instance) (rate(vllm:prompt_tokens_total[" .. window .. "]))", "tokens/s" },
       { "requests_finished_per_s", "sum by (instance) (rate(vllm:request_success_total[" .. window .. "]))", "requests/s" },
       { "preemptions_per_s", "sum by (instance) (rate(vllm:num_preemptions_total[" .. window .. "]))", "1/s" },

@@ -146,11 +146,12 @@ function M.with_environment(o, f)
 end
 
 --- Runs one client recipe in an environment; prints and returns the record.
-function M.bench(env, client_recipe, o)
+--- `sets` overrides the recipe (default: from the common flags).
+function M.bench(env, client_recipe, o, sets)
   local saved, err = client.run({
     recipe = client_recipe,
     executor = o.executor,
-    set = M.sets(o),
+    set = sets or M.sets(o),
     -- The server this scenario deployed, not whatever else is registered.
     url = o.url or (env.server and env.server[1].instance.url) or nil,
     out_dir = o.out_dir,

@@ -168,6 +168,8 @@ function M.diff(before, urls, t0, t1)
   for k, v in pairs(counters) do
     out[k] = v
   end
+  -- The prefix cache's hit rate over the run: hit tokens over queried tokens.
+  out.prefix_cache_hit_rate = counters.prefix_cache_queries > 0 and counters.prefix_cache_hits / counters.prefix_cache_queries or json.null
   for k, h in pairs(hists) do
     out[k] = summarize(h)
   end

@@ -155,7 +155,78 @@ function M.workload_line(w)
     end
     return table.concat(parts, ", ")
   end
+  if w.pattern == "trace" then
+    return string.format("trace replay at time scale %s%s", num(w.time_scale or 1, 2),
+      M.present(w.max_concurrency) and string.format(", at most %d at once", w.max_concurrency) or "")
+  end
+  if w.pattern == "sessions" then
+    local who = M.present(w.users) and string.format("%d users", w.users) or string.format("%s sessions/s", num(w.session_rate, 2))
+    local turns = w.turns == "dataset" and "the dataset's turns" or string.format("%s turns", tostring(w.turns))
+    return string.format("sessions: %s, %s, think %s ms, history %s", who, turns, num(w.think_time_ms or 0, 0), w.history or "generated")
+  end
   return string.format("open loop: %s req/s %s arrivals", num(w.rate, 1), w.arrival or "poisson")
+end
+
+--- What reading the dataset file found, as one line (nil for none).
+function M.dataset_line(b)
+  local d = b.dataset_stats
+  if not M.present(d) then
+    return nil
+  end
+  local skipped = {}
+  for k, v in pairs(d.skipped or {}) do
+    skipped[#skipped + 1] = string.format("%d %s", v, k:gsub("_", " "))
+  end
+  table.sort(skipped)
+  return string.format("%s: %d records read, %d used%s", d.path or "dataset", d.read or 0, d.used or 0,
+    #skipped > 0 and (", skipped " .. table.concat(skipped, ", ")) or "")
+end
+
+--- Sessions: one line, and per-turn rows (turn, requests, errors, TTFT
+--- mean/p50/p99, E2E p50, prompt tokens).
+function M.sessions_line(b)
+  local s = b.sessions
+  if not M.present(s) then
+    return nil
+  end
+  local d = M.present(s.duration_ms) and string.format(", duration p50 %s s", num(s.duration_ms.p50 / 1000, 2)) or ""
+  return string.format("%d started, %d completed, %d failed, %d cut short by the end of the run%s", s.started, s.completed, s.failed, s.cut, d)
+end
+
+function M.turn_rows(b)
+  local s = b.sessions
+  if not M.present(s) or #(s.per_turn or {}) == 0 then
+    return nil
+  end
+  local rows = { { "turn", "requests", "errors", "TTFT mean", "TTFT p50", "TTFT p99", "E2E p50", "prompt tokens" } }
+  for _, t in ipairs(s.per_turn) do
+    local tt, e = t.ttft_ms, t.e2e_ms
+    rows[#rows + 1] = { tostring(t.turn), tostring(t.requests), tostring(t.errors),
+      M.present(tt) and num(tt.mean, 2) or "-", M.present(tt) and num(tt.p50, 2) or "-", M.present(tt) and num(tt.p99, 2) or "-",
+      M.present(e) and num(e.p50, 2) or "-", num(t.mean_prompt_tokens, 0) }
+  end
+  return rows
+end
+
+--- A trace replay's schedule fidelity, as one line.
+function M.trace_line(b)
+  local t = b.trace
+  if not M.present(t) then
+    return nil
+  end
+  local gap = function(g)
+    return M.present(g) and string.format("mean %s / p99 %s ms", num(g.mean, 2), num(g.p99, 2)) or "-"
+  end
+  return string.format("%d of %d offered requests sent; gaps in the trace %s, as sent %s; worst send offset %s ms",
+    t.sent, t.offered, gap(t.trace_gap_ms), gap(t.achieved_gap_ms), num(t.worst_send_offset_ms, 2))
+end
+
+--- The server's prefix-cache hit rate over the run, as text (nil without one).
+function M.prefix_cache_text(s)
+  if not M.present(s) or not M.present(s.prefix_cache_hit_rate) then
+    return nil
+  end
+  return string.format("prefix cache hit %.1f%% (%s of %s prompt tokens)", 100 * s.prefix_cache_hit_rate, num(s.prefix_cache_hits, 0), num(s.prefix_cache_queries, 0))
 end
 
 M.SERVER_DIST = {

@@ -107,6 +107,33 @@ local function charts_for(b, server, idx)
       figs[#figs + 1] = figure(plot.lines({ id = "chart-server-latency-" .. idx, title = "Server: TTFT and queue time", x_label = "seconds", y_label = "ms", series = s2 }), "server-side quantiles over the run (rate over a short window)")
     end
   end
+  local sess = present(b.sessions) and b.sessions.per_turn or {}
+  if #sess > 0 then
+    local series = {}
+    for _, q in ipairs({ { "mean", "TTFT mean" }, { "p50", "TTFT p50" }, { "p99", "TTFT p99" } }) do
+      local pts = {}
+      for _, t in ipairs(sess) do
+        if present(t.ttft_ms) then
+          pts[#pts + 1] = { t.turn, t.ttft_ms[q[1]] }
+        end
+      end
+      series[#series + 1] = { name = q[2], points = pts }
+    end
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-turns-" .. idx, title = "TTFT by turn", x_label = "turn", y_label = "ms", series = series }), "time to first token by turn index: a prefix cache shows in the later turns")
+  end
+  if present(b.trace) then
+    local function per_s(v)
+      local pts = {}
+      for i, n in ipairs(v or {}) do
+        pts[i] = { i - 1, n }
+      end
+      return pts
+    end
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-trace-" .. idx, title = "Trace: offered and sent", x_label = "seconds", y_label = "requests/s", series = { { name = "offered (trace)", points = per_s(b.trace.offered_per_s) }, { name = "sent", points = per_s(b.trace.sent_per_s) } } }), string.format("the trace's load over time next to what went out (%d of %d sent)", b.trace.sent, b.trace.offered))
+  end
+  if sts and sts.prefix_cache_hit_rate then
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-prefix-cache-" .. idx, title = "Server: prefix cache hit rate", x_label = "seconds", y_label = "fraction", series = { { name = "hit rate", points = sts.prefix_cache_hit_rate.points } } }), "hit tokens over queried tokens, from the monitor's Prometheus")
+  end
   local bars = {}
   for _, c in ipairs({ "connect", "timeout", "http_4xx", "http_5xx", "stream_broken", "other" }) do
     bars[#bars + 1] = { c, (b.errors_by_class or {})[c] or 0 }
@@ -148,10 +175,20 @@ function M.html(records, opts)
       }, "prompt-lengths")
     end
     out[#out + 1] = html_table(f.dist_rows(b), "dist")
+    for _, line in ipairs({ { "Dataset", f.dataset_line(b) }, { "Trace", f.trace_line(b) }, { "Sessions", f.sessions_line(b) } }) do
+      if line[2] then
+        out[#out + 1] = string.format('<p class="%s">%s: %s.</p>', line[1]:lower(), line[1], esc(line[2]))
+      end
+    end
+    local turns = f.turn_rows(b)
+    if turns then
+      out[#out + 1] = html_table(turns, "turns")
+    end
     local s = rec.server
     if present(s) then
       local rows = f.server_rows(s, "server-side (ms)")
-      out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0))
+      local pc = f.prefix_cache_text(s)
+      out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions%s.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. esc(pc)) or "")
       if #rows > 1 then
         out[#out + 1] = html_table(rows, "server")
       end

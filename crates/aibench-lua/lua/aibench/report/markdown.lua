@@ -35,9 +35,21 @@ function M.markdown(records, opts)
     out[#out + 1] = ""
     out[#out + 1] = md_table(f.dist_rows(b))
     out[#out + 1] = ""
+    for _, line in ipairs({ { "Dataset", f.dataset_line(b) }, { "Trace", f.trace_line(b) }, { "Sessions", f.sessions_line(b) } }) do
+      if line[2] then
+        out[#out + 1] = string.format("%s: %s.", line[1], line[2])
+        out[#out + 1] = ""
+      end
+    end
+    local turns = f.turn_rows(b)
+    if turns then
+      out[#out + 1] = md_table(turns)
+      out[#out + 1] = ""
+    end
     local s = rec.server
     if present(s) then
-      out[#out + 1] = string.format("Server side: %s requests finished, %s generation tokens, %s preemptions.", num(s.requests, 0), num(s.generation_tokens, 0), num(s.preemptions, 0))
+      local pc = f.prefix_cache_text(s)
+      out[#out + 1] = string.format("Server side: %s requests finished, %s generation tokens, %s preemptions%s.", num(s.requests, 0), num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. pc) or "")
       out[#out + 1] = ""
     end
   end

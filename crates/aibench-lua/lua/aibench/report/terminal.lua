@@ -71,7 +71,24 @@ function M.summary(r, opts)
   if client then
     add("client          " .. client)
   end
+  local ds = f.dataset_line(r)
+  if ds then
+    add("dataset         " .. ds)
+  end
+  local tr = f.trace_line(r)
+  if tr then
+    add("trace           " .. tr)
+  end
+  local sl = f.sessions_line(r)
+  if sl then
+    add("sessions        " .. sl)
+  end
   add("")
+  local turns = f.turn_rows(r)
+  if turns then
+    add(f.columns(turns))
+    add("")
+  end
   local dist = { { "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "count" } }
   for _, d in ipairs(f.DIST) do
     local s = r[d[1]]
@@ -110,6 +127,10 @@ function M.server_summary(s, client)
   out[#out + 1] = string.format("\nserver side (%s, %d instance%s): %s requests finished%s, %s generation tokens, %s preemptions",
     src, s.instances or 0, (s.instances or 0) == 1 and "" or "s", num(s.requests, 0),
     client and string.format(" (client: %d ok)", client.successes) or "", num(s.generation_tokens, 0), num(s.preemptions, 0))
+  local pc = f.prefix_cache_text(s)
+  if pc then
+    out[#out] = out[#out] .. ", " .. pc
+  end
   local rows = server_rows(s, "ms")
   if #rows > 1 then
     out[#out + 1] = f.columns(rows)
