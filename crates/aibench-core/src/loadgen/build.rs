@@ -8,10 +8,20 @@ use serde_json::Value;
 
 use super::dataset::body_for;
 use super::http1::{Endpoint, format_request};
-use super::prepare::target_path;
 use super::spec::{Api, BenchSpec};
 use crate::datasets::trace::{Entry, Trace};
 use crate::tokenize::prompts::PromptMaker;
+
+/// The path requests go to: the spec's, the URL's own, or the API's.
+pub(super) fn target_path(spec: &BenchSpec, ep: &Endpoint) -> String {
+    if let Some(p) = &spec.target.path {
+        return p.clone();
+    }
+    if ep.path != "/" && !ep.path.is_empty() {
+        return ep.path.clone();
+    }
+    spec.target.api.default_path().to_string()
+}
 
 /// Turns a prompt into the request bytes for one target.
 pub(super) struct Framer {

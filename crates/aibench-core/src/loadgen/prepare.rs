@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::build::{Framer, TracePrompts};
+use super::build::{Framer, TracePrompts, target_path};
 use super::ctx::{Requests, RunError};
 use super::dataset;
 use super::exchange::{Scratch, Sink};
@@ -101,16 +101,6 @@ pub(super) fn synthetic_pool(expected: Option<u64>, dataset: &super::spec::Datas
     let by_bytes = (POOL_MAX_BYTES / (tokens * 6)).max(1);
     let want = expected.unwrap_or(POOL_TOKENS.div_ceil(tokens).max(POOL_SHORT));
     want.min(by_bytes).clamp(1, POOL_MAX as u64) as usize
-}
-
-pub(super) fn target_path(spec: &BenchSpec, ep: &Endpoint) -> String {
-    if let Some(p) = &spec.target.path {
-        return p.clone();
-    }
-    if ep.path != "/" && !ep.path.is_empty() {
-        return ep.path.clone();
-    }
-    spec.target.api.default_path().to_string()
 }
 
 /// What the run sends: the requests (or how they are built), what each
