@@ -297,3 +297,26 @@ async fn bad_datasets_and_workloads_name_the_file_line_and_field() {
         assert!(e.contains(&want), "{spec}\nwanted {want:?} in: {e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_at_a_rate_start_as_asked_and_all_complete() {
+    let s = sim("instant", true, 16).await;
+    let t0 = std::time::Instant::now();
+    let r = run(json!({
+        "target": target(&s, "openai-completions"),
+        "workload": {"pattern": "sessions", "session_rate": 20, "total_sessions": 10, "turns": 3, "max_concurrency": 4},
+        "dataset": {"prompt_tokens": {"dist": "uniform", "min": 20, "max": 60}, "output_tokens": 5},
+    }))
+    .await
+    .unwrap();
+    let sess = r.sessions.as_ref().unwrap();
+    assert_eq!((sess.started, sess.completed, sess.failed, sess.cut), (10, 10, 0, 0));
+    assert_eq!(r.total_requests, 30);
+    assert_eq!(sess.per_turn.iter().map(|t| t.requests).collect::<Vec<_>>(), vec![10, 10, 10]);
+    // Ten Poisson starts at 20 per second take about half a second, not none.
+    assert!(t0.elapsed() > std::time::Duration::from_millis(100), "{:?}", t0.elapsed());
+    let a = r.asked_vs_served.as_ref().unwrap();
+    assert_eq!(a.prompt.worst_abs, 0, "{a:?}");
+    let first = &sess.per_turn[0];
+    assert!((20.0..=60.0).contains(&first.mean_asked_prompt_tokens), "{first:?}");
+}
