@@ -34,6 +34,10 @@ scenario.with_environment(o, function(env)
   if rec.server ~= json.null then
     print(report.server_summary(rec.server, rec.bench))
   end
+  local hpc = report.hpc_summary(rec)
+  if hpc ~= "" then
+    print(hpc)
+  end
   print("\nresult: " .. rec.path)
   return rec
 end)

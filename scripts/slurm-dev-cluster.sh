@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on this machine, for development and CI.
 #
-#   scripts/slurm-dev-cluster.sh up       install slurm-wlm + munge if missing, configure, start
+#   scripts/slurm-dev-cluster.sh up       install slurm-wlm, munge, slurmdbd and MariaDB if missing, configure, start
 #   scripts/slurm-dev-cluster.sh down     cancel jobs, stop the daemons
 #   scripts/slurm-dev-cluster.sh status   sinfo + squeue
 #
@@ -10,6 +10,9 @@
 # small jobs of a test (servers, clients, Prometheus) can share one node.
 # The node advertises one GPU whose "device" is /dev/null, so recipes asking
 # for gpu_count 1 are accepted by the scheduler (they cannot use a GPU here). Runs as root: SlurmUser and SlurmdUser are root.
+# Accounting is real: slurmdbd stores jobs in MariaDB (database slurm_acct_db),
+# jobacct_gather/linux samples the jobs' processes, so `sacct` answers with
+# Elapsed, AllocTRES (gres/gpu included), TotalCPU and MaxRSS.
 set -euo pipefail
 
 CONF_DIR=${SLURM_CONF_DIR:-/etc/slurm}
@@ -25,6 +28,8 @@ install_packages() {
   local missing=()
   command -v slurmctld >/dev/null || missing+=(slurm-wlm)
   command -v munged >/dev/null || [ -x /usr/sbin/munged ] || missing+=(munge)
+  command -v slurmdbd >/dev/null || [ -x /usr/sbin/slurmdbd ] || missing+=(slurmdbd)
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "slurm-dev-cluster: installing ${missing[*]}"
     apt-get update -q
@@ -49,6 +54,50 @@ start_munge() {
     for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   munge -n | unmunge >/dev/null || { echo "slurm-dev-cluster: munge does not work" >&2; exit 1; }
+}
+
+DB_PASS=aibench-dev
+
+start_mariadb() {
+  if ! mysqladmin ping >/dev/null 2>&1; then
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    if [ ! -d /var/lib/mysql/mysql ]; then
+      mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+    fi
+    (/usr/sbin/mariadbd --user=mysql --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
+      --bind-address=127.0.0.1 --innodb-lock-wait-timeout=900 >> "$LOG_DIR/mariadb.log" 2>&1 &)
+    for _ in $(seq 100); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  mysqladmin ping >/dev/null 2>&1 || { echo "slurm-dev-cluster: MariaDB did not start; see $LOG_DIR/mariadb.log" >&2; exit 1; }
+  mysql -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+    CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+    GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
+}
+
+start_slurmdbd() {
+  cat > "$CONF_DIR/slurmdbd.conf" <<CONF
+# Written by aibench scripts/slurm-dev-cluster.sh: accounting in MariaDB.
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=root
+LogFile=$LOG_DIR/slurmdbd.log
+PidFile=/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=$DB_PASS
+StorageLoc=slurm_acct_db
+CONF
+  chmod 600 "$CONF_DIR/slurmdbd.conf"
+  if ! running slurmdbd; then
+    slurmdbd || { echo "slurm-dev-cluster: slurmdbd failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmdbd.log" >&2; exit 1; }
+  fi
+  for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.2; done
+  sacctmgr -n list cluster >/dev/null 2>&1 || { echo "slurm-dev-cluster: slurmdbd does not answer; see $LOG_DIR/slurmdbd.log" >&2; exit 1; }
+  if ! sacctmgr -n -P list cluster format=cluster | grep -qx aibench-dev; then
+    sacctmgr -i add cluster aibench-dev >/dev/null
+  fi
 }
 
 write_config() {
@@ -79,8 +128,11 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
 SlurmdLogFile=$LOG_DIR/slurmd.log
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=5
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStorageTRES=gres/gpu
 JobCompType=jobcomp/none
 MinJobAge=600
 KillWait=30
@@ -101,7 +153,16 @@ up() {
   need_root
   install_packages
   start_munge
+  mkdir -p "$LOG_DIR" "$CONF_DIR"
+  start_mariadb
   write_config
+  start_slurmdbd
+  # A controller started before accounting was configured keeps its old
+  # storage plugin until it restarts (reconfigure does not change it).
+  if running slurmctld && ! scontrol show config 2>/dev/null | grep -q 'AccountingStorageType *= accounting_storage/slurmdbd'; then
+    pkill -x slurmctld; pkill -x slurmd
+    for _ in $(seq 50); do running slurmctld || running slurmd || break; sleep 0.1; done
+  fi
   if ! running slurmctld; then
     slurmctld || { echo "slurm-dev-cluster: slurmctld failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmctld.log" >&2; exit 1; }
   else
@@ -131,7 +192,9 @@ down() {
   sleep 1
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
-  for _ in $(seq 50); do running slurmd || running slurmctld || break; sleep 0.1; done
+  pkill -x slurmdbd 2>/dev/null || true
+  for _ in $(seq 50); do running slurmd || running slurmctld || running slurmdbd || break; sleep 0.1; done
+  mysqladmin shutdown >/dev/null 2>&1 || true
   echo "slurm-dev-cluster: down"
 }
 
@@ -142,6 +205,7 @@ status() {
   fi
   sinfo
   squeue
+  sacctmgr -n list cluster format=cluster,controlhost 2>/dev/null || echo "accounting: slurmdbd not answering"
 }
 
 case "${1:-}" in

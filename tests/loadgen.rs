@@ -357,7 +357,10 @@ fn bad_specs_name_the_field() {
     };
     let url = json!({"url": "http://127.0.0.1:8000"});
     let e = bad(json!({"target": url, "workload": {"pattern": "zigzag", "users": 1}}));
-    assert_eq!(e, "workload.pattern: expected \"closed-loop\" or \"open-loop\", got \"zigzag\"");
+    assert_eq!(
+        e,
+        "workload.pattern: expected \"closed-loop\", \"open-loop\", \"trace\" or \"sessions\", got \"zigzag\""
+    );
     let e = bad(json!({"target": url, "workload": {"pattern": "open-loop", "rate": -5, "duration_s": 1}}));
     assert_eq!(e, "workload.rate: expected a positive number (at most 1e9), got -5");
     let e = bad(json!({"target": {}, "workload": {"pattern": "open-loop", "rate": 5, "duration_s": 1}}));

@@ -94,7 +94,7 @@ t.case("arrivals", function()
 end)
 
 t.case("bad specs raise naming the field", function()
-  t.raises("workload.pattern: expected \"closed-loop\" or \"open-loop\", got \"zigzag\"", bench.run, spec({ workload = { pattern = "zigzag" } }))
+  t.raises("workload.pattern: expected \"closed-loop\", \"open-loop\", \"trace\" or \"sessions\", got \"zigzag\"", bench.run, spec({ workload = { pattern = "zigzag" } }))
   t.raises("workload.rate: expected a positive number (at most 1e9), got -5", bench.run, spec({ workload = { pattern = "open-loop", rate = -5, duration_s = 1 } }))
   t.raises("target: missing field `url`", bench.run, spec({ target = {} }))
   t.raises("dataset.path: cannot read '/no/such.jsonl'", bench.run, spec({ dataset = { type = "jsonl", path = "/no/such.jsonl" } }))

@@ -143,9 +143,6 @@ t.case("a bare bench result (aibench bench --json) is read too", function()
   t.eq(rec.bench.total_requests, a.bench.total_requests)
 end)
 
-t.run()
-fs.remove(dir, { recursive = true })
-
 t.case("sessions and trace results: per-turn TTFT, schedule fidelity, prefix-cache hit rate; a bench/1 result still loads", function()
   local s = assert(sim.start({ profile = "opt-125m-cpu" }))
   local before = require("aibench.servermetrics").before({ s.url })
@@ -196,3 +193,6 @@ t.case("sessions and trace results: per-turn TTFT, schedule fidelity, prefix-cac
   local merged = bench.merge({ old, old })
   t.eq(merged.total_requests, 2 * old.total_requests)
 end)
+
+t.run()
+fs.remove(dir, { recursive = true })

@@ -115,8 +115,10 @@ impl Placement {
         command
     }
 
-    fn instance(&self, spec: &AgentSpec) -> Instance {
+    fn instance(&self, spec: &AgentSpec, timeline: &Timeline) -> Instance {
         let port = self.ports.first().copied();
+        let mut extra = spec.extra.clone();
+        extra.insert("timeline".into(), timeline.json());
         Instance {
             job_id: self.job_id.clone(),
             recipe_name: spec.recipe_name.clone(),
@@ -128,8 +130,58 @@ impl Placement {
             executor: spec.executor.clone(),
             status: "RUNNING".into(),
             registered_at: crate::clock::now_iso(),
-            extra: spec.extra.clone(),
+            extra,
         }
+    }
+}
+
+/// When each step of a deployment happened (Unix seconds): SLURM's submit,
+/// eligible and start times (from `scontrol`, inside a SLURM job), then the
+/// agent's own: its start, the service's start, healthy, registered.
+#[derive(Default)]
+struct Timeline {
+    submit: Option<f64>,
+    eligible: Option<f64>,
+    start: Option<f64>,
+    agent_start: f64,
+    service_start: Option<f64>,
+    healthy: Option<f64>,
+    registered: Option<f64>,
+}
+
+impl Timeline {
+    fn begin(job_id: &str) -> Timeline {
+        let mut t = Timeline { agent_start: crate::clock::now(), ..Default::default() };
+        if std::env::var("SLURM_JOB_ID").is_ok_and(|j| j == job_id) {
+            let out = std::process::Command::new("scontrol")
+                .args(["-o", "show", "job", job_id])
+                .stdin(std::process::Stdio::null())
+                .output();
+            if let Ok(o) = out
+                && o.status.success()
+            {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let field = |k: &str| {
+                    text.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(crate::hpc::sacct::parse_time)
+                };
+                t.submit = field("SubmitTime=");
+                t.eligible = field("EligibleTime=");
+                t.start = field("StartTime=");
+            }
+        }
+        t
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "submit_unix": self.submit,
+            "eligible_unix": self.eligible,
+            "start_unix": self.start,
+            "agent_start_unix": self.agent_start,
+            "service_start_unix": self.service_start,
+            "healthy_unix": self.healthy,
+            "registered_unix": self.registered,
+        })
     }
 }
 
@@ -195,6 +247,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     }
     let signals = Signals::listen()?;
     let place = Placement::here(&spec)?;
+    let mut timeline = Timeline::begin(&place.job_id);
     let vars = place.placeholders(&spec);
     if let Some(s) = &spec.script {
         let body = std::fs::read_to_string(s).map_err(|e| format!("{s}: {e}"))?;
@@ -214,6 +267,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     // error never leaves it running without a supervisor.
     let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
     let mut svc = Service::spawn(place.command(&argv, &spec), &argv[0])?;
+    timeline.service_start = Some(crate::clock::now());
     if let Some(d) = std::env::var("AIBENCH_JOB_DIR").ok().map(PathBuf::from) {
         let _ = crate::util::atomic_write(&d.join("service.pgid"), format!("{}\n", svc.pgid).as_bytes(), Some(0o600));
     }
@@ -228,14 +282,17 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         }
         None => None,
     };
+    timeline.healthy = Some(crate::clock::now());
     // The service this instance is registered under (to deregister on exit).
     let mut registered = None;
     if ended.is_none()
         && let Some(service) = &spec.service
     {
-        match registry.register(service, place.instance(&spec)) {
+        timeline.registered = Some(crate::clock::now());
+        let instance = place.instance(&spec, &timeline);
+        match registry.register(service, instance.clone()) {
             Ok(()) => {
-                say(format!("registered as {service} at {}", place.instance(&spec).url));
+                say(format!("registered as {service} at {}", instance.url));
                 registered = Some(service);
             }
             Err(e) => {

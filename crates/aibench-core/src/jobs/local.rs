@@ -163,7 +163,14 @@ fn status_of(r: &Record) -> JobInfo {
         (None, false) if canceled => (JobState::Canceled, None),
         (None, false) => (JobState::Failed, Some("the job's process ended without an exit code (killed?)".into())),
     };
-    JobInfo { id: r.id.clone(), state, node: Some(crate::util::hostname()), exit_code: exit, reason }
+    JobInfo {
+        id: r.id.clone(),
+        state,
+        node: Some(crate::util::hostname()),
+        exit_code: exit,
+        reason,
+        expected_start: None,
+    }
 }
 
 pub fn statuses(ids: &[String], home: &Path) -> HashMap<String, JobInfo> {
@@ -177,6 +184,7 @@ pub fn statuses(ids: &[String], home: &Path) -> HashMap<String, JobInfo> {
                     node: None,
                     exit_code: None,
                     reason: Some("no such local job".into()),
+                    expected_start: None,
                 },
             };
             (id.clone(), info)

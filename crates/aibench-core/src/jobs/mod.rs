@@ -82,6 +82,10 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
     /// The scheduler's reason (why pending, why failed).
     pub reason: Option<String>,
+    /// A pending job's expected start, as the scheduler estimates it
+    /// (ISO-8601 local time), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_start: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +182,7 @@ impl dyn Executor + '_ {
             node: None,
             exit_code: None,
             reason: None,
+            expected_start: None,
         }))
     }
 

@@ -134,7 +134,7 @@ pub async fn statuses(ids: &[String]) -> Result<HashMap<String, JobInfo>, ExecEr
         return Ok(out);
     }
     let list = ids.join(",");
-    let (code, text, err) = run("squeue", &["-h", "-t", "all", "-j", &list, "-o", "%i|%T|%N|%r"]).await?;
+    let (code, text, err) = run("squeue", &["-h", "-t", "all", "-j", &list, "-o", "%i|%T|%N|%r|%S"]).await?;
     if code != 0 && controller_down(&err) {
         return Err(ExecError::Unavailable(format!("squeue could not reach slurmctld: {}", err.trim())));
     }
@@ -146,7 +146,15 @@ pub async fn statuses(ids: &[String]) -> Result<HashMap<String, JobInfo>, ExecEr
         let state = map_state(f[1]);
         let node = Some(f[2].to_string()).filter(|n| !n.is_empty() && !n.starts_with('('));
         let reason = Some(f[3].to_string()).filter(|r| !r.is_empty() && r != "None");
-        out.insert(f[0].to_string(), JobInfo { id: f[0].to_string(), state, node, exit_code: None, reason });
+        // %S: the expected start of a pending job ("N/A" when SLURM has none).
+        let expected_start = f
+            .get(4)
+            .filter(|s| state == JobState::Pending && crate::hpc::sacct::parse_time(s).is_some())
+            .map(|s| s.to_string());
+        out.insert(
+            f[0].to_string(),
+            JobInfo { id: f[0].to_string(), state, node, exit_code: None, reason, expected_start },
+        );
     }
     // Final states: exit codes from sacct, else scontrol; jobs squeue forgot.
     let need: Vec<String> = ids
@@ -171,6 +179,7 @@ pub async fn statuses(ids: &[String]) -> Result<HashMap<String, JobInfo>, ExecEr
                 node: Some(f[3].to_string()).filter(|n| !n.is_empty() && n != "None assigned"),
                 exit_code: None,
                 reason: None,
+                expected_start: None,
             });
             e.exit_code = parse_exit(f[2]);
         }
@@ -187,6 +196,7 @@ pub async fn statuses(ids: &[String]) -> Result<HashMap<String, JobInfo>, ExecEr
                 node: field("NodeList=").filter(|n| n != "(null)"),
                 exit_code: None,
                 reason: None,
+                expected_start: None,
             });
             e.exit_code = field("ExitCode=").and_then(|s| parse_exit(&s));
         }

@@ -320,7 +320,11 @@ fn tagged<T: serde::de::DeserializeOwned>(mut v: serde_json::Value, tag: &str, w
 }
 
 fn tag_of<'a>(v: &'a serde_json::Value, tag: &str, where_: &str, choices: &[&str]) -> Result<&'a str, String> {
-    let list = choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(" or ");
+    let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+    let list = match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    };
     match v.get(tag) {
         None => Err(format!("{where_}.{tag}: missing; expected {list}")),
         Some(serde_json::Value::String(s)) if choices.contains(&s.as_str()) => Ok(s),

@@ -234,9 +234,16 @@ function commands.server(o)
     for _, m in ipairs(list) do
       if not o.id or m.instance_id == o.id or m.job_id == o.id or (m.instance_id or ""):sub(1, #o.id) == o.id then
         print(string.format("%s  %s  job %s (%s) %s%s", m.instance_id, m.recipe, m.job_id, m.executor, m.state, m.reason and (" - " .. m.reason) or ""))
+        if m.state == "PENDING" then
+          print("  pending: " .. (m.reason or "no reason given") .. (m.expected_start and ("; expected to start " .. m.expected_start) or "; SLURM gives no expected start"))
+        end
         print("  node " .. tostring(m.node or "-") .. "  url " .. (m.instance and m.instance.url or "-") .. "  folder " .. m.dir)
         if m.instance then
           print("  registered " .. m.instance.registered_at .. " as " .. m.service .. ": " .. json.encode(m.instance.ports) .. " ports")
+          local tl = require("aibench.hpc").timeline(m.instance.extra and m.instance.extra.timeline)
+          if tl then
+            print("  " .. require("aibench.report.format").timeline_text(tl))
+          end
         end
         if deploy.is_final(m.state) then
           print(deploy.log_tail(m, 5))
@@ -280,6 +287,10 @@ function commands.client(o)
       print(report.summary(rec.bench, { definitions = i == #saved }))
       if rec.server and rec.server ~= require("aibench.json").null then
         print(report.server_summary(rec.server, rec.bench))
+      end
+      local hpc = report.hpc_summary(rec)
+      if hpc ~= "" then
+        print(hpc)
       end
       print("\nresult: " .. rec.path)
       local c = M.outcome("client run", rec.bench)

@@ -294,7 +294,9 @@ function M.run(o)
     return metas, serr
   end
   local saved = {}
+  local hpc = require("aibench.hpc")
   for run = 1, o.runs or 1 do
+    local hpc_start = hpc.start(r.service_name, urls)
     local before = require("aibench.servermetrics").before(urls)
     local started = time.now()
     local res, rerr, job_ids
@@ -314,7 +316,9 @@ function M.run(o)
       return nil, rerr
     end
     local server = require("aibench.servermetrics").after(before, urls, started, time.now())
+    local hpc_section = hpc.collect({ started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server })
     local record = results.record({
+      hpc = hpc_section,
       recipe = r,
       recipe_file = file,
       executor = executor,

@@ -149,6 +149,7 @@ function M.refresh(metas)
     for _, m in ipairs(list) do
       local s = states[m.job_id] or {}
       m.state, m.node, m.exit_code, m.reason = s.state or "UNKNOWN", s.node, s.exit_code, s.reason
+      m.expected_start = s.expected_start
     end
   end
   return metas

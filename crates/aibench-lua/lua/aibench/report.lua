@@ -14,6 +14,7 @@ M.TAIL_MIN_SAMPLES, M.COMPARED = compare.TAIL_MIN_SAMPLES, compare.COMPARED
 M.compare, M.compare_text = compare.compare, compare.compare_text
 M.summary = require("aibench.report.terminal").summary
 M.server_summary = require("aibench.report.terminal").server_summary
+M.hpc_summary = require("aibench.report.terminal").hpc_summary
 M.terminal = require("aibench.report.terminal").terminal
 M.markdown = require("aibench.report.markdown").markdown
 M.html = require("aibench.report.html").html

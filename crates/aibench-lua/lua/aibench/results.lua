@@ -38,6 +38,7 @@ function M.record(o)
     target = { service = r.service_name, urls = o.urls },
     bench = o.bench,
     server = o.server or json.null,
+    hpc = o.hpc or json.null,
   }
 end
 

@@ -173,6 +173,10 @@ function M.run(client_recipe, argv)
     if rec.server ~= json.null then
       print(report.server_summary(rec.server, rec.bench))
     end
+    local hpc = report.hpc_summary(rec)
+    if hpc ~= "" then
+      print(hpc)
+    end
     print("\nresult: " .. rec.path)
     return rec
   end)

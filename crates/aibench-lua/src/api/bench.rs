@@ -42,8 +42,13 @@ fn report_from_lua(lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<Report> {
     let j = convert::to_json(lua, v).map_err(|e| LuaError::runtime(format!("{what}: {}", super::error_text(&e))))?;
     if let Some(s) = j.get("schema").and_then(|s| s.as_str())
         && s != loadgen::report::SCHEMA
+        && !loadgen::report::OLDER_SCHEMAS.contains(&s)
     {
-        return Err(LuaError::runtime(format!("{what}: schema '{s}' is not '{}'", loadgen::report::SCHEMA)));
+        return Err(LuaError::runtime(format!(
+            "{what}: schema '{s}' is not '{}' (nor an older one this aibench reads: {})",
+            loadgen::report::SCHEMA,
+            loadgen::report::OLDER_SCHEMAS.join(", ")
+        )));
     }
     aibench_core::typed::from_json(j, what).map_err(LuaError::runtime)
 }

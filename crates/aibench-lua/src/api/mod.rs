@@ -6,6 +6,7 @@
 
 use mlua::prelude::*;
 
+pub mod accounting;
 pub mod convert;
 
 pub mod agent;
@@ -33,6 +34,7 @@ type Constructor = fn(&Lua) -> LuaResult<LuaTable>;
 /// Every native module, by the name scripts `require`.
 pub const MODULES: &[(&str, Constructor)] = &[
     ("aibench", host::module),
+    ("aibench.accounting", accounting::module),
     ("aibench.agent", agent::module),
     ("aibench.bench", bench::module),
     ("aibench.env", env::module),

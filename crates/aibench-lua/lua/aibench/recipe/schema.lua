@@ -46,7 +46,12 @@ local RESOURCES = rust_section("resources")
 
 -- config/slurm.yml: resources a site sets for every job, its modules and
 -- extra sbatch options.
-M.SITE_DEFAULTS = T({ modules = LIST(STR), sbatch_args = LIST(STR) })
+M.SITE_DEFAULTS = T({
+  modules = LIST(STR),
+  sbatch_args = LIST(STR),
+  -- What a GPU-hour and a node-hour cost, for cost per million tokens.
+  pricing = T({ gpu_hour = NUM(0), node_hour = NUM(0), currency = STR }),
+})
 for _, k in ipairs({ "partition", "account", "qos", "time_limit", "cpu_cores", "memory_gb" }) do
   M.SITE_DEFAULTS.fields[k] = RESOURCES.fields[k]
 end

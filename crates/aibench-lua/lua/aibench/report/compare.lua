@@ -23,6 +23,10 @@ M.COMPARED = {
   { "ITL p50", "ms", function(b) return get(b, "itl_ms", "p50") end, "lower", 0.2 },
   { "ITL p99", "ms", function(b) return get(b, "itl_ms", "p99") end, "lower", 1, "itl_ms" },
   { "TPOT p50", "ms", function(b) return get(b, "tpot_ms", "p50") end, "lower", 0.2 },
+  -- Efficiency (SLURM runs: the record's hpc section).
+  { "output tokens per GPU- or node-hour", "tok/h", function(_, rec) return get(rec, "hpc", "efficiency", "output_tokens_per_hour") end, "higher", 0 },
+  { "energy per output token", "J", function(_, rec) return get(rec, "hpc", "efficiency", "joules_per_output_token") end, "lower", 0 },
+  { "cost per million output tokens", "", function(_, rec) return get(rec, "hpc", "efficiency", "cost_per_million_output_tokens") end, "lower", 0 },
 }
 
 --- Compares runs against the first (the baseline). A metric is flagged when
@@ -33,11 +37,11 @@ function M.compare(records, opts)
   local base = records[1].bench
   local rows, regressions = {}, 0
   for _, m in ipairs(M.COMPARED) do
-    local b = m[3](base)
+    local b = m[3](base, records[1])
     if b then
       local row = { label = m[1], unit = m[2], base = b, others = {} }
       for i = 2, #records do
-        local v = m[3](records[i].bench)
+        local v = m[3](records[i].bench, records[i])
         local cell = { value = v }
         if v then
           local delta = v - b

@@ -221,6 +221,75 @@ function M.trace_line(b)
     t.sent, t.offered, gap(t.trace_gap_ms), gap(t.achieved_gap_ms), num(t.worst_send_offset_ms, 2))
 end
 
+--- A deployment's timeline (aibench.hpc.timeline) as one line.
+function M.timeline_text(tl)
+  local parts = {}
+  for _, p in ipairs(tl.parts or {}) do
+    parts[#parts + 1] = string.format("%s %s s", p.name:gsub("_", " "), num(p.seconds, 1))
+  end
+  return string.format("first serve %s s after %s: %s", num(tl.total_s, 1), tl.from or "submit", table.concat(parts, ", "))
+end
+
+--- The HPC section of a record as {label, text} lines (empty without one):
+--- time to first serve, accounting, efficiency and cost, node sharing.
+function M.hpc_lines(rec)
+  local h = rec and rec.hpc
+  if not M.present(h) then
+    return {}
+  end
+  local out = {}
+  local tl = M.present(h.timeline) and h.timeline or nil
+  if tl and M.present(tl.total_s) then
+    out[#out + 1] = { "time to first serve", M.timeline_text(tl) }
+  end
+  local a = M.present(h.accounting) and h.accounting or nil
+  if a then
+    out[#out + 1] = { "accounting", string.format("%d SLURM job%s: %s node-hours, %s GPU-hours, %s CPU-hours allocated (%s used), peak memory %s MiB%s",
+      #a.jobs, #a.jobs == 1 and "" or "s", num(a.node_hours, 4), num(a.gpu_hours, 4), num(a.cpu_hours, 4), num(a.cpu_used_hours, 4), num(a.peak_rss_mb, 0),
+      M.present(a.energy_j) and string.format(", energy %s kJ", num(a.energy_j / 1000, 2)) or "") }
+  elseif M.present(h.accounting_error) then
+    out[#out + 1] = { "accounting", "not available: " .. h.accounting_error }
+  end
+  local e = M.present(h.efficiency) and h.efficiency or nil
+  if e then
+    local per = e.per == "gpu" and "GPU-hour" or "node-hour"
+    local parts = { string.format("%s output tokens and %s requests per %s (%s %ss over the window)", num(e.output_tokens_per_hour, 0), num(e.requests_per_hour, 0), per, num(e.hours, 4), per) }
+    if M.present(e.joules_per_output_token) then
+      parts[#parts + 1] = string.format("%s J per output token (%s)", num(e.joules_per_output_token, 3), e.energy_source or "?")
+    end
+    if M.present(e.cost_per_million_output_tokens) then
+      parts[#parts + 1] = string.format("%s %s per million output tokens", num(e.cost_per_million_output_tokens, 4), e.cost_unit or "")
+    end
+    out[#out + 1] = { "efficiency", table.concat(parts, "; ") }
+  end
+  if h.shared_node then
+    out[#out + 1] = { "shared node", string.format("%d other job(s) on the server node(s) during the run", h.other_jobs or 0) }
+  end
+  return out
+end
+
+--- Warnings from the HPC section (a shared node).
+function M.hpc_warnings(rec)
+  local h = rec and rec.hpc
+  if not M.present(h) or not h.shared_node then
+    return {}
+  end
+  local nodes = {}
+  for _, when in ipairs({ "start", "end" }) do
+    for _, n in ipairs((h.node_sharing and h.node_sharing[when] and h.node_sharing[when].nodes) or {}) do
+      if #n.other_jobs > 0 then
+        nodes[n.node] = true
+      end
+    end
+  end
+  local names = {}
+  for n in pairs(nodes) do
+    names[#names + 1] = n
+  end
+  table.sort(names)
+  return { string.format("shared node: %d other job(s) ran on %s during the run; their load may have interfered with these numbers", h.other_jobs or 0, table.concat(names, ", ")) }
+end
+
 --- The server's prefix-cache hit rate over the run, as text (nil without one).
 function M.prefix_cache_text(s)
   if not M.present(s) or not M.present(s.prefix_cache_hit_rate) then

@@ -193,6 +193,18 @@ function M.html(records, opts)
         out[#out + 1] = html_table(rows, "server")
       end
     end
+    local hpc = f.hpc_lines(rec)
+    if #hpc > 0 then
+      out[#out + 1] = '<h3 id="hpc-' .. i .. '">HPC</h3>'
+      for _, w in ipairs(f.hpc_warnings(rec)) do
+        out[#out + 1] = string.format('<p class="warning shared-node">Warning: %s</p>', esc(w))
+      end
+      local rows = { { "what", "" } }
+      for _, l in ipairs(hpc) do
+        rows[#rows + 1] = { l[1], l[2] }
+      end
+      out[#out + 1] = html_table(rows, "hpc")
+    end
     out[#out + 1] = charts_for(b, rec.server, i)
     out[#out + 1] = "</section>"
   end

@@ -46,6 +46,21 @@ function M.markdown(records, opts)
       out[#out + 1] = md_table(turns)
       out[#out + 1] = ""
     end
+    local hpc = f.hpc_lines(rec)
+    if #hpc > 0 then
+      out[#out + 1] = "### HPC"
+      out[#out + 1] = ""
+      local rows = { { "what", "" } }
+      for _, l in ipairs(hpc) do
+        rows[#rows + 1] = { l[1], l[2] }
+      end
+      out[#out + 1] = md_table(rows)
+      out[#out + 1] = ""
+      for _, w in ipairs(f.hpc_warnings(rec)) do
+        out[#out + 1] = "> **Warning:** " .. w
+        out[#out + 1] = ""
+      end
+    end
     local s = rec.server
     if present(s) then
       local pc = f.prefix_cache_text(s)

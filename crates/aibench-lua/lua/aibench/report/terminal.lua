@@ -139,6 +139,22 @@ function M.server_summary(s, client)
   return table.concat(out, "\n")
 end
 
+--- The record's HPC section (SLURM runs), as text ("" without one).
+function M.hpc_summary(rec)
+  local lines = f.hpc_lines(rec)
+  if #lines == 0 then
+    return ""
+  end
+  local out = { "\nHPC" }
+  for _, l in ipairs(lines) do
+    out[#out + 1] = string.format("  %-20s %s", l[1], l[2])
+  end
+  for _, w in ipairs(f.hpc_warnings(rec)) do
+    out[#out + 1] = "warning: " .. w
+  end
+  return table.concat(out, "\n")
+end
+
 --- The terminal report of several results.
 function M.terminal(records, opts)
   opts = opts or {}
@@ -148,6 +164,10 @@ function M.terminal(records, opts)
     out[#out + 1] = M.summary(rec.bench, { definitions = false })
     if present(rec.server) then
       out[#out + 1] = M.server_summary(rec.server, rec.bench)
+    end
+    local hpc = M.hpc_summary(rec)
+    if hpc ~= "" then
+      out[#out + 1] = hpc
     end
     out[#out + 1] = ""
   end

@@ -1,0 +1,80 @@
+---@meta aibench.accounting
+
+---SLURM accounting of jobs, what a run cost and how efficiently it served,
+---and who else is on a node. `aibench.hpc` puts these into a result.
+---@class aibench.accounting
+local accounting = {}
+
+---@class aibench.accounting.Job
+---@field job_id string
+---@field name string
+---@field state string
+---@field submit_unix number?
+---@field eligible_unix number?
+---@field start_unix number?
+---@field end_unix number?
+---@field elapsed_s integer wall time (so far, for a running job)
+---@field nodes integer
+---@field cpus integer
+---@field gpus integer
+---@field mem_mb number
+---@field billing number SLURM's billing TRES
+---@field total_cpu_s number CPU time used (TotalCPU)
+---@field max_rss_mb number the largest MaxRSS of its steps
+---@field energy_j number? ConsumedEnergyRaw, where the site measures it
+---@field node_list string
+
+---@class aibench.accounting.Totals
+---@field jobs aibench.accounting.Job[]
+---@field node_hours number
+---@field gpu_hours number
+---@field cpu_hours number allocated CPUs x wall time
+---@field cpu_used_hours number TotalCPU
+---@field billing_hours number
+---@field energy_j number? when every job was measured
+---@field peak_rss_mb number
+
+---`sacct --parsable2` for these job ids, with their totals.
+---@async
+---@param ids string[]
+---@return aibench.accounting.Totals? totals
+---@return aibench.Error? err `kind = "unavailable"` (no sacct, no slurmdbd)
+function accounting.sacct(ids) end
+
+---The totals of a list of jobs (as `sacct` returns them).
+---@param jobs aibench.accounting.Job[]
+---@return aibench.accounting.Totals
+function accounting.totals(jobs) end
+
+---@class aibench.accounting.Efficiency
+---@field per "gpu"|"node" per GPU-hour, or per node-hour on CPU-only runs
+---@field hours number GPU- or node-hours held over the window
+---@field output_tokens_per_hour number
+---@field requests_per_hour number
+---@field joules_per_output_token number?
+---@field energy_source string?
+---@field cost_per_million_output_tokens number?
+---@field cost_unit string? the prices' currency, or "billing units"
+
+---Efficiency over a benchmark window; nil when there is nothing to divide.
+---@param inputs {output_tokens: integer, requests: integer, window_s: number, gpus?: integer, nodes?: integer, billing?: number, energy_j?: number, energy_source?: string, pricing?: {gpu_hour?: number, node_hour?: number, currency?: string}}
+---@return aibench.accounting.Efficiency?
+function accounting.efficiency(inputs) end
+
+---@class aibench.accounting.NodeShare
+---@field node string
+---@field other_jobs {job_id: string, user: string, name: string, state: string}[] users other than `me` anonymised
+---@field cpu_load number? SLURM's CPULoad
+---@field cpus_allocated integer?
+---@field cpus_total integer?
+
+---The other jobs on a node (leaving out `own` job ids) and its load, now.
+---@async
+---@param node string
+---@param own string[]
+---@param me string the current user (shown by name; others anonymised)
+---@return aibench.accounting.NodeShare? share
+---@return aibench.Error? err
+function accounting.node_share(node, own, me) end
+
+return accounting
