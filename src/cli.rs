@@ -43,6 +43,8 @@ pub enum Command {
     Repl,
     /// Run the simulated vLLM server (OpenAI + Ollama APIs, vLLM metrics).
     Sim(SimArgs),
+    /// Serve this node's GPU metrics (NVML) in dcgm-exporter's names and labels.
+    GpuExporter(GpuExporterArgs),
     /// A quick one-off benchmark against a URL, with a readable summary.
     Bench(Box<BenchArgs>),
     /// Deploy inference servers from recipes and manage them.
@@ -344,6 +346,67 @@ pub struct BenchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct GpuExporterArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port (dcgm-exporter's 9400 by default; 0 picks a free one; the URL is printed first).
+    #[arg(long, default_value_t = 9400)]
+    pub port: u16,
+    /// Serve this recorded scrape instead of reading NVML (tests, demos).
+    #[arg(long)]
+    pub from_file: Option<String>,
+}
+
+async fn run_gpu_exporter(args: &GpuExporterArgs) -> u8 {
+    use crate::gpu::exporter::{Exporter, Source};
+    let source = match Source::open(args.from_file.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("aibench gpu-exporter: {e}");
+            return 2;
+        }
+    };
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        eprintln!("aibench gpu-exporter: cannot install signal handlers");
+        return 1;
+    };
+    let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("aibench gpu-exporter: cannot listen on {}:{}: {e}", args.host, args.port);
+            return 1;
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
+    let host = if args.host == "0.0.0.0" { "127.0.0.1" } else { args.host.as_str() };
+    println!("http://{host}:{port}");
+    crate::flush_std();
+    // Said once: a node without a GPU still serves (aibench_gpu_metrics_available 0).
+    match &source {
+        Source::Off(why) => {
+            eprintln!(
+                "aibench gpu-exporter: {why}; serving aibench_gpu_metrics_available 0 at http://{host}:{port}/metrics"
+            )
+        }
+        s => eprintln!("aibench gpu-exporter: GPU metrics from {} at http://{host}:{port}/metrics", s.describe()),
+    }
+    let ex = std::sync::Arc::new(Exporter { source, hostname: crate::util::hostname(), service: None });
+    tokio::select! {
+        r = crate::gpu::exporter::serve(listener, ex) => {
+            if let Err(e) = r {
+                eprintln!("aibench gpu-exporter: {e}");
+                return 1;
+            }
+        }
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    0
+}
+
+#[derive(Args, Debug)]
 pub struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -475,6 +538,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Eval { code, args } => host::eval_and_print(&code, &args).await,
         Command::Repl => crate::repl::run().await,
         Command::Sim(a) => run_sim(&a).await,
+        Command::GpuExporter(a) => run_gpu_exporter(&a).await,
         Command::Bench(a) => lua_command("bench", &a).await,
         Command::Server { action } => lua_command("server", &action).await,
         Command::Client { action } => lua_command("client", &action).await,

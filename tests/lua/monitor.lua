@@ -32,7 +32,8 @@ end
 local function up_targets(m)
   local n, urls = 0, {}
   for _, tg in ipairs(m.client:targets() or {}) do
-    if tg.health == "up" then
+    -- The servers themselves (their agents' endpoints are the vllm-node job).
+    if tg.health == "up" and tg.labels and tg.labels.job == "vllm" then
       n = n + 1
       urls[#urls + 1] = tg.scrapeUrl
     end

@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod clock;
 pub mod datasets;
+pub mod gpu;
 pub mod hpc;
 pub mod httpc;
 pub mod interrupt;

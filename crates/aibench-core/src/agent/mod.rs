@@ -115,10 +115,16 @@ impl Placement {
         command
     }
 
-    fn instance(&self, spec: &AgentSpec, timeline: &Timeline) -> Instance {
+    fn instance(
+        &self,
+        spec: &AgentSpec,
+        timeline: &Timeline,
+        more: &serde_json::Map<String, serde_json::Value>,
+    ) -> Instance {
         let port = self.ports.first().copied();
         let mut extra = spec.extra.clone();
         extra.insert("timeline".into(), timeline.json());
+        extra.extend(more.clone());
         Instance {
             job_id: self.job_id.clone(),
             recipe_name: spec.recipe_name.clone(),
@@ -268,6 +274,11 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
     let mut svc = Service::spawn(place.command(&argv, &spec), &argv[0])?;
     timeline.service_start = Some(crate::clock::now());
+    // The agent's metrics endpoint (and a site's dcgm-exporter) beside it.
+    let (metrics_extra, _metrics) = match &spec.metrics {
+        Some(m) => start_metrics(m, &place, &spec, svc.pgid).await,
+        None => (serde_json::Map::new(), None),
+    };
     if let Some(d) = std::env::var("AIBENCH_JOB_DIR").ok().map(PathBuf::from) {
         let _ = crate::util::atomic_write(&d.join("service.pgid"), format!("{}\n", svc.pgid).as_bytes(), Some(0o600));
     }
@@ -289,7 +300,7 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         && let Some(service) = &spec.service
     {
         timeline.registered = Some(crate::clock::now());
-        let instance = place.instance(&spec, &timeline);
+        let instance = place.instance(&spec, &timeline, &metrics_extra);
         match registry.register(service, instance.clone()) {
             Ok(()) => {
                 say(format!("registered as {service} at {}", instance.url));
@@ -313,6 +324,117 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         }
     }
     Ok(code)
+}
+
+/// What runs beside the service for metrics: the agent's endpoint task and
+/// a dcgm-exporter child, both ended when the agent ends.
+struct Sidecars {
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    dcgm: Option<tokio::process::Child>,
+}
+
+impl Drop for Sidecars {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(c) = &mut self.dcgm {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+/// Starts the agent's metrics endpoint: the service's process group always,
+/// the GPUs by `m.gpu` (dcgm-exporter where asked and installed, else NVML;
+/// a node without either says so once). Returns what the registry entry
+/// records: `agent_metrics_url`, `gpu_exporter_url`, `gpu_metrics`.
+async fn start_metrics(
+    m: &spec::MetricsSpec,
+    place: &Placement,
+    spec: &AgentSpec,
+    pgid: i32,
+) -> (serde_json::Map<String, serde_json::Value>, Option<Sidecars>) {
+    use crate::gpu::exporter::{Exporter, Source};
+    use spec::GpuMode;
+    let mut extra = serde_json::Map::new();
+    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", 0)).await {
+        Ok(l) => l,
+        Err(e) => {
+            say(format!("warning: no metrics endpoint ({e})"));
+            return (extra, None);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let url = format!("http://{}:{port}", place.host);
+    let dcgm_bin = || {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("dcgm-exporter")).find(|f| f.is_file()))
+    };
+    let mut dcgm = None;
+    let mut gpu_url = None;
+    let source = match m.gpu {
+        _ if m.gpu_from_file.is_some() => match Source::open(m.gpu_from_file.as_deref()) {
+            Ok(s) => {
+                gpu_url = Some(url.clone());
+                s
+            }
+            Err(e) => Source::Off(e),
+        },
+        GpuMode::Off => Source::Off("monitoring.gpu = off".into()),
+        GpuMode::Dcgm | GpuMode::Auto if dcgm_bin().is_some() => {
+            let free = std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|l| l.local_addr()).map(|a| a.port());
+            match (dcgm_bin(), free) {
+                (Some(bin), Ok(p)) => {
+                    let child = tokio::process::Command::new(&bin)
+                        .args(["--address", &format!(":{p}")])
+                        .process_group(0)
+                        .stdin(std::process::Stdio::null())
+                        .kill_on_drop(true)
+                        .spawn();
+                    match child {
+                        Ok(c) => {
+                            say(format!("GPU metrics: dcgm-exporter ({}) on port {p}", bin.display()));
+                            dcgm = Some(c);
+                            gpu_url = Some(format!("http://{}:{p}", place.host));
+                            Source::Off("dcgm-exporter serves the GPUs".into())
+                        }
+                        Err(e) => Source::Off(format!("dcgm-exporter could not start: {e}")),
+                    }
+                }
+                _ => Source::Off("no free port for dcgm-exporter".into()),
+            }
+        }
+        mode => {
+            if mode == GpuMode::Dcgm {
+                say("monitoring.gpu = dcgm, but dcgm-exporter is not installed on this node: reading NVML instead");
+            }
+            match Source::open(None) {
+                Ok(s) => s,
+                Err(e) => Source::Off(e),
+            }
+        }
+    };
+    match &source {
+        Source::Off(why) if dcgm.is_none() && m.gpu != GpuMode::Off => say(format!("GPU metrics: {why}")),
+        Source::Nvml(_) => {
+            say("GPU metrics: NVML");
+            gpu_url = Some(url.clone());
+        }
+        _ => {}
+    }
+    extra.insert("agent_metrics_url".into(), url.clone().into());
+    extra.insert("gpu_exporter_url".into(), gpu_url.clone().map(Into::into).unwrap_or(serde_json::Value::Null));
+    extra.insert(
+        "gpu_metrics".into(),
+        match (&gpu_url, &dcgm, &source) {
+            (Some(_), Some(_), _) => "dcgm-exporter".into(),
+            (Some(_), None, Source::File(_)) => "recorded scrape".into(),
+            (Some(_), None, _) => "nvml".into(),
+            _ => source.describe().into(),
+        },
+    );
+    let labels = format!("instance_id=\"{}\",job_id=\"{}\"", spec.instance_id, place.job_id);
+    let ex = std::sync::Arc::new(Exporter { source, hostname: place.node.clone(), service: Some((pgid, labels)) });
+    let task = tokio::spawn(crate::gpu::exporter::serve(listener, ex));
+    (extra, Some(Sidecars { task, dcgm }))
 }
 
 /// Stops what is left of the service and gives the agent's exit code.

@@ -59,6 +59,35 @@ pub struct AgentSpec {
     /// Recorded with the registry entry.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The agent's own metrics endpoint beside the service: the service's
+    /// process group, and the GPUs (when the recipe asks for them).
+    #[serde(default)]
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// Where GPU metrics come from (`monitoring.gpu` in a server recipe).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    /// dcgm-exporter where it is installed, else NVML.
+    #[default]
+    Auto,
+    /// The site's dcgm-exporter.
+    Dcgm,
+    /// The agent reads NVML itself.
+    Nvml,
+    Off,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    #[serde(default)]
+    pub gpu: GpuMode,
+    /// Serve this recorded dcgm-exporter scrape as the GPUs' (demos and
+    /// tests on machines without a GPU).
+    #[serde(default)]
+    pub gpu_from_file: Option<String>,
 }
 
 impl AgentSpec {

@@ -71,12 +71,24 @@ function M.queries(kind, window)
       { "up", "up", "bool" },
     },
   }
+  -- Beside every instance: its GPUs (dcgm-exporter's names, from the agent's
+  -- NVML reader or a site's dcgm-exporter) and its process group.
+  local node = {
+    { "gpu_util_pct", "avg by (instance) (DCGM_FI_DEV_GPU_UTIL)", "%" },
+    { "gpu_mem_copy_util_pct", "avg by (instance) (DCGM_FI_DEV_MEM_COPY_UTIL)", "%" },
+    { "gpu_fb_used_mib", "sum by (instance) (DCGM_FI_DEV_FB_USED)", "MiB" },
+    { "gpu_power_w", "sum by (instance) (DCGM_FI_DEV_POWER_USAGE)", "W" },
+    { "service_cpu_cores", "sum by (instance) (rate(aibench_service_cpu_seconds_total[" .. window .. "]))", "cores" },
+    { "service_memory_bytes", "sum by (instance) (aibench_service_resident_memory_bytes)", "bytes" },
+  }
   local out = {}
   for _, q in ipairs(sets[kind] or { { "up", "up", "bool" } }) do
     out[#out + 1] = q
   end
-  for _, q in ipairs(process) do
-    out[#out + 1] = q
+  for _, list in ipairs({ process, node }) do
+    for _, q in ipairs(list) do
+      out[#out + 1] = q
+    end
   end
   return out
 end

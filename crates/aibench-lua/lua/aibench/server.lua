@@ -23,6 +23,17 @@ end
 --- job spec the executor would refuse (naming the recipe file and field).
 --- `opts.defaults`: the SLURM site defaults (deploy.site_defaults), if read already.
 ---@return table spec job spec, table files {path = text}, table meta
+--- Where GPU metrics come from for a server recipe: "off" unless it asks
+--- for GPUs, else monitoring.gpu (default "auto": dcgm-exporter where
+--- installed, else NVML).
+function M.gpu_mode(r)
+  local res = (r.orchestration and r.orchestration.resources) or {}
+  if (res.gpu_count or 0) <= 0 then
+    return "off"
+  end
+  return (r.monitoring and r.monitoring.gpu) or "auto"
+end
+
 function M.prepare(r, file, executor, opts)
   local dir, instance_id = deploy.new_job_dir(r.name)
   local service = r.service
@@ -39,6 +50,9 @@ function M.prepare(r, file, executor, opts)
     script = fs.join(dir, "service.sh"),
     aibench = aibench.exe(),
     extra = { metrics_path = service.metrics_path or "/metrics", health_path = health and health.path or nil, recipe_file = file },
+    -- The agent's endpoint: the service's process group, and its GPUs when
+    -- the recipe asks for any (monitoring.gpu: auto, dcgm, nvml or off).
+    metrics = { gpu = M.gpu_mode(r), gpu_from_file = r.monitoring and r.monitoring.gpu_from_file and fs.abspath(r.monitoring.gpu_from_file) or nil },
   }
   local command = deploy.agent_command(dir, service)
   command[#command + 1] = "bash"

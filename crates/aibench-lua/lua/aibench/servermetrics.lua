@@ -11,20 +11,56 @@ local deploy = require("aibench.deploy")
 local M = {}
 
 local HISTOGRAMS, COUNTERS = metricsets.HISTOGRAMS, metricsets.COUNTERS
+local registry = require("aibench.registry")
+-- The key of the node-side scrapes in a `before` snapshot.
+local NODES = "\0nodes"
 
 
 local function metrics_url(u)
   return u:gsub("/+$", "") .. "/metrics"
 end
 
---- Scrapes every instance before the run (failures are remembered, not fatal).
+--- The node-side endpoints of the registered instances serving `urls`:
+--- the agent's (the service's process group; NVML GPUs) and a
+--- dcgm-exporter's, each once.
+function M.node_urls(urls)
+  local want, out, seen = {}, {}, {}
+  for _, u in ipairs(urls) do
+    want[(u:gsub("/+$", ""))] = true
+  end
+  local scan = registry.scan()
+  for _, list in pairs(scan and scan.services or {}) do
+    for _, i in ipairs(list) do
+      if want[(i.url or ""):gsub("/+$", "")] then
+        local e = i.extra or {}
+        for _, nu in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
+          if type(nu) == "string" and not seen[nu] then
+            seen[nu] = true
+            out[#out + 1] = nu
+          end
+        end
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+--- Scrapes every instance before the run (failures are remembered, not
+--- fatal), and the node-side endpoints beside them.
 function M.before(urls)
   local snap = {}
   for _, u in ipairs(urls) do
     snap[u] = prom.scrape(metrics_url(u), 5) or false
   end
+  local nodes = {}
+  for _, nu in ipairs(M.node_urls(urls)) do
+    nodes[nu] = prom.scrape(metrics_url(nu), 5) or false
+  end
+  snap[NODES] = nodes
   return snap
 end
+
 
 local function family(fams, names)
   for _, n in ipairs(names) do
@@ -105,6 +141,78 @@ function M.after(before, urls, t0, t1)
   return out
 end
 
+--- The GPUs and the services' process groups over the window, from the
+--- node-side endpoints' scrapes before and after (nil without any).
+local function node_section(before, window_s)
+  local nodes = before and before[NODES]
+  if not nodes or next(nodes) == nil then
+    return nil, nil
+  end
+  local gpus, energy_mj, util, copy, fb, power = 0, 0, {}, {}, 0, 0
+  local energy_known, cpu_s, rss, services = true, 0, 0, 0
+  local function samples(fams, name)
+    local f = fams and fams[name]
+    return f and f.samples or {}
+  end
+  for u, b in pairs(nodes) do
+    local a = prom.scrape(metrics_url(u), 5)
+    if a then
+      local prev = {}
+      for _, s in ipairs(samples(b or {}, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")) do
+        prev[label_key(s.labels)] = s.value
+      end
+      for _, s in ipairs(samples(a, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")) do
+        local p = prev[label_key(s.labels)]
+        if p then
+          energy_mj = energy_mj + (s.value - p)
+        else
+          energy_known = false
+        end
+      end
+      for _, s in ipairs(samples(a, "DCGM_FI_DEV_GPU_UTIL")) do
+        gpus = gpus + 1
+        util[#util + 1] = s.value
+      end
+      for _, s in ipairs(samples(a, "DCGM_FI_DEV_MEM_COPY_UTIL")) do
+        copy[#copy + 1] = s.value
+      end
+      fb = fb + sum_samples(a["DCGM_FI_DEV_FB_USED"])
+      power = power + sum_samples(a["DCGM_FI_DEV_POWER_USAGE"])
+      if a["aibench_service_cpu_seconds_total"] then
+        services = services + 1
+        cpu_s = cpu_s + sum_samples(a["aibench_service_cpu_seconds_total"]) - sum_samples((b or {})["aibench_service_cpu_seconds_total"])
+        rss = rss + sum_samples(a["aibench_service_resident_memory_bytes"])
+      end
+    end
+  end
+  local function mean(xs)
+    local t = 0
+    for _, x in ipairs(xs) do
+      t = t + x
+    end
+    return #xs > 0 and t / #xs or json.null
+  end
+  local gpu = json.null
+  if gpus > 0 then
+    local e = energy_known and energy_mj / 1000 or nil
+    gpu = {
+      gpus = gpus,
+      energy_j = e or json.null,
+      mean_power_w = (e and window_s > 0) and e / window_s or json.null,
+      util_pct = mean(util),
+      mem_copy_util_pct = mean(copy),
+      fb_used_mib = fb,
+      power_w = power,
+      note = "utilization, memory and power at the end of the window; energy over it",
+    }
+  end
+  local svc = json.null
+  if services > 0 then
+    svc = { instances = services, cpu_s = cpu_s, cpu_cores = window_s > 0 and cpu_s / window_s or json.null, resident_memory_bytes = rss }
+  end
+  return gpu, svc
+end
+
 --- after - before of every instance's /metrics.
 function M.diff(before, urls, t0, t1)
   local out = {
@@ -125,6 +233,7 @@ function M.diff(before, urls, t0, t1)
     counters[k] = 0
   end
   local missing = {}
+  out.gpu, out.service_process = node_section(before, t1 - t0)
   for _, u in ipairs(urls) do
     local a = prom.scrape(metrics_url(u), 5)
     local b = before[u]
@@ -165,6 +274,8 @@ function M.diff(before, urls, t0, t1)
   if out.instances == 0 then
     return json.null
   end
+  out.gpu = out.gpu or json.null
+  out.service_process = out.service_process or json.null
   for k, v in pairs(counters) do
     out[k] = v
   end
@@ -231,7 +342,8 @@ function M.timeseries(urls, t0, t1)
       end
       table.sort(ts)
       for _, t in ipairs(ts) do
-        points[#points + 1] = { t - t0, q[3] == "fraction" and by_t[t] / n_t[t] or by_t[t] }
+        local mean = q[3] == "fraction" or q[3] == "%"
+        points[#points + 1] = { t - t0, mean and by_t[t] / n_t[t] or by_t[t] }
       end
       out.series[q[1]] = { unit = q[3], points = points }
     end

@@ -16,6 +16,10 @@ local function targets_file(dir, service)
   return fs.join(dir, "targets-" .. service .. ".json")
 end
 
+local function node_targets_file(dir, service)
+  return fs.join(dir, "targets-" .. service .. "-node.json")
+end
+
 --- The file_sd content for one target service, from the registry now.
 function M.targets_for(target)
   local list = registry.list(target.service) or {}
@@ -34,15 +38,37 @@ function M.targets_for(target)
   return groups
 end
 
+--- The instances' node-side endpoints: the agent's (the service's process
+--- group, NVML GPUs) and a dcgm-exporter's, as file_sd groups.
+function M.node_targets_for(target)
+  local groups = json.array()
+  for _, i in ipairs(registry.list(target.service) or {}) do
+    local e = i.extra or {}
+    local seen = {}
+    for _, u in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
+      if i.status == "RUNNING" and type(u) == "string" and not seen[u] then
+        seen[u] = true
+        groups[#groups + 1] = {
+          targets = { (u:gsub("^https?://", ""):gsub("/.*$", "")) },
+          labels = { service = target.service, instance_id = i.instance_id, job_id = tostring(i.job_id), node = i.node },
+        }
+      end
+    end
+  end
+  return groups
+end
+
 --- Writes the targets files; returns how many changed.
 function M.sync_targets(dir, targets)
   local changed = 0
   for _, tg in ipairs(targets) do
-    local text = json.encode(M.targets_for(tg), { pretty = true }) .. "\n"
-    local path = targets_file(dir, tg.service)
-    if fs.read(path) ~= text then
-      assert(fs.write(path, text))
-      changed = changed + 1
+    for _, f in ipairs({ { M.targets_for, targets_file }, { M.node_targets_for, node_targets_file } }) do
+      local text = json.encode(f[1](tg), { pretty = true }) .. "\n"
+      local path = f[2](dir, tg.service)
+      if fs.read(path) ~= text then
+        assert(fs.write(path, text))
+        changed = changed + 1
+      end
     end
   end
   return changed
@@ -66,11 +92,18 @@ end
 function M.config(r, dir)
   local p = r.prometheus or {}
   local jobs = {}
-  for i, tg in ipairs(r.targets) do
-    jobs[i] = {
+  for _, tg in ipairs(r.targets) do
+    jobs[#jobs + 1] = {
       job_name = tg.job_name or tg.service,
       metrics_path = tg.metrics_path or "/metrics",
       files = { targets_file(dir, tg.service) },
+      refresh_interval = p.refresh_interval or M.DEFAULTS.refresh_interval,
+    }
+    -- Beside each instance: the agent's endpoint and GPU exporters.
+    jobs[#jobs + 1] = {
+      job_name = (tg.job_name or tg.service) .. "-node",
+      metrics_path = "/metrics",
+      files = { node_targets_file(dir, tg.service) },
       refresh_interval = p.refresh_interval or M.DEFAULTS.refresh_interval,
     }
   end

@@ -88,6 +88,8 @@ M.kinds = {
       metrics_path = STR,
     }, { required = { "command" } }),
     orchestration = ORCHESTRATION,
+    -- GPU telemetry beside the service when it asks for GPUs.
+    monitoring = T({ gpu = ONEOF("auto", "dcgm", "nvml", "off"), gpu_from_file = STR }),
   }, { required = { "name", "service_name", "service" } }),
 
   client = T({

@@ -290,6 +290,26 @@ function M.hpc_warnings(rec)
   return { string.format("shared node: %d other job(s) ran on %s during the run; their load may have interfered with these numbers", h.other_jobs or 0, table.concat(names, ", ")) }
 end
 
+--- The server nodes' GPUs and the service's own process group, as text
+--- (nil without them).
+function M.gpu_text(s)
+  if not M.present(s) then
+    return nil
+  end
+  local parts = {}
+  local g = s.gpu
+  if M.present(g) then
+    parts[#parts + 1] = string.format("GPUs %d: utilization %s%%, memory bandwidth %s%%, memory used %s MiB, power %s W at the end%s",
+      g.gpus, num(g.util_pct, 0), num(g.mem_copy_util_pct, 0), num(g.fb_used_mib, 0), num(g.power_w, 0),
+      M.present(g.energy_j) and string.format("; %s kJ over the window (mean %s W)", num(g.energy_j / 1000, 2), num(g.mean_power_w, 0)) or "")
+  end
+  local p = s.service_process
+  if M.present(p) then
+    parts[#parts + 1] = string.format("service processes: %s CPU-s (%s cores), %s MiB resident", num(p.cpu_s, 1), num(p.cpu_cores, 2), num(p.resident_memory_bytes / 1048576, 0))
+  end
+  return #parts > 0 and table.concat(parts, "; ") or nil
+end
+
 --- The server's prefix-cache hit rate over the run, as text (nil without one).
 function M.prefix_cache_text(s)
   if not M.present(s) or not M.present(s.prefix_cache_hit_rate) then

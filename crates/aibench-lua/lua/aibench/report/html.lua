@@ -131,6 +131,22 @@ local function charts_for(b, server, idx)
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-trace-" .. idx, title = "Trace: offered and sent", x_label = "seconds", y_label = "requests/s", series = { { name = "offered (trace)", points = per_s(b.trace.offered_per_s) }, { name = "sent", points = per_s(b.trace.sent_per_s) } } }), string.format("the trace's load over time next to what went out (%d of %d sent)", b.trace.sent, b.trace.offered))
   end
+  if sts and (sts.gpu_util_pct or sts.gpu_mem_copy_util_pct) then
+    local g = {}
+    for _, k in ipairs({ { "gpu_util_pct", "GPU utilization %" }, { "gpu_mem_copy_util_pct", "memory bandwidth %" } }) do
+      if sts[k[1]] then
+        g[#g + 1] = { name = k[2], points = sts[k[1]].points }
+      end
+    end
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-" .. idx, title = "Server: GPU utilization and memory bandwidth", x_label = "seconds", y_label = "%", series = g }), "dcgm-exporter's DCGM_FI_DEV_GPU_UTIL and DCGM_FI_DEV_MEM_COPY_UTIL, mean over the GPUs")
+  end
+  if sts and (sts.gpu_power_w or sts.gpu_fb_used_mib) then
+    local g = {}
+    if sts.gpu_power_w then
+      g[#g + 1] = { name = "power W", points = sts.gpu_power_w.points }
+    end
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-power-" .. idx, title = "Server: GPU power", x_label = "seconds", y_label = "W", series = g }), "DCGM_FI_DEV_POWER_USAGE, summed over the GPUs")
+  end
   if sts and sts.prefix_cache_hit_rate then
     figs[#figs + 1] = figure(plot.lines({ id = "chart-prefix-cache-" .. idx, title = "Server: prefix cache hit rate", x_label = "seconds", y_label = "fraction", series = { { name = "hit rate", points = sts.prefix_cache_hit_rate.points } } }), "hit tokens over queried tokens, from the monitor's Prometheus")
   end
@@ -189,6 +205,10 @@ function M.html(records, opts)
       local rows = f.server_rows(s, "server-side (ms)")
       local pc = f.prefix_cache_text(s)
       out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions%s.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. esc(pc)) or "")
+      local gpu = f.gpu_text(s)
+      if gpu then
+        out[#out + 1] = '<p class="gpu">' .. esc(gpu) .. ".</p>"
+      end
       if #rows > 1 then
         out[#out + 1] = html_table(rows, "server")
       end

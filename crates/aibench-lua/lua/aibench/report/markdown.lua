@@ -66,6 +66,11 @@ function M.markdown(records, opts)
       local pc = f.prefix_cache_text(s)
       out[#out + 1] = string.format("Server side: %s requests finished, %s generation tokens, %s preemptions%s.", num(s.requests, 0), num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. pc) or "")
       out[#out + 1] = ""
+      local gpu = f.gpu_text(s)
+      if gpu then
+        out[#out + 1] = gpu .. "."
+        out[#out + 1] = ""
+      end
     end
   end
   if opts.compare and #records > 1 then

@@ -131,6 +131,10 @@ function M.server_summary(s, client)
   if pc then
     out[#out] = out[#out] .. ", " .. pc
   end
+  local gpu = f.gpu_text(s)
+  if gpu then
+    out[#out + 1] = gpu
+  end
   local rows = server_rows(s, "ms")
   if #rows > 1 then
     out[#out + 1] = f.columns(rows)
