@@ -1,7 +1,9 @@
 -- Runs the MeluXina report's four scenarios against one server and prints its Table 4
 -- (throughput, average and maximum latency, requests) with the columns the
 -- seed could not measure: TTFT/ITL/TPOT p50/p99, tokens/s, goodput and the
--- Little's-law check of the client.
+-- Little's-law check of the client, and (SLURM runs) the efficiency: output tokens
+-- per GPU-hour (node-hour on CPU-only servers), energy per token and cost per
+-- million tokens.
 --
 --   aibench run examples/paper-table.lua [--duration 30] [--recipe vllm-server --executor slurm]
 local scenario = require("aibench.scenario")
@@ -49,6 +51,22 @@ print("\nTable 4 (the MeluXina report's layout; its own figures for reference)\n
 print(report.columns(t4))
 print("\nWhat the MeluXina report could not measure\n")
 print(report.columns(extra))
+local eff = { { "Test", "out tok per GPU/node-hour", "J per out token", "cost per 1M out tokens", "time to first serve s" } }
+for _, r in ipairs(rows) do
+  local h = r[2].hpc
+  local present = require("aibench.report.format").present
+  local e = present(h) and present(h.efficiency) and h.efficiency or nil
+  local tl = present(h) and present(h.timeline) and h.timeline or nil
+  eff[#eff + 1] = {
+    r[1][1],
+    e and (num(e.output_tokens_per_hour, 0) .. " /" .. e.per .. "-h") or "-",
+    e and present(e.joules_per_output_token) and num(e.joules_per_output_token, 3) or "-",
+    e and present(e.cost_per_million_output_tokens) and (num(e.cost_per_million_output_tokens, 4) .. " " .. (e.cost_unit or "")) or "-",
+    tl and num(tl.total_s, 1) or "-",
+  }
+end
+print("\nEfficiency (from SLURM accounting; '-' on the local executor)\n")
+print(report.columns(eff))
 print("\nresults:")
 for _, r in ipairs(rows) do
   print("  " .. r[2].path)

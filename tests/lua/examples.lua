@@ -74,7 +74,7 @@ end)
 
 t.case("paper table", function()
   local r = run("paper-table.lua", { "--duration", "2", "--no-monitor", "--out-dir", fs.join(dir, "paper") })
-  for _, name in ipairs({ "Simple Test", "Stress Test", "High-Throughput", "Long-Context", "Throughput (req/s)", "TTFT p50/p99 ms", "Little's law exp/meas" }) do
+  for _, name in ipairs({ "Simple Test", "Stress Test", "High-Throughput", "Long-Context", "Throughput (req/s)", "TTFT p50/p99 ms", "Little's law exp/meas", "out tok per GPU/node-hour", "J per out token", "cost per 1M out tokens" }) do
     t.contains(r.stdout, name)
   end
   t.eq(#results_in("paper"), 4)

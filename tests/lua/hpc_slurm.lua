@@ -102,7 +102,11 @@ t.case("timeline, accounting and efficiency of a SLURM run; the neighbour's job 
 
   -- Stopped: sacct's node-hours are the job's wall time.
   local stopped_at = time.now()
-  assert(server.stop_all())
+  local st2 = proc.run({ aibench.exe(), "server", "stop-all" })
+  t.eq(st2.code, 0, st2.stderr)
+  t.contains(st2.stdout, "job " .. m.job_id .. " (")
+  t.contains(st2.stdout, "node-hours")
+  t.ok(fs.exists(fs.join(m.dir, "accounting.json")))
   local j = wait_for("sacct to record the end", function()
     local acc = accounting.sacct({ m.job_id })
     local job = acc and acc.jobs[1]

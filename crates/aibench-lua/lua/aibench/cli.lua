@@ -192,6 +192,36 @@ local function recipe_action(kind, o)
   end
 end
 
+--- What SLURM accounted for stopped server jobs: printed, and kept as
+--- accounting.json in each job's folder.
+local function stopped_accounting(stopped)
+  local ids, by_id = {}, {}
+  for _, m in ipairs(stopped) do
+    if m.executor == "slurm" and m.job_id then
+      ids[#ids + 1] = m.job_id
+      by_id[m.job_id] = m
+    end
+  end
+  if #ids == 0 then
+    return
+  end
+  local acc, err = require("aibench.accounting").sacct(ids)
+  if not acc then
+    print("accounting: " .. err.message)
+    return
+  end
+  local num = require("aibench.report").num
+  for _, j in ipairs(acc.jobs) do
+    local one = require("aibench.accounting").totals({ j })
+    print(string.format("job %s (%s): %d s, %s node-hours, %s GPU-hours, %s CPU-hours used%s", j.job_id, j.state, j.elapsed_s,
+      num(one.node_hours, 4), num(one.gpu_hours, 4), num(one.cpu_used_hours, 4), j.energy_j and j.energy_j ~= require("aibench.json").null and string.format(", %s kJ", num(j.energy_j / 1000, 2)) or ""))
+    local m = by_id[j.job_id]
+    if m and m.dir then
+      require("aibench.fs").write(require("aibench.fs").join(m.dir, "accounting.json"), require("aibench.json").encode(one, { pretty = true }) .. "\n")
+    end
+  end
+end
+
 local function deployments_table(list)
   local deploy = require("aibench.deploy")
   local rows = { { "INSTANCE", "RECIPE", "SERVICE", "EXECUTOR", "JOB", "STATE", "NODE", "URL", "AGE" } }
@@ -254,10 +284,12 @@ function commands.server(o)
   elseif a == "stop" then
     local stopped = M.check(server.stop(o.id))
     deployments_table(stopped)
+    stopped_accounting(stopped)
     return 0
   elseif a == "stop-all" then
     local stopped = M.check(server.stop_all())
     print(string.format("stopped %d server deployment(s)", #stopped))
+    stopped_accounting(stopped)
     return 0
   end
   M.fail("unknown server action " .. tostring(a), 2)
