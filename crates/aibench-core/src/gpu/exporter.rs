@@ -8,7 +8,7 @@ use super::nvml::Gpus;
 
 /// Where the GPU part of a scrape comes from.
 pub enum Source {
-    Nvml(Gpus),
+    Nvml(Box<Gpus>),
     /// A recorded scrape, served as it is (tests, demos).
     File(String),
     /// No GPU metrics, and why (said once at start).
@@ -24,7 +24,7 @@ impl Source {
                 .map_err(|e| format!("--from-file: cannot read '{f}': {e}"));
         }
         Ok(match Gpus::open() {
-            Ok(g) => Source::Nvml(g),
+            Ok(g) => Source::Nvml(Box::new(g)),
             Err(why) => Source::Off(why),
         })
     }
