@@ -106,6 +106,7 @@ dataset: {prompt_tokens: 16, output_tokens: 8}
   local html = report.html({ rec })
   t.contains(html, 'id="chart-gpu-1"')
   t.contains(html, 'id="chart-gpu-power-1"')
+  t.contains(html, 'id="chart-gpu-memory-1"')
   t.contains(report.server_summary(rec.server, rec.bench), "GPUs 2:")
   local csv = assert(monitor.export({ id = m.instance_id, format = "csv", type = "instant" }))
   t.contains(csv, "gpu_util_pct")

@@ -46,6 +46,16 @@ t.case("server run on SLURM: RUNNING in squeue, registered, answering", function
   t.eq(rec.environment.executor, "slurm")
   t.ok(rec.environment.slurm_job_ids[1]:match("^%d+$"))
   t.eq(#rec.target.urls, 3)
+  -- Its own timeline and the servers' accounting, from sacct.
+  local ct = rec.hpc.client_timelines[1]
+  t.eq(ct.job_id, rec.environment.slurm_job_ids[1])
+  local sum = 0
+  for _, p in ipairs(ct.parts) do
+    t.ok(p.seconds >= 0, p.name)
+    sum = sum + p.seconds
+  end
+  t.ok(math.abs(sum - ct.total_s) < 1e-6, "the client's timeline adds up")
+  t.eq(#rec.hpc.server_job_ids, 3)
 
   local stopped = assert(server.stop_all())
   t.eq(#stopped, 3)

@@ -55,6 +55,27 @@ function M.timeline(t)
   return { from = at("submit_unix") and "submit" or "agent start", total_s = prev - first, parts = parts, marks = marks }
 end
 
+--- A SLURM job's own timeline from its accounting (a client job, which
+--- has no agent): held, queue wait and run, adding up to submit -> end.
+function M.job_timeline(j)
+  local function at(k)
+    local v = j[k]
+    return v ~= nil and v ~= json.null and v or nil
+  end
+  local submit, eligible, start, stop = at("submit_unix"), at("eligible_unix"), at("start_unix"), at("end_unix")
+  if not submit or not start then
+    return nil
+  end
+  local parts = {}
+  eligible = eligible and math.max(submit, math.min(eligible, start)) or submit
+  parts[#parts + 1] = { name = "held", seconds = eligible - submit }
+  parts[#parts + 1] = { name = "queue_wait", seconds = start - eligible }
+  if stop then
+    parts[#parts + 1] = { name = "run", seconds = stop - start }
+  end
+  return { job_id = j.job_id, from = "submit", total_s = (stop or start) - submit, parts = parts }
+end
+
 --- The instances of `service` that serve these URLs.
 function M.instances(service, urls)
   local out = {}
@@ -197,6 +218,14 @@ function M.collect(o)
       pricing = pricing(),
     })
   end
+  -- The client's own SLURM jobs, from their accounting.
+  local client_tl = json.array()
+  for _, j in ipairs(acc and acc.jobs or {}) do
+    if not is_server[j.job_id] then
+      client_tl[#client_tl + 1] = M.job_timeline(j)
+    end
+  end
+  out.client_timelines = client_tl
   local node_end = M.node_sharing(slurm_only(instances), ids)
   local node_start = st and st.node_start or { nodes = {}, other_jobs = 0 }
   out.node_sharing = { start = node_start, ["end"] = node_end }

@@ -242,6 +242,9 @@ function M.hpc_lines(rec)
   if tl and M.present(tl.total_s) then
     out[#out + 1] = { "time to first serve", M.timeline_text(tl) }
   end
+  for _, ct in ipairs(M.present(h.client_timelines) and h.client_timelines or {}) do
+    out[#out + 1] = { "client job " .. ct.job_id, M.timeline_text(ct):gsub("^first serve", "done") }
+  end
   local a = M.present(h.accounting) and h.accounting or nil
   if a then
     out[#out + 1] = { "accounting", string.format("%d SLURM job%s: %s node-hours, %s GPU-hours, %s CPU-hours allocated (%s used), peak memory %s MiB%s",

@@ -146,6 +146,9 @@ local function charts_for(b, server, idx)
       g[#g + 1] = { name = "power W", points = sts.gpu_power_w.points }
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-power-" .. idx, title = "Server: GPU power", x_label = "seconds", y_label = "W", series = g }), "DCGM_FI_DEV_POWER_USAGE, summed over the GPUs")
+    if sts.gpu_fb_used_mib then
+      figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-memory-" .. idx, title = "Server: GPU memory used", x_label = "seconds", y_label = "MiB", series = { { name = "memory used MiB", points = sts.gpu_fb_used_mib.points } } }), "DCGM_FI_DEV_FB_USED, summed over the GPUs")
+    end
   end
   if sts and sts.prefix_cache_hit_rate then
     figs[#figs + 1] = figure(plot.lines({ id = "chart-prefix-cache-" .. idx, title = "Server: prefix cache hit rate", x_label = "seconds", y_label = "fraction", series = { { name = "hit rate", points = sts.prefix_cache_hit_rate.points } } }), "hit tokens over queried tokens, from the monitor's Prometheus")
