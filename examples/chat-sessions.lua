@@ -3,41 +3,30 @@
 -- server's prefix-cache hit rate. Synthetic conversations by default; --sharegpt PATH
 -- replays a ShareGPT file's conversations instead.
 --
---   aibench run examples/chat-sessions.lua [--users 8] [--duration 60] [--sharegpt FILE]
+--   aibench run examples/chat-sessions.lua [--users 8] [--duration 60] [--turns 5] [--sharegpt FILE]
 --       [--recipe vllm-server --executor slurm]
 local scenario = require("aibench.scenario")
-local report = require("aibench.report")
-local json = require("aibench.json")
 
-local o = scenario.args(arg, { sharegpt = "string", turns = "number" })
-local client = o.sharegpt and "vllm-chat-sessions-sharegpt" or "vllm-chat-sessions"
-if o.requests then
-  error("--requests: sessions run for --duration", 0)
-end
--- Sessions have users, not concurrent_users: the common flags by hand.
-local sets = {}
-if o.duration then
-  sets[#sets + 1] = "workload.duration_seconds=" .. o.duration
-end
-if o.users then
-  sets[#sets + 1] = "workload.users=" .. math.floor(o.users)
-end
-if o.sharegpt then
-  sets[#sets + 1] = "dataset.path=" .. o.sharegpt
-end
-if o.turns then
-  sets[#sets + 1] = "workload.turns=" .. math.floor(o.turns)
-end
-scenario.with_environment(o, function(env)
-  local rec = scenario.bench(env, client, o, sets)
-  print(report.summary(rec.bench))
-  if rec.server ~= json.null then
-    print(report.server_summary(rec.server, rec.bench))
-  end
-  local hpc = report.hpc_summary(rec)
-  if hpc ~= "" then
-    print(hpc)
-  end
-  print("\nresult: " .. rec.path)
-  return rec
-end)
+-- Which recipe depends on a flag: read them once here, then again by scenario.run.
+local peek = scenario.args(arg, { sharegpt = "string", turns = "number" })
+scenario.run(peek.sharegpt and "vllm-chat-sessions-sharegpt" or "vllm-chat-sessions", arg, {
+  flags = { sharegpt = "string", turns = "number" },
+  sets = function(o)
+    if o.requests then
+      error("--requests: sessions run for --duration", 0)
+    end
+    -- Sessions have users, not concurrent_users: the common flags by hand.
+    local sets = {}
+    for _, kv in ipairs({
+      { o.duration, "workload.duration_seconds=" },
+      { o.users and math.floor(o.users), "workload.users=" },
+      { o.turns and math.floor(o.turns), "workload.turns=" },
+      { o.sharegpt, "dataset.path=" },
+    }) do
+      if kv[1] then
+        sets[#sets + 1] = kv[2] .. kv[1]
+      end
+    end
+    return sets
+  end,
+})

@@ -5,33 +5,23 @@
 --   aibench run examples/trace-replay.lua [--trace FILE] [--time-scale 0.5]
 --       [--recipe vllm-server --executor slurm]
 local scenario = require("aibench.scenario")
-local report = require("aibench.report")
-local json = require("aibench.json")
 
-local o = scenario.args(arg, { trace = "string", ["time-scale"] = "number", ["block-size"] = "number" })
-local sets = scenario.sets(o)
-if o.trace then
-  sets[#sets + 1] = "dataset.path=" .. o.trace
-end
-if o.time_scale then
-  sets[#sets + 1] = "workload.time_scale=" .. o.time_scale
-end
-if o.block_size then
-  sets[#sets + 1] = "dataset.block_size=" .. math.floor(o.block_size)
-end
-if o.users or o.requests then
-  error("--users and --requests: a trace sets its own load (use --time-scale)", 0)
-end
-scenario.with_environment(o, function(env)
-  local rec = scenario.bench(env, "vllm-trace-replay", o, sets)
-  print(report.summary(rec.bench))
-  if rec.server ~= json.null then
-    print(report.server_summary(rec.server, rec.bench))
-  end
-  local hpc = report.hpc_summary(rec)
-  if hpc ~= "" then
-    print(hpc)
-  end
-  print("\nresult: " .. rec.path)
-  return rec
-end)
+scenario.run("vllm-trace-replay", arg, {
+  flags = { trace = "string", ["time-scale"] = "number", ["block-size"] = "number" },
+  sets = function(o)
+    if o.users or o.requests then
+      error("--users and --requests: a trace sets its own load (use --time-scale)", 0)
+    end
+    local sets = scenario.sets(o)
+    if o.trace then
+      sets[#sets + 1] = "dataset.path=" .. o.trace
+    end
+    if o.time_scale then
+      sets[#sets + 1] = "workload.time_scale=" .. o.time_scale
+    end
+    if o.block_size then
+      sets[#sets + 1] = "dataset.block_size=" .. math.floor(o.block_size)
+    end
+    return sets
+  end,
+})

@@ -18,19 +18,7 @@ local t = require("aibench.testing")
 local dir = assert(fs.tmpdir())
 local FIXTURE = fs.abspath("tests/fixtures/dcgm-exporter-sample.txt")
 
-local function wait_for(what, timeout, f)
-  local deadline = time.monotonic() + timeout
-  while true do
-    local v = f()
-    if v then
-      return v
-    end
-    if time.monotonic() > deadline then
-      error("timed out after " .. timeout .. " s waiting for " .. what, 2)
-    end
-    time.sleep(0.25)
-  end
-end
+local wait_for = dofile("tests/lua/support/flows.lua").wait_for
 
 local function write(name, text)
   local p = fs.join(dir, name)

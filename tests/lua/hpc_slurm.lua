@@ -18,22 +18,8 @@ local t = require("aibench.testing")
 
 local dir = assert(fs.tmpdir())
 
-local function squeue_state(id)
-  local r = assert(proc.run({ "squeue", "-h", "-t", "all", "-j", id, "-o", "%T" }))
-  return (r.stdout:gsub("%s+$", ""))
-end
+local squeue_state = flows.squeue_state
 
-local function wait_for(what, f, timeout)
-  local deadline = time.monotonic() + (timeout or 60)
-  while time.monotonic() < deadline do
-    local v = f()
-    if v then
-      return v
-    end
-    time.sleep(0.5)
-  end
-  error("timed out waiting for " .. what)
-end
 
 local function sbatch(args)
   local argv = { "sbatch", "--parsable", "-p", "cpu", "-n", "1", "-o", "/dev/null" }
@@ -70,7 +56,7 @@ t.case("timeline, accounting and efficiency of a SLURM run; the neighbour's job 
 
   -- Another user's work on the same node.
   local neighbour = sbatch({ "--job-name", "neighbour", "--wrap", "sleep 120" })
-  wait_for("the neighbour to run", function()
+  flows.wait_for("the neighbour to run", 60, function()
     return squeue_state(neighbour) == "RUNNING"
   end)
   local saved = assert(client.run({ recipe = "vllm-simple-test", set = { "workload.duration_seconds=3" }, out_dir = fs.join(dir, "results"), progress = false }))
@@ -107,7 +93,7 @@ t.case("timeline, accounting and efficiency of a SLURM run; the neighbour's job 
   t.contains(st2.stdout, "job " .. m.job_id .. " (")
   t.contains(st2.stdout, "node-hours")
   t.ok(fs.exists(fs.join(m.dir, "accounting.json")))
-  local j = wait_for("sacct to record the end", function()
+  local j = flows.wait_for("sacct to record the end", 60, function()
     local acc = accounting.sacct({ m.job_id })
     local job = acc and acc.jobs[1]
     return job and job.end_unix and job.end_unix ~= json.null and job
@@ -123,7 +109,7 @@ end)
 t.case("a pending server shows SLURM's reason and its expected start", function()
   local metas = assert(server.run({ recipe = "vllm-sim", executor = "slurm", quiet = true, detach = true, set = { "orchestration.sbatch_args=[\"--begin=now+120\"]" } }))
   local m = metas[1]
-  wait_for("the job to be pending with a reason", function()
+  flows.wait_for("the job to be pending with a reason", 60, function()
     local r = proc.run({ "squeue", "-h", "-j", m.job_id, "-o", "%T|%r" })
     return r.stdout:match("^PENDING|%w")
   end)

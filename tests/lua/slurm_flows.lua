@@ -13,10 +13,7 @@ local t = require("aibench.testing")
 
 local dir = assert(fs.tmpdir())
 
-local function squeue_state(id)
-  local r = assert(proc.run({ "squeue", "-h", "-t", "all", "-j", id, "-o", "%T" }))
-  return (r.stdout:gsub("%s+$", ""))
-end
+local squeue_state = flows.squeue_state
 
 t.case("server run on SLURM: RUNNING in squeue, registered, answering", function()
   local ready = assert(server.run({ recipe = "vllm-sim", count = 3, executor = "slurm", quiet = true }))

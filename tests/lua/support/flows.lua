@@ -48,4 +48,27 @@ function M.final(m, timeout)
   return deploy.job(m):wait({ timeout_s = timeout or 60, poll_s = 0.2 })
 end
 
+--- A SLURM job's state as squeue shows it ("" when it is gone).
+function M.squeue_state(id)
+  local r = assert(proc.run({ "squeue", "-h", "-t", "all", "-j", id, "-o", "%T" }))
+  return (r.stdout:gsub("%s+$", ""))
+end
+
+--- Polls `f` until it returns a true value (returned), or raises after
+--- `timeout` seconds naming `what`.
+function M.wait_for(what, timeout, f)
+  local time = require("aibench.time")
+  local deadline = time.monotonic() + timeout
+  while true do
+    local v = f()
+    if v then
+      return v
+    end
+    if time.monotonic() > deadline then
+      error("timed out after " .. timeout .. " s waiting for " .. what, 2)
+    end
+    time.sleep(0.25)
+  end
+end
+
 return M

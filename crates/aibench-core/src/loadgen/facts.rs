@@ -74,7 +74,7 @@ pub(super) fn finish(
     let (requested_rate, closed_loop) = match &spec.workload {
         Workload::OpenLoop(w) => (Some(w.rate), None),
         Workload::ClosedLoop(w) => (None, Some((w.users, w.think_time_ms))),
-        Workload::Trace(_) => (trace_rate(ctx, total), None),
+        Workload::Trace(_) => (trace_rate(total), None),
         Workload::Sessions(_) => (None, None),
     };
     let to_json = |v: &dyn erased::Ser| v.json();
@@ -139,8 +139,7 @@ pub(super) fn finish(
 
 /// A trace replay's offered rate: its requests over the span of their
 /// intended send times.
-fn trace_rate(ctx: &Ctx, total: &Shard) -> Option<f64> {
-    let _ = ctx;
+fn trace_rate(total: &Shard) -> Option<f64> {
     let lo = total.sends.iter().map(|s| s.0).min()?;
     let hi = total.sends.iter().map(|s| s.0).max()?;
     let span = (hi - lo) as f64 / 1e6;

@@ -316,15 +316,7 @@ function commands.client(o)
       if #saved > 1 then
         print(string.format("== run %d of %d", i, #saved))
       end
-      print(report.summary(rec.bench, { definitions = i == #saved }))
-      if rec.server and rec.server ~= require("aibench.json").null then
-        print(report.server_summary(rec.server, rec.bench))
-      end
-      local hpc = report.hpc_summary(rec)
-      if hpc ~= "" then
-        print(hpc)
-      end
-      print("\nresult: " .. rec.path)
+      require("aibench.scenario").print(rec, { definitions = i == #saved })
       local c = M.outcome("client run", rec.bench)
       if c ~= 0 and (code == 0 or rec.bench.interrupted) then
         code = c

@@ -164,20 +164,31 @@ function M.bench(env, client_recipe, o, sets)
   return rec
 end
 
---- A whole scenario: environment, one client recipe, summary.
-function M.run(client_recipe, argv)
-  local o = M.args(argv)
+--- Prints a saved record: the client's summary, the server's side, the
+--- HPC section, and where the result is. `opts.definitions`: as for
+--- report.summary.
+function M.print(rec, opts)
+  print(report.summary(rec.bench, opts))
+  if rec.server and rec.server ~= json.null then
+    print(report.server_summary(rec.server, rec.bench))
+  end
+  local hpc = report.hpc_summary(rec)
+  if hpc ~= "" then
+    print(hpc)
+  end
+  print("\nresult: " .. rec.path)
+end
+
+--- A whole scenario: environment, one client recipe, summary. `opts`:
+--- `flags` (script-specific, as for M.args) and `sets(o)` (the recipe
+--- overrides; default M.sets).
+function M.run(client_recipe, argv, opts)
+  opts = opts or {}
+  local o = M.args(argv, opts.flags)
+  local sets = (opts.sets or M.sets)(o)
   return M.with_environment(o, function(env)
-    local rec = M.bench(env, client_recipe, o)
-    print(report.summary(rec.bench))
-    if rec.server ~= json.null then
-      print(report.server_summary(rec.server, rec.bench))
-    end
-    local hpc = report.hpc_summary(rec)
-    if hpc ~= "" then
-      print(hpc)
-    end
-    print("\nresult: " .. rec.path)
+    local rec = M.bench(env, client_recipe, o, sets)
+    M.print(rec)
     return rec
   end)
 end

@@ -110,7 +110,14 @@ end
 function M.run()
   local failed = {}
   for _, c in ipairs(cases) do
-    local ok, err = xpcall(c.f, debug.traceback)
+    -- An error value that is a table (`assert(f())` on `nil, err`) keeps
+    -- its kind and message, with the traceback.
+    local ok, err = xpcall(c.f, function(e)
+      if type(e) == "table" then
+        e = string.format("%s: %s", tostring(e.kind or "error"), tostring(e.message))
+      end
+      return debug.traceback(e, 2)
+    end)
     if ok then
       io.stderr:write("  ok   ", c.name, "\n")
     else

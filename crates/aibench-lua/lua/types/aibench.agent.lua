@@ -17,6 +17,7 @@ local agent = {}
 ---@field script? string a file whose `{port}` placeholders are filled in before start
 ---@field aibench? string this binary, for `{aibench}`
 ---@field extra? table recorded with the registry entry
+---@field metrics? {gpu?: "auto"|"dcgm"|"nvml"|"off", gpu_from_file?: string} the agent's metrics endpoint beside the service (its process group; GPUs by `gpu`)
 
 ---The text of `agent.json`; raises naming the field when the spec is wrong
 ---(an unknown field gets a did-you-mean).

@@ -71,17 +71,10 @@ function M.summary(r, opts)
   if client then
     add("client          " .. client)
   end
-  local ds = f.dataset_line(r)
-  if ds then
-    add("dataset         " .. ds)
-  end
-  local tr = f.trace_line(r)
-  if tr then
-    add("trace           " .. tr)
-  end
-  local sl = f.sessions_line(r)
-  if sl then
-    add("sessions        " .. sl)
+  for _, l in ipairs({ { "dataset", f.dataset_line(r) }, { "trace", f.trace_line(r) }, { "sessions", f.sessions_line(r) } }) do
+    if l[2] then
+      add(string.format("%-16s%s", l[1], l[2]))
+    end
   end
   add("")
   local turns = f.turn_rows(r)
