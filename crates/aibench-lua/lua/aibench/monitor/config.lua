@@ -20,6 +20,14 @@ local function node_targets_file(dir, service)
   return fs.join(dir, "targets-" .. service .. "-node.json")
 end
 
+--- One file_sd group: an instance's address and its labels.
+local function group(target, i, address)
+  return {
+    targets = { address },
+    labels = { service = target.service, instance_id = i.instance_id, job_id = tostring(i.job_id), node = i.node },
+  }
+end
+
 --- The file_sd content for one target service, from the registry now.
 function M.targets_for(target)
   local list = registry.list(target.service) or {}
@@ -28,10 +36,7 @@ function M.targets_for(target)
     if i.status == "RUNNING" then
       local port = target.port or (i.ports and i.ports[1])
       if port then
-        groups[#groups + 1] = {
-          targets = { string.format("%s:%d", i.host, port) },
-          labels = { service = target.service, instance_id = i.instance_id, job_id = tostring(i.job_id), node = i.node },
-        }
+        groups[#groups + 1] = group(target, i, string.format("%s:%d", i.host, port))
       end
     end
   end
@@ -48,10 +53,7 @@ function M.node_targets_for(target)
     for _, u in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
       if i.status == "RUNNING" and type(u) == "string" and not seen[u] then
         seen[u] = true
-        groups[#groups + 1] = {
-          targets = { (u:gsub("^https?://", ""):gsub("/.*$", "")) },
-          labels = { service = target.service, instance_id = i.instance_id, job_id = tostring(i.job_id), node = i.node },
-        }
+        groups[#groups + 1] = group(target, i, (u:gsub("^https?://", ""):gsub("/.*$", "")))
       end
     end
   end
