@@ -364,10 +364,8 @@ async fn start_metrics(
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let url = format!("http://{}:{port}", place.host);
-    let dcgm_bin = || {
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("dcgm-exporter")).find(|f| f.is_file()))
-    };
+    let dcgm_bin = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("dcgm-exporter")).find(|f| f.is_file()));
     let mut dcgm = None;
     let mut gpu_url = None;
     let source = match m.gpu {
@@ -379,9 +377,9 @@ async fn start_metrics(
             Err(e) => Source::Off(e),
         },
         GpuMode::Off => Source::Off("monitoring.gpu = off".into()),
-        GpuMode::Dcgm | GpuMode::Auto if dcgm_bin().is_some() => {
+        GpuMode::Dcgm | GpuMode::Auto if dcgm_bin.is_some() => {
             let free = std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|l| l.local_addr()).map(|a| a.port());
-            match (dcgm_bin(), free) {
+            match (dcgm_bin, free) {
                 (Some(bin), Ok(p)) => {
                     let child = tokio::process::Command::new(&bin)
                         .args(["--address", &format!(":{p}")])

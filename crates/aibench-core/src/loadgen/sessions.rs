@@ -26,12 +26,14 @@ use crate::tokenize::Message;
 use crate::tokenize::prompts::{Counter, PromptMaker};
 
 /// One turn of a session's plan.
+#[derive(Clone)]
 struct TurnPlan {
     user: String,
     answer: Option<String>,
     output: u64,
 }
 
+#[derive(Clone)]
 struct SessionPlan {
     system: Option<String>,
     turns: Vec<TurnPlan>,
@@ -72,9 +74,8 @@ impl Script {
                 (Source::Synthetic { maker: Box::new(maker), spec: s.clone(), prefixes, turns }, None)
             }
             d => {
-                let (convs, mut stats, fixed) = load_conversations(d)?;
+                let (mut convs, mut stats, fixed) = load_conversations(d)?;
                 let common = d.common().cloned().unwrap_or_default();
-                let mut convs = convs;
                 common.order(&mut convs);
                 let mut plans = Vec::new();
                 for c in convs {
@@ -138,19 +139,6 @@ impl Script {
                     .collect();
                 Cow::Owned(SessionPlan { system, turns: plan })
             }
-        }
-    }
-}
-
-impl Clone for SessionPlan {
-    fn clone(&self) -> Self {
-        SessionPlan {
-            system: self.system.clone(),
-            turns: self
-                .turns
-                .iter()
-                .map(|t| TurnPlan { user: t.user.clone(), answer: t.answer.clone(), output: t.output })
-                .collect(),
         }
     }
 }
@@ -287,7 +275,6 @@ async fn session(
     scratch.tokens.capture = script.history == History::Generated;
     let begun = Instant::now();
     let mut last_done = begun;
-    let mut done_turns = 0u64;
     let mut abort = ctx.abort.clone();
     let mut end = End::Completed;
     for (t, turn) in plan.turns.iter().enumerate() {
@@ -317,7 +304,6 @@ async fn session(
             end = End::Failed;
             break;
         }
-        done_turns += 1;
         let reply = match (script.history, &turn.answer) {
             (History::Dataset, Some(a)) => a.clone(),
             _ => std::mem::take(&mut scratch.tokens.text),
@@ -334,7 +320,6 @@ async fn session(
     let mut sh = ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
     let s = &mut sh.sessions;
     s.started += 1;
-    s.turns += done_turns;
     match end {
         End::Completed => {
             s.completed += 1;

@@ -93,7 +93,7 @@ impl SessionsReport {
             s.failed += r.failed;
             s.cut += r.cut;
             if let Some(h) = dec(&r.duration_hist)? {
-                let _ = s.duration.get_or_insert_with(new_hist).add(&h);
+                stats::add_into(&mut s.duration, &h);
             }
             for t in &r.per_turn {
                 let i = t.turn.saturating_sub(1) as usize;
@@ -107,10 +107,10 @@ impl SessionsReport {
                 x.prompt_tokens += (t.mean_prompt_tokens * ok as f64).round() as u64;
                 x.asked_prompt_tokens += (t.mean_asked_prompt_tokens * ok as f64).round() as u64;
                 if let Some(h) = dec(&t.ttft_hist)? {
-                    let _ = x.ttft.get_or_insert_with(new_hist).add(&h);
+                    stats::add_into(&mut x.ttft, &h);
                 }
                 if let Some(h) = dec(&t.e2e_hist)? {
-                    let _ = x.e2e.get_or_insert_with(new_hist).add(&h);
+                    stats::add_into(&mut x.e2e, &h);
                 }
             }
         }

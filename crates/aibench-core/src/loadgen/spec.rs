@@ -856,7 +856,7 @@ impl Workload {
                 }
                 Ok(())
             }
-            (_, Dataset::Trace(_)) | (_, _) => Ok(()),
+            _ => Ok(()),
         }
     }
 

@@ -19,6 +19,11 @@ pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
 }
 
+/// Adds `h` into an optional histogram, made on first use.
+pub fn add_into(into: &mut Option<Histogram<u64>>, h: &Histogram<u64>) {
+    let _ = into.get_or_insert_with(new_hist).add(h);
+}
+
 /// Adds an error message to a class's samples: at most `SAMPLES_PER_CLASS`, no repeats.
 pub fn add_sample(samples: &mut Vec<String>, msg: &str) {
     if samples.len() < SAMPLES_PER_CLASS && !samples.iter().any(|s| s == msg) {
@@ -177,7 +182,7 @@ impl TurnSums {
         self.asked_prompt_tokens += o.asked_prompt_tokens;
         for (a, b) in [(&mut self.ttft, &o.ttft), (&mut self.e2e, &o.e2e)] {
             if let Some(b) = b {
-                let _ = a.get_or_insert_with(new_hist).add(b);
+                add_into(a, b);
             }
         }
     }
@@ -192,7 +197,6 @@ pub struct SessionSums {
     pub completed: u64,
     pub failed: u64,
     pub cut: u64,
-    pub turns: u64,
     pub duration: Option<Histogram<u64>>,
 }
 
@@ -202,9 +206,8 @@ impl SessionSums {
         self.completed += o.completed;
         self.failed += o.failed;
         self.cut += o.cut;
-        self.turns += o.turns;
         if let Some(b) = &o.duration {
-            let _ = self.duration.get_or_insert_with(new_hist).add(b);
+            add_into(&mut self.duration, b);
         }
     }
 

@@ -10,6 +10,12 @@ local env = require("aibench.env")
 
 local M = {}
 
+--- t[k], with JSON null as nil.
+local function field(t, k)
+  local v = t[k]
+  return v ~= nil and v ~= json.null and v or nil
+end
+
 local function me()
   return env.get("USER") or env.get("LOGNAME") or ""
 end
@@ -32,8 +38,7 @@ function M.timeline(t)
     return nil
   end
   local function at(k)
-    local v = t[k]
-    return v ~= nil and v ~= json.null and v or nil
+    return field(t, k)
   end
   local first = at("submit_unix") or at("eligible_unix") or at("start_unix") or at("agent_start_unix")
   if not first or not at("registered_unix") then
@@ -59,8 +64,7 @@ end
 --- has no agent): held, queue wait and run, adding up to submit -> end.
 function M.job_timeline(j)
   local function at(k)
-    local v = j[k]
-    return v ~= nil and v ~= json.null and v or nil
+    return field(j, k)
   end
   local submit, eligible, start, stop = at("submit_unix"), at("eligible_unix"), at("start_unix"), at("end_unix")
   if not submit or not start then
