@@ -272,6 +272,9 @@ pub struct Tokens {
     pub capture: bool,
     /// The output text, when `capture` is set.
     pub text: String,
+    /// The last token chunk read in full (kept across `reset`: it is only
+    /// ever used for a chunk that matches it byte for byte around its text).
+    memo: ChunkMemo,
 }
 
 impl Tokens {
@@ -299,22 +302,38 @@ impl Tokens {
         self.content_chunks += 1;
     }
 
-    /// One SSE event's data from an OpenAI-style stream. vLLM's chunks are
-    /// read with a scanner (an unescaped `"text":"` can only be the key);
-    /// anything unusual (usage, errors, other shapes) goes through serde.
+    /// One SSE event's data from an OpenAI-style stream. Chunks are read
+    /// in one pass by `scan_chunk` (no allocation, no JSON values built);
+    /// anything it does not expect (errors, other shapes), and every chunk
+    /// when the reply text is kept, goes through serde.
     pub fn openai_event(&mut self, data: &[u8], at: Instant) {
         if data == b"[DONE]" {
             self.done = true;
             return;
         }
         if !self.capture
+            && let Some(content) = self.memo.read(data)
+        {
+            if content {
+                self.content(at);
+            }
+            return;
+        }
+        if !self.capture
             && let Some(fast) = scan_chunk(data)
         {
+            if let (Some(span), None, None) = (fast.content_span, fast.finish_reason, fast.usage) {
+                self.memo.set(data, span);
+            }
             if fast.content {
                 self.content(at);
             }
             if let Some(fr) = fast.finish_reason {
-                self.finish_reason = Some(String::from_utf8_lossy(fr).into_owned());
+                self.finish_reason = Some(fr.to_string());
+            }
+            if let Some((prompt, completion)) = fast.usage {
+                self.usage_output = completion.or(self.usage_output);
+                self.usage_input = prompt.or(self.usage_input);
             }
             return;
         }
@@ -404,43 +423,391 @@ impl Tokens {
     }
 }
 
+/// What one streamed chunk says, read by `scan_chunk`.
 struct Scanned<'a> {
     content: bool,
-    finish_reason: Option<&'a [u8]>,
+    /// The string that decided `content` (quotes included), when one did.
+    content_span: Option<Span>,
+    finish_reason: Option<&'a str>,
+    /// The chunk's usage: (prompt_tokens, completion_tokens).
+    usage: Option<(Option<u64>, Option<u64>)>,
 }
 
-/// Reads a plain vLLM token chunk without a JSON parser; `None` sends the
-/// chunk to serde (usage, errors, anything not shaped like a token chunk).
+/// Reads an OpenAI-style chunk in one pass over its JSON, building nothing:
+/// the first choice's `text` (or `delta.content`), its `finish_reason`, and
+/// `usage`, by the same rules as the serde structs above. The rest is
+/// checked and skipped by structure (strings end at an unescaped quote,
+/// brackets must match, numbers and literals as JSON writes them), so a
+/// key's name inside a string is never taken for the key, and a chunk serde
+/// would reject is never read as good. `None` sends the chunk to serde: an
+/// `error` member, a `\u` escape or an escaped key, a repeated member,
+/// usage that is not plain integers, or anything else unexpected.
 fn scan_chunk(data: &[u8]) -> Option<Scanned<'_>> {
-    use memchr::memmem;
-    if !data.starts_with(b"{")
-        || memmem::find(data, b"\"usage\"").is_some()
-        || memmem::find(data, b"\"error\"").is_some()
-    {
-        return None;
+    let mut c = Cursor { b: data, i: 0, depth: 0 };
+    let mut out = Scanned { content: false, content_span: None, finish_reason: None, usage: None };
+    let mut seen = Seen::default();
+    c.object(|c, key| match key {
+        b"choices" => {
+            seen.once(0)?;
+            c.choices(&mut out)
+        }
+        b"usage" => {
+            seen.once(1)?;
+            if c.null() {
+                return Some(());
+            }
+            let (mut prompt, mut completion, mut seen) = (None, None, Seen::default());
+            c.object(|c, k| {
+                match k {
+                    b"prompt_tokens" => (prompt, _) = (c.count()?, seen.once(0)?),
+                    b"completion_tokens" => (completion, _) = (c.count()?, seen.once(1)?),
+                    _ => c.skip()?,
+                }
+                Some(())
+            })?;
+            out.usage = Some((prompt, completion));
+            Some(())
+        }
+        b"error" => None,
+        _ => c.skip(),
+    })?;
+    c.ws();
+    (c.i == data.len()).then_some(out)
+}
+
+/// Where a string lies in a chunk: from its opening quote to past its closing one.
+type Span = (usize, usize);
+
+/// The last plain token chunk read in full (no finish reason, no usage),
+/// with where its content string lay. A stream's token chunks differ only
+/// in that string: a chunk with the same bytes before it and after it is
+/// in the same state at both ends, so it reads the same, and only its own
+/// string needs reading. The buffer is reused: no allocation per chunk.
+#[derive(Default)]
+struct ChunkMemo {
+    buf: Vec<u8>,
+    span: Span,
+}
+
+impl ChunkMemo {
+    fn set(&mut self, data: &[u8], span: Span) {
+        self.buf.clear();
+        self.buf.extend_from_slice(data);
+        self.span = span;
     }
-    memmem::find(data, b"\"choices\":[{")?;
-    let value_after = |key: &[u8]| memmem::find(data, key).map(|i| i + key.len());
-    let content = match value_after(b"\"text\":\"").or_else(|| value_after(b"\"content\":\"")) {
-        Some(i) => data.get(i).is_some_and(|&c| c != b'"'),
-        None => {
-            // Role-only or null content: fine only if the key is not there at all.
-            if memmem::find(data, b"\"text\":").is_some() || memmem::find(data, b"\"content\":").is_some() {
-                // e.g. "content":null
-                false
-            } else {
-                return None;
+
+    /// Whether `data` carries content, when it is the remembered chunk but
+    /// for the content string; `None` otherwise.
+    fn read(&self, data: &[u8]) -> Option<bool> {
+        let (a, b) = self.span;
+        if self.buf.is_empty() || data.len() < a || data[..a] != self.buf[..a] {
+            return None;
+        }
+        let mut c = Cursor { b: data, i: a, depth: 0 };
+        let (text, _) = c.str_value()?;
+        (data[c.i..] == self.buf[b..]).then_some(!text.is_empty())
+    }
+}
+
+/// Members already read (serde rejects a repeated known member).
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    fn once(&mut self, bit: u8) -> Option<()> {
+        let m = 1 << bit;
+        (self.0 & m == 0).then(|| self.0 |= m)
+    }
+}
+
+/// A position in a JSON text, for `scan_chunk`.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// Nesting of skipped values (deep ones go to serde, which has its own limit).
+    depth: u32,
+}
+
+const SKIP_DEPTH_MAX: u32 = 32;
+
+/// Bytes that end a run of plain string content: the quote, the backslash,
+/// and the control characters JSON refuses inside strings.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl<'a> Cursor<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string: its raw bytes between the quotes, and whether it has
+    /// escapes. Control characters are refused, as JSON does; so is `\u`
+    /// (left to serde, which checks what it encodes).
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            // Strings here are short (keys, ids, one token's text): a table
+            // lookup per byte beats setting up a vector search.
+            while self.b.get(self.i).is_some_and(|&c| !STRING_STOP[c as usize]) {
+                self.i += 1;
+            }
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some((&self.b[start..self.i - 1], escaped));
+                }
+                b'\\' => {
+                    if !matches!(self.b.get(self.i + 1)?, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') {
+                        return None;
+                    }
+                    escaped = true;
+                    self.i += 2;
+                }
+                // A control character: JSON does not allow it raw.
+                _ => return None,
             }
         }
-    };
-    let finish_reason = match value_after(b"\"finish_reason\":\"") {
-        Some(i) => {
-            let len = memchr::memchr(b'"', &data[i..])?;
-            Some(&data[i..i + len])
+    }
+
+    /// A string whose value is read: valid UTF-8, as serde requires.
+    fn str_value(&mut self) -> Option<(&'a str, bool)> {
+        let (s, escaped) = self.string()?;
+        Some((std::str::from_utf8(s).ok()?, escaped))
+    }
+
+    /// `null` (consumed) or not (nothing consumed).
+    fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.b[self.i..].starts_with(b"null") {
+            self.i += 4;
+            return true;
         }
-        None => None,
-    };
-    Some(Scanned { content, finish_reason })
+        false
+    }
+
+    /// An object, calling `field` at each key (with the cursor on its value,
+    /// which `field` must consume).
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let (key, escaped) = self.string()?;
+            if escaped {
+                return None;
+            }
+            self.eat(b':')?;
+            field(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A non-negative integer as JSON writes it, or `null`.
+    fn count(&mut self) -> Option<Option<u64>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.ws();
+        let start = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        let digits = &self.b[start..self.i];
+        // A sign, a fraction or a leading zero goes to serde.
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok().map(Some)
+    }
+
+    /// `choices`: every choice checked, the first one's content and finish reason kept.
+    fn choices(&mut self, out: &mut Scanned<'a>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut first = true;
+        loop {
+            let (content, span, finish_reason) = self.choice()?;
+            if first {
+                (out.content, out.content_span, out.finish_reason, first) = (content, span, finish_reason, false);
+            }
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// One choice: whether it carries content (serde's reading: `text` when
+    /// present, even empty, else `delta.content`), and its finish reason.
+    fn choice(&mut self) -> Option<(bool, Option<Span>, Option<&'a str>)> {
+        let (mut text, mut delta, mut finish_reason, mut seen) = (None, None, None, Seen::default());
+        self.object(|c, key| {
+            match key {
+                b"text" => (text, _) = (c.text()?, seen.once(0)?),
+                b"delta" | b"message" => {
+                    let d = c.delta()?;
+                    if key == b"delta" {
+                        (delta, _) = (d, seen.once(1)?);
+                    } else {
+                        seen.once(2)?;
+                    }
+                }
+                b"finish_reason" => {
+                    seen.once(3)?;
+                    if !c.null() {
+                        let (fr, escaped) = c.str_value()?;
+                        if escaped {
+                            return None;
+                        }
+                        finish_reason = Some(fr);
+                    }
+                }
+                _ => c.skip()?,
+            }
+            Some(())
+        })?;
+        let (content, span) = text.or(delta).map_or((false, None), |(c, s)| (c, Some(s)));
+        Some((content, span, finish_reason))
+    }
+
+    /// A `delta` (or `message`) object or `null`: whether its `content` is a
+    /// non-empty string, and where (`None` when absent or null).
+    fn delta(&mut self) -> Option<Option<(bool, Span)>> {
+        if self.null() {
+            return Some(None);
+        }
+        let (mut content, mut seen) = (None, Seen::default());
+        self.object(|c, k| {
+            match k {
+                b"content" => (content, _) = (c.text()?, seen.once(0)?),
+                _ => c.skip()?,
+            }
+            Some(())
+        })?;
+        Some(content)
+    }
+
+    /// A string or `null`: `Some((non-empty, where it lies))`, or `None` for null.
+    fn text(&mut self) -> Option<Option<(bool, Span)>> {
+        if self.null() {
+            return Some(None);
+        }
+        let at = self.i;
+        self.str_value().map(|(s, _)| Some((!s.is_empty(), (at, self.i))))
+    }
+
+    /// Skips one value of any kind, checking it is JSON.
+    fn skip(&mut self) -> Option<()> {
+        if self.depth >= SKIP_DEPTH_MAX {
+            return None;
+        }
+        self.depth += 1;
+        let r = self.skip_value();
+        self.depth -= 1;
+        r
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => self.object(|c, _| c.skip()),
+            b'[' => {
+                self.i += 1;
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip()?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'n' | b't' | b'f' => {
+                let lit: &[u8] = match self.b[self.i] {
+                    b'n' => b"null",
+                    b't' => b"true",
+                    _ => b"false",
+                };
+                self.b[self.i..].starts_with(lit).then(|| self.i += lit.len())
+            }
+            _ => self.number(),
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        let digits = |c: &mut Self| {
+            let start = c.i;
+            while c.b.get(c.i).is_some_and(u8::is_ascii_digit) {
+                c.i += 1;
+            }
+            (c.i > start).then_some(c.i - start)
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let lead = self.b.get(self.i).copied();
+        let n = digits(self)?;
+        if lead == Some(b'0') && n > 1 {
+            return None;
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            digits(self)?;
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            digits(self)?;
+        }
+        Some(())
+    }
 }
 
 fn error_text(v: &serde_json::Value) -> String {
@@ -523,6 +890,21 @@ mod tests {
         assert_eq!(ev, vec!["q".to_string()]);
     }
 
+    /// The one-pass reader and serde (what `capture` uses) read a chunk alike.
+    fn agree(c: &[u8]) {
+        let now = Instant::now();
+        let mut fast = Tokens::default();
+        fast.openai_event(c, now);
+        let mut slow = Tokens { capture: true, ..Tokens::default() };
+        slow.openai_event(c, now);
+        let what = String::from_utf8_lossy(c);
+        assert_eq!(fast.content_chunks, slow.content_chunks, "content: {what}");
+        assert_eq!(fast.finish_reason, slow.finish_reason, "finish_reason: {what}");
+        assert_eq!((fast.usage_input, fast.usage_output), (slow.usage_input, slow.usage_output), "usage: {what}");
+        assert_eq!(fast.error, slow.error, "error: {what}");
+        assert_eq!(fast.bad_chunks, slow.bad_chunks, "bad: {what}");
+    }
+
     #[test]
     fn scanner_agrees_with_serde() {
         let chunks: Vec<&[u8]> = vec![
@@ -532,19 +914,146 @@ mod tests {
             br#"{"choices":[{"index":0,"delta":{"content":"say \"text\":\"x\""},"finish_reason":"stop"}]}"#,
             br#"{"choices":[{"index":0,"delta":{"content":null},"finish_reason":"length"}]}"#,
             br#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"},"finish_reason":null}]}"#,
+            // A key's name inside a value is not the key.
+            br#"{"id":"\"usage\":{\"completion_tokens\":9}","choices":[{"text":"\"text\":\"\"","finish_reason":null}]}"#,
+            br#"{"choices":[{"text":"usage"}],"model":"error"}"#,
+            // text present (even empty) wins over delta; null text falls back to delta.
+            br#"{"choices":[{"text":"","delta":{"content":"x"}}]}"#,
+            br#"{"choices":[{"text":null,"delta":{"content":"x"}}]}"#,
+            br#"{"choices":[{"delta":null,"text":"y"}]}"#,
+            // Only the first choice counts.
+            br#"{"choices":[{"text":""},{"text":"second"}]}"#,
+            br#"{"choices":[{"text":"a","logprobs":{"tokens":["a"],"token_logprobs":[-0.5],"top_logprobs":[{"a":-0.5}]}}]}"#,
+            // Usage, alone and with content; nulls and missing fields.
+            br#"{"id":"x","choices":[],"usage":{"prompt_tokens":14,"total_tokens":20,"completion_tokens":6}}"#,
+            br#"{"choices":[{"text":"z","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":null}}"#,
+            br#"{"choices":[],"usage":null}"#,
+            br#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+            br#"{"choices":[],"usage":{"completion_tokens":7.0}}"#,
+            br#"{"choices":[],"usage":{"completion_tokens":-1}}"#,
+            // Errors in the stream.
+            br#"{"error":{"message":"boom","code":500}}"#,
+            br#"{"object":"error","message":"bad","choices":[{"text":"q"}]}"#,
+            // Whitespace, unicode and escapes.
+            b" { \"choices\" : [ { \"text\" : \"\\u00e9\\n\" , \"finish_reason\" : \"stop\" } ] } ",
+            "{\"choices\":[{\"text\":\"\u{e9}t\u{e9}\"}]}".as_bytes(),
+            br#"{"choices":[{"text":"a","finish_reason":"st\"op"}]}"#,
+            br#"{"choi\"ces":[{"text":"a"}]}"#,
+            // Not valid JSON, or not this shape: bad chunks either way.
+            br#"{"choices":[{"text":"a"}]"#,
+            br#"{"choices":[{"text":"a"}]}}"#,
+            br#"{"choices":[{"text":"a"]}"#,
+            br#"{"choices":{"text":"a"}}"#,
+            br#"{"choices":[{"text":"a","index":nul}]}"#,
+            br#"{"choices":[{"text":"a","index":0x}]}"#,
+            br#"{"choices":[{"text":1}]}"#,
+            br#"{"choices":[{"text":"a", }]}"#,
+            br#"[1,2]"#,
+            br#"not json"#,
+            b"",
+            // Repeated members, a bad later choice, numbers and strings JSON refuses.
+            br#"{"choices":[],"choices":[{"text":"a"}]}"#,
+            br#"{"choices":[{"text":"a","text":"b"}]}"#,
+            br#"{"choices":[{"text":"a","finish_reason":"stop","finish_reason":null}]}"#,
+            br#"{"choices":[],"usage":{"completion_tokens":1,"completion_tokens":2}}"#,
+            br#"{"choices":[{"text":""},{"text":5}]}"#,
+            br#"{"choices":[{"text":"a"},{"text":"b","finish_reason":"stop"}]}"#,
+            br#"{"choices":[{"text":"a","message":{"content":3}}]}"#,
+            br#"{"choices":[{"text":"a","message":{"content":"m"}}]}"#,
+            br#"{"choices":[{"text":"a","index":01}]}"#,
+            br#"{"choices":[{"text":"a","index":1.}]}"#,
+            br#"{"choices":[{"text":"a","index":-}]}"#,
+            br#"{"choices":[{"text":"a","index":-0.5e+3}]}"#,
+            br#"{"choices":[],"usage":{"completion_tokens":01}}"#,
+            br#"{"choices":[{"text":"a\qb"}]}"#,
+            br#"{"choices":[{"text":"\u00e9"}]}"#,
+            b"{\"choices\":[{\"text\":\"a\tb\"}]}",
+            b"{\"choices\":[{\"text\":\"a\x01b\"}]}",
+            b"{\"choices\":[{\"text\":\"\xff\"}]}",
+            b"{\"choices\":[{\"text\":\"a\"}],\"id\":\"\xff\"}",
         ];
+        let deep = format!("{{\"choices\":[{{\"text\":\"a\",\"x\":{}{}}}]}}", "[".repeat(200), "]".repeat(200));
+        agree(deep.as_bytes());
         for c in chunks {
-            let mut fast = Tokens::default();
-            fast.openai_event(c, Instant::now());
-            let mut slow = Tokens::default();
-            let chunk: OaChunk = serde_json::from_slice(c).unwrap();
-            let ch = chunk.choices.first().unwrap();
-            let text = ch.text.as_deref().or_else(|| ch.delta.as_ref().and_then(|d| d.content.as_deref()));
-            if text.is_some_and(|t| !t.is_empty()) {
-                slow.content(Instant::now());
+            agree(c);
+        }
+        // Every content chunk of the real vLLM streams, and every prefix of one.
+        for name in ["vllm-0.32-cpu-completions-stream.txt", "vllm-0.32-cpu-chat-stream.txt"] {
+            let body = fixture(name);
+            let mut datas = Vec::new();
+            SseParser::default().feed(&body, &mut |d| datas.push(d.to_vec()));
+            for d in &datas {
+                // The real chunks take the one-pass path, not serde.
+                assert!(d == b"[DONE]" || scan_chunk(d).is_some(), "{name}: {}", String::from_utf8_lossy(d));
+                agree(d);
+                for cut in 0..d.len() {
+                    agree(&d[..cut]);
+                }
             }
-            assert_eq!(fast.content_chunks, slow.content_chunks, "{}", String::from_utf8_lossy(c));
-            assert_eq!(fast.finish_reason.as_deref(), ch.finish_reason.as_deref(), "{}", String::from_utf8_lossy(c));
+        }
+    }
+
+    /// Reads `chunks` in turn, fast (with the memo) and through serde.
+    fn agree_in_turn(chunks: &[&[u8]]) {
+        let now = Instant::now();
+        let mut fast = Tokens::default();
+        let mut slow = Tokens { capture: true, ..Tokens::default() };
+        for (i, c) in chunks.iter().enumerate() {
+            fast.openai_event(c, now);
+            slow.openai_event(c, now);
+            let what = format!("chunk {i}: {}", String::from_utf8_lossy(c));
+            assert_eq!(fast.content_chunks, slow.content_chunks, "content: {what}");
+            assert_eq!(fast.finish_reason, slow.finish_reason, "finish_reason: {what}");
+            assert_eq!((fast.usage_input, fast.usage_output), (slow.usage_input, slow.usage_output), "usage: {what}");
+            assert_eq!((&fast.error, fast.bad_chunks), (&slow.error, slow.bad_chunks), "error: {what}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_chunk_reads_like_a_full_read() {
+        let base: &[u8] = br#"{"id":"x","choices":[{"index":0,"text":" a","logprobs":null,"finish_reason":null}]}"#;
+        let followers: Vec<&[u8]> = vec![
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":"","logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":"\n\"q\"","logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":"\u0041","logprobs":null,"finish_reason":null}]}"#,
+            b"{\"id\":\"x\",\"choices\":[{\"index\":0,\"text\":\"a\x01\",\"logprobs\":null,\"finish_reason\":null}]}",
+            b"{\"id\":\"x\",\"choices\":[{\"index\":0,\"text\":\"\xff\",\"logprobs\":null,\"finish_reason\":null}]}",
+            // The same around the text, but the end differs: read in full.
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":"stop"}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}]"#,
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}]}}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}],"usage":{"completion_tokens":3}}"#,
+            // Text that holds the remembered end, then more.
+            br#"{"id":"x","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}]}","logprobs":null,"finish_reason":null}]}"#,
+            // Shorter than the remembered start, or another start.
+            br#"{"id":"x"}"#,
+            br#"{"id":"y","choices":[{"index":0,"text":" b","logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text":null,"logprobs":null,"finish_reason":null}]}"#,
+            br#"{"id":"x","choices":[{"index":0,"text": " b","logprobs":null,"finish_reason":null}]}"#,
+        ];
+        for f in &followers {
+            agree_in_turn(&[base, f, base, f]);
+        }
+        // The first follower is read through the memo, the changed end is not.
+        let mut t = Tokens::default();
+        t.openai_event(base, Instant::now());
+        assert_eq!(t.memo.read(followers[0]), Some(true));
+        assert_eq!(t.memo.read(followers[1]), Some(false));
+        assert_eq!(t.memo.read(followers[6]), None);
+        // Chat: the content string is remembered the same way.
+        let chat: &[u8] = br#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#;
+        agree_in_turn(&[
+            chat,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"yo"},"finish_reason":null,"text":"x"}]}"#,
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"yo"},"finish_reason":null}]}"#,
+        ]);
+        // A whole real stream, chunk by chunk.
+        for name in ["vllm-0.32-cpu-completions-stream.txt", "vllm-0.32-cpu-chat-stream.txt"] {
+            let mut datas = Vec::new();
+            SseParser::default().feed(&fixture(name), &mut |d| datas.push(d.to_vec()));
+            agree_in_turn(&datas.iter().map(|d| &d[..]).collect::<Vec<_>>());
         }
     }
 
