@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::ctx::{Ctx, SHARDS};
+use super::ctx::Ctx;
 use super::exchange::{Scratch, exec, finish_request};
 use super::http1::Conn;
 use super::spec::ClosedLoop;
@@ -73,7 +73,7 @@ async fn user(
             _ = abort.wait_for(|a| *a) => return,
         };
         if let Some(rec) = out {
-            if !finish_request(&ctx, (uid % SHARDS as u64) as usize, seq, target, &rec, &scratch) {
+            if !finish_request(&ctx, uid, seq, target, &rec, &scratch) {
                 first_sent.get_or_insert(rec.sent);
                 last_done = Some(rec.done);
                 cycles += 1;
@@ -115,7 +115,7 @@ async fn user(
     if let (Some(a), Some(b)) = (first_sent, last_done) {
         // A cycle ends after its think time: the span holds whole cycles.
         let span = (b + think).saturating_duration_since(a).as_secs_f64();
-        let mut sh = ctx.shards[(uid % SHARDS as u64) as usize].lock().unwrap_or_else(|e| e.into_inner());
+        let mut sh = ctx.shard(uid);
         if span > 0.0 {
             sh.user_rate_sum += cycles as f64 / span;
         }

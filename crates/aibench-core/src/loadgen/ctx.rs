@@ -1,15 +1,15 @@
 //! What every part of a run shares: the prepared requests, the shards of
 //! measurements, connection pools, and the run's clocks and flags.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::http1::{Conn, Endpoint};
 use super::spec::{Api, Slo};
-use super::stats::Shard;
+use super::stats::{Live, Shard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -29,7 +29,12 @@ pub(super) enum Halt {
     Unreachable(Instant),
 }
 
-pub(super) const SHARDS: usize = 16;
+/// Shards of measurements: one per core this process may run on (at most
+/// 16), so recorders on different threads rarely meet, and a small client
+/// does not allocate (and zero) histograms it never fills.
+pub(super) fn shard_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16)
+}
 /// No time recorded yet (in the `*_us` fields of `Ctx`).
 pub(super) const NONE: u64 = u64::MAX;
 
@@ -56,7 +61,10 @@ pub(super) struct Ctx {
     pub(super) meta: Vec<(u64, u64)>,
     /// Keep each request's intended and actual send time (trace replay).
     pub(super) record_sends: bool,
+    /// Measurements, merged at the end; see `shard`.
     pub(super) shards: Vec<Mutex<Shard>>,
+    /// What the progress shows, without the shards.
+    pub(super) live: Live,
     pub(super) seq: AtomicU64,
     pub(super) rr: AtomicU64,
     pub(super) in_flight: AtomicI64,
@@ -119,6 +127,24 @@ impl Ctx {
         let last_ok = self.last_success_us.load(Ordering::Relaxed);
         (now.saturating_sub(first) >= after && now.saturating_sub(last_ok) >= after)
             .then(|| self.start + Duration::from_micros(first))
+    }
+
+    /// A shard to record into: the one `hint` picks when free, else the next free
+    /// one, so a recorder never waits for another. (The ticker reads
+    /// `live`, and the final merge runs after every recorder has ended.)
+    /// Only with more threads recording at once than there are shards can
+    /// it wait, for its own.
+    pub(super) fn shard(&self, hint: u64) -> MutexGuard<'_, Shard> {
+        let n = self.shards.len();
+        let preferred = (hint % n as u64) as usize;
+        for k in 0..n {
+            match self.shards[(preferred + k) % n].try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.shards[preferred].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Request `seq`'s bytes for `target`, and the (prompt, output) tokens it asks.

@@ -228,14 +228,7 @@ pub(super) fn meets_slo(slo: &Slo, r: &Record, itl_us: &[u64]) -> bool {
 }
 
 /// Logs and records a finished request; returns whether it was warmup.
-pub(super) fn finish_request(
-    ctx: &Ctx,
-    shard: usize,
-    seq: u64,
-    target: usize,
-    rec: &Record,
-    scratch: &Scratch,
-) -> bool {
+pub(super) fn finish_request(ctx: &Ctx, shard: u64, seq: u64, target: usize, rec: &Record, scratch: &Scratch) -> bool {
     let warmup = seq < ctx.warmup_requests || rec.sent < ctx.origin;
     if let Some(log) = &ctx.log {
         let since = |t: Instant| t.saturating_duration_since(ctx.start).as_secs_f64();
@@ -264,7 +257,7 @@ pub(super) fn finish_request(
         });
         let _ = log.send(Some(line.to_string()));
     }
-    let mut sh = ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+    let mut sh = ctx.shard(shard);
     if ctx.record_sends
         && let Some(i) = rec.intended
     {
@@ -276,6 +269,8 @@ pub(super) fn finish_request(
     }
     let itl = if rec.failure.is_none() { &scratch.tokens.itl_us[..] } else { &[] };
     sh.record(rec, itl, ctx.origin);
+    drop(sh);
+    ctx.live.note(rec);
     false
 }
 

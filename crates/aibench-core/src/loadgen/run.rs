@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::ctx::{Ctx, Halt, NONE, RunError, SHARDS};
+use super::ctx::{Ctx, Halt, NONE, RunError, shard_count};
 use super::http1::Endpoint;
 use super::progress::Progress;
 use super::report::Report;
@@ -78,6 +78,11 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         None => None,
     };
     let (warmup_s, warmup_requests) = spec.workload.warmup();
+    // What the shared state allocates is made before the clock starts: an
+    // open loop's first requests are due at once.
+    let shards = (0..shard_count()).map(|_| Mutex::new(Shard::default())).collect();
+    let live = Default::default();
+    let loop_delay = Mutex::new(super::stats::new_hist());
     let start = Instant::now();
     let start_unix = crate::clock::now();
     let cpu0 = facts::cpu_seconds();
@@ -92,7 +97,8 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         requests,
         meta,
         record_sends: trace.is_some() && matches!(spec.workload, Workload::Trace(_)),
-        shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        shards,
+        live,
         seq: AtomicU64::new(0),
         rr: AtomicU64::new(0),
         in_flight: AtomicI64::new(0),
@@ -114,7 +120,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         first_unanswered_us: AtomicU64::new(NONE),
         backoff_us: AtomicU64::new(0),
         backoffs: AtomicU64::new(0),
-        loop_delay: Mutex::new(super::stats::new_hist()),
+        loop_delay,
     });
 
     let (halt_tx, mut halt_rx) = watch::channel(None::<Halt>);

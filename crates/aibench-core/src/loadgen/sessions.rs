@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::build::Framer;
 use super::closed::sleep_unless_stopped;
-use super::ctx::{Ctx, SHARDS};
+use super::ctx::Ctx;
 use super::dataset::{PromptText, group_prefixes, is_chat, load_conversations, turn_output};
 use super::exchange::{Scratch, exec, finish_request};
 use super::http1::Conn;
@@ -269,7 +269,7 @@ async fn session(
 ) -> End {
     let plan = script.plan(n);
     let target = (n % ctx.endpoints.len() as u64) as usize;
-    let shard = (n % SHARDS as u64) as usize;
+    let shard = n;
     let mut conn: Option<Conn> = None;
     let mut conv = Conversation::new(script.chat, plan.system.as_deref());
     scratch.tokens.capture = script.history == History::Generated;
@@ -317,7 +317,7 @@ async fn session(
             }
         }
     }
-    let mut sh = ctx.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+    let mut sh = ctx.shard(shard);
     let s = &mut sh.sessions;
     s.started += 1;
     match end {

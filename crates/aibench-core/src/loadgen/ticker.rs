@@ -48,22 +48,13 @@ pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<P
     let first = tokio::time::Instant::from_std(ctx.start + Duration::from_secs(1));
     let mut iv = tokio::time::interval_at(first, Duration::from_secs(1));
     let (mut last_done, mut last_tokens) = (0u64, 0u64);
-    // Summed over the shards each second; reused.
-    let (mut ttft, mut latency) = (stats::new_hist(), stats::new_hist());
-    let p50_ms = |h: &hdrhistogram::Histogram<u64>| (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64 / 1000.0);
+    let live = &ctx.live;
+    let p50_ms = |h: &stats::LiveHist| h.quantile(0.5).map(|us| us / 1000.0);
     loop {
         iv.tick().await;
-        ttft.reset();
-        latency.reset();
-        let (mut successes, mut failures, mut output_tokens) = (0u64, 0u64, 0u64);
-        for s in &ctx.shards {
-            let g = s.lock().unwrap_or_else(|e| e.into_inner());
-            successes += g.successes;
-            failures += g.failures;
-            output_tokens += g.output_tokens;
-            let _ = ttft.add(&g.h.by_name[stats::TTFT]);
-            let _ = latency.add(&g.h.by_name[stats::LATENCY]);
-        }
+        let successes = live.successes.load(Ordering::Relaxed);
+        let failures = live.failures.load(Ordering::Relaxed);
+        let output_tokens = live.output_tokens.load(Ordering::Relaxed);
         let done = successes + failures;
         let p = Progress {
             elapsed_s: ctx.start.elapsed().as_secs_f64(),
@@ -72,8 +63,8 @@ pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<P
             in_flight: ctx.in_flight.load(Ordering::Relaxed),
             req_per_s: done.saturating_sub(last_done) as f64,
             output_tokens_per_s: output_tokens.saturating_sub(last_tokens) as f64,
-            p50_ttft_ms: p50_ms(&ttft),
-            p50_latency_ms: p50_ms(&latency),
+            p50_ttft_ms: p50_ms(&live.ttft),
+            p50_latency_ms: p50_ms(&live.latency),
         };
         last_done = done;
         last_tokens = output_tokens;
