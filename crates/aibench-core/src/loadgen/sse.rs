@@ -621,14 +621,40 @@ impl<'a> Cursor<'a> {
             }
             self.eat(b':')?;
             field(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// An array, calling `item` at each element (which it must consume).
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if !self.more(b']')? {
+                return Some(());
+            }
+        }
+    }
+
+    /// After a member or an element: a comma (`true`, more follow) or the
+    /// closing bracket (`false`, consumed); anything else is not JSON.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
         }
     }
 
@@ -652,26 +678,14 @@ impl<'a> Cursor<'a> {
 
     /// `choices`: every choice checked, the first one's content and finish reason kept.
     fn choices(&mut self, out: &mut Scanned<'a>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
         let mut first = true;
-        loop {
-            let (content, span, finish_reason) = self.choice()?;
+        self.array(|c| {
+            let (content, span, finish_reason) = c.choice()?;
             if first {
                 (out.content, out.content_span, out.finish_reason, first) = (content, span, finish_reason, false);
             }
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            Some(())
+        })
     }
 
     /// One choice: whether it carries content (serde's reading: `text` when
@@ -748,24 +762,7 @@ impl<'a> Cursor<'a> {
         match self.peek()? {
             b'"' => self.string().map(|_| ()),
             b'{' => self.object(|c, _| c.skip()),
-            b'[' => {
-                self.i += 1;
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip()?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'[' => self.array(|c| c.skip()),
             b'n' | b't' | b'f' => {
                 let lit: &[u8] = match self.b[self.i] {
                     b'n' => b"null",
