@@ -3,6 +3,7 @@
 //! a new workload pattern is a new driver beside `closed.rs` and `open.rs`).
 
 mod build;
+mod chunk;
 mod closed;
 mod ctx;
 pub mod dataset;
