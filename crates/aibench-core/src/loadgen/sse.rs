@@ -506,17 +506,7 @@ mod tests {
 
     /// The one-pass reader and serde (what `capture` uses) read a chunk alike.
     fn agree(c: &[u8]) {
-        let now = Instant::now();
-        let mut fast = Tokens::default();
-        fast.openai_event(c, now);
-        let mut slow = Tokens { capture: true, ..Tokens::default() };
-        slow.openai_event(c, now);
-        let what = String::from_utf8_lossy(c);
-        assert_eq!(fast.content_chunks, slow.content_chunks, "content: {what}");
-        assert_eq!(fast.finish_reason, slow.finish_reason, "finish_reason: {what}");
-        assert_eq!((fast.usage_input, fast.usage_output), (slow.usage_input, slow.usage_output), "usage: {what}");
-        assert_eq!(fast.error, slow.error, "error: {what}");
-        assert_eq!(fast.bad_chunks, slow.bad_chunks, "bad: {what}");
+        agree_in_turn(&[c]);
     }
 
     #[test]
