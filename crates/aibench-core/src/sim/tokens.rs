@@ -51,9 +51,23 @@ fn known_words() -> impl Iterator<Item = &'static str> {
     super::text::WORDS.iter().chain(crate::tokenize::prompts::VOCAB).copied()
 }
 
+/// Each known word's id: its first position among the known words (built
+/// once; a linear search per token cost the simulator a fifth of its CPU).
+static KNOWN: std::sync::LazyLock<std::collections::HashMap<&'static str, u32>> = std::sync::LazyLock::new(|| {
+    let mut m = std::collections::HashMap::new();
+    for (i, w) in known_words().enumerate() {
+        m.entry(w).or_insert(i as u32);
+    }
+    m
+});
+
+/// The id of each output word (`text::WORDS[i]`), without hashing it again.
+static OUTPUT_IDS: std::sync::LazyLock<Vec<u32>> =
+    std::sync::LazyLock::new(|| super::text::WORDS.iter().map(|w| word_id(w)).collect());
+
 fn word_id(w: &str) -> u32 {
-    if let Some(i) = known_words().position(|k| k == w) {
-        return i as u32;
+    if let Some(i) = KNOWN.get(w) {
+        return *i;
     }
     // FNV-1a, folded into the hashed range.
     let mut h: u32 = 0x811c_9dc5;
@@ -93,8 +107,8 @@ impl SimTokenizer {
     pub fn piece(&self, seed: u64, number: u64, index: u32) -> (&str, u32) {
         match self {
             SimTokenizer::Words => {
-                let w = super::text::word(seed, number, index);
-                (w, word_id(w))
+                let i = super::text::pick(seed, number, index, super::text::WORDS.len());
+                (super::text::WORDS[i], OUTPUT_IDS[i])
             }
             SimTokenizer::Local(_, p) => {
                 let (w, id) = &p.words[super::text::pick(seed, number, index, p.words.len())];
@@ -160,5 +174,12 @@ mod tests {
             message_texts(&serde_json::json!([{"role": "user", "content": "a b c"}]).as_array().unwrap().clone())
                 .unwrap();
         assert_eq!(t.count_chat(&chat).unwrap(), 3);
+        // An output word's id is the id its text has in a prompt, so a reply
+        // sent back hits the prefix cache.
+        for i in 0..200 {
+            let (w, id) = t.piece(5, 9, i);
+            assert_eq!(id, word_id(w), "output token {i} ({w:?})");
+            assert_eq!(t.ids(w, true), vec![id]);
+        }
     }
 }
