@@ -212,6 +212,106 @@ async fn open_loop_poisson_arrivals_fit() {
     assert!(r.latency_from_intended_ms.is_some());
 }
 
+/// A server on plain threads, outside any runtime: it answers every request
+/// at once and notes when each arrived, by the request number in its body.
+/// When each request (by number) reached the server.
+type Arrivals = std::sync::Arc<std::sync::Mutex<Vec<(u64, std::time::Instant)>>>;
+
+fn arrival_server() -> (String, Arrivals) {
+    use std::io::{Read, Write};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let _ = c.set_nodelay(true);
+                let mut buf = Vec::new();
+                let mut piece = [0u8; 4096];
+                loop {
+                    // One request: the head, then Content-Length bytes of body.
+                    let request = loop {
+                        if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..h]).to_lowercase();
+                            let len: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if buf.len() >= h + 4 + len {
+                                let body = String::from_utf8_lossy(&buf[h + 4..h + 4 + len]).into_owned();
+                                buf.drain(..h + 4 + len);
+                                break body;
+                            }
+                        }
+                        match c.read(&mut piece) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&piece[..n]),
+                        }
+                    };
+                    let at = std::time::Instant::now();
+                    s.lock().unwrap().push((request.trim().parse().unwrap(), at));
+                    if c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+// The open loop's pacer is a thread of its own that writes each request at
+// its time on an idle connection: a runtime kept busy (here: blocked 40 ms
+// of every 50, as a client thread busy reading responses would be) does not
+// delay the sends. Seen from the server, not from the client's own clock.
+#[tokio::test(flavor = "current_thread")]
+async fn requests_go_out_on_time_while_the_runtime_is_busy() {
+    let _t = TIMING.lock().await;
+    let (url, seen) = arrival_server();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("r.jsonl");
+    let busy = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    });
+    let n = 150u64;
+    let r = bench(json!({
+        "target": {"url": url, "api": "http", "method": "POST", "body": "{{seq}}"},
+        "workload": {"pattern": "open-loop", "rate": 100, "arrival": "constant", "total_requests": n},
+        "per_request_log": log.to_str().unwrap(),
+    }))
+    .await;
+    busy.abort();
+    assert_eq!((r.total_requests, r.successes, r.errors), (n, n, 0), "every request answered and counted");
+    assert_eq!(r.client.pacer.as_ref().map(|p| p.demotions), Some(0));
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let intended: std::collections::HashMap<u64, f64> =
+        lines.iter().map(|l| (l["seq"].as_u64().unwrap(), l["intended_s"].as_f64().unwrap())).collect();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len() as u64, n, "the server saw every request once");
+    // Arrival minus intended time, less the smallest such difference (the
+    // two clocks' offset): how late each request reached the server.
+    let t0 = seen.iter().map(|(_, at)| *at).min().unwrap();
+    let diffs: Vec<f64> = seen.iter().map(|(q, at)| at.duration_since(t0).as_secs_f64() - intended[q]).collect();
+    let offset = diffs.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut late_ms: Vec<f64> = diffs.iter().map(|d| (d - offset) * 1e3).collect();
+    late_ms.sort_by(f64::total_cmp);
+    // Sent from the runtime, a request due in a 40 ms block waits for its
+    // end: half of them would be 20 ms late or more. The first requests
+    // still connect from the runtime (no idle connection yet).
+    let p90 = late_ms[late_ms.len() * 9 / 10];
+    assert!(p90 < 8.0, "90% of requests within {p90:.1} ms of their time at the server (all: {late_ms:?})");
+    let lag = r.send_lag_ms.as_ref().unwrap();
+    assert!(lag.p90 < 8.0, "client-side send lag p90 {} ms", lag.p90);
+}
+
 fn hist_from(values: impl Iterator<Item = u64>) -> hdrhistogram::Histogram<u64> {
     let mut h = aibench::loadgen::stats::new_hist();
     for v in values {

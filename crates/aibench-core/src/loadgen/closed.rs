@@ -69,7 +69,7 @@ async fn user(
         }
         let (req, meta) = ctx.request(target, seq);
         let out = tokio::select! {
-            r = exec(&ctx, &mut conns[target], target, (&req, meta), ready, None, &mut scratch) => r,
+            r = exec(&ctx, &mut conns[target], target, (&req, meta), ready, None, None, &mut scratch) => r,
             _ = abort.wait_for(|a| *a) => return,
         };
         if let Some(rec) = out {

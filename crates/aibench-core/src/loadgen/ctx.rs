@@ -95,6 +95,8 @@ pub(super) struct Ctx {
     pub(super) backoffs: AtomicU64,
     /// How late the runtime's probe timer fired, in microseconds.
     pub(super) loop_delay: Mutex<hdrhistogram::Histogram<u64>>,
+    /// The open loop's pacer, once it has started: its priority and demotions.
+    pub(super) pacer: Mutex<Option<super::report::PacerInfo>>,
 }
 
 impl Ctx {

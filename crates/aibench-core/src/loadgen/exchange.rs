@@ -65,8 +65,18 @@ impl BodySink for Sink<'_> {
     }
 }
 
+/// A request the open loop's pacer began to send itself, on the connection
+/// it hands over: the bytes that went out, and when.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sent {
+    pub(super) written: usize,
+    pub(super) at: Instant,
+}
+
 /// One request: connection, exchange (one retry on a stale keep-alive
-/// connection), timeout, and classification.
+/// connection), timeout, and classification. `pre`: what of it was already
+/// sent on `conn` (the open loop's pacer), and when.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn exec(
     ctx: &Ctx,
     conn: &mut Option<Conn>,
@@ -74,10 +84,12 @@ pub(super) async fn exec(
     (req, meta): (&[u8], (u64, u64)),
     ready: Instant,
     intended: Option<Instant>,
+    pre: Option<Sent>,
     scratch: &mut Scratch,
 ) -> Option<Record> {
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);
-    let mut sent = Instant::now();
+    let mut pre = pre.filter(|_| conn.is_some());
+    let mut sent = pre.map_or_else(Instant::now, |p| p.at);
     let mut connect = None;
     let result = tokio::time::timeout(ctx.timeout, async {
         for attempt in 0..2 {
@@ -94,9 +106,18 @@ pub(super) async fn exec(
             }
             let c = conn.as_mut().expect("connected");
             let reused = c.requests > 0;
-            sent = Instant::now();
+            let written = match pre.take() {
+                Some(p) => {
+                    sent = p.at;
+                    p.written
+                }
+                None => {
+                    sent = Instant::now();
+                    0
+                }
+            };
             let mut sink = Sink { s: scratch, api: ctx.api, stream: ctx.stream, llm: ctx.llm };
-            match c.exchange(req, &mut sink).await {
+            match c.exchange_from(req, written, &mut sink).await {
                 Ok(fin) => {
                     if fin.close {
                         *conn = None;

@@ -132,6 +132,7 @@ pub(super) fn finish(
                 cpu_util,
                 cores,
                 peak_rss_mb: peak_rss_mb(),
+                pacer: ctx.pacer.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             },
         },
     )

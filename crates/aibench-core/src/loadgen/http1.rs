@@ -171,8 +171,27 @@ impl Conn {
     /// into `sink`. `Err` with `sent_nothing_back` = the connection was dead
     /// before any response byte: safe to retry on a new connection.
     pub async fn exchange<S: BodySink>(&mut self, request: &[u8], sink: &mut S) -> Result<Finished, (Failure, bool)> {
+        self.exchange_from(request, 0, sink).await
+    }
+
+    /// Writes what the socket takes of `request` now, without waiting, from
+    /// any thread (the open loop's pacer sends at its own wake-up); the
+    /// bytes written, 0 when the socket would block or failed (the error
+    /// comes back from the exchange that follows).
+    pub fn try_send(&self, request: &[u8]) -> usize {
+        self.sock.try_write(request).unwrap_or(0)
+    }
+
+    /// `exchange` for a request whose first `written` bytes `try_send`
+    /// already wrote.
+    pub async fn exchange_from<S: BodySink>(
+        &mut self,
+        request: &[u8],
+        written: usize,
+        sink: &mut S,
+    ) -> Result<Finished, (Failure, bool)> {
         self.requests += 1;
-        if let Err(e) = self.sock.write_all(request).await {
+        if let Err(e) = self.sock.write_all(&request[written.min(request.len())..]).await {
             return Err((Failure::new(ErrorClass::Other, format!("sending request: {e}")), true));
         }
         // Response head.

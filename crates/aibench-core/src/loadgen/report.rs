@@ -93,6 +93,20 @@ pub struct ClientInfo {
     pub cpu_util: f64,
     pub cores: u64,
     pub peak_rss_mb: f64,
+    /// The open loop's pacer thread: its scheduling class, and how often it
+    /// left real-time priority because it had fallen behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacer: Option<PacerInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PacerInfo {
+    /// "sched_fifo" (real-time, where the system allows it) or "normal".
+    pub priority: String,
+    /// Times it fell behind schedule for longer than 10 ms and ran at
+    /// normal priority until it caught up (so it never starves the
+    /// threads that read the responses).
+    pub demotions: u64,
 }
 
 /// Why a run ended before its workload did (other than a signal).
@@ -712,6 +726,10 @@ impl Report {
                 cpu_util: reports.iter().map(|r| r.client.cpu_util).fold(0.0, f64::max),
                 cores: reports.iter().map(|r| r.client.cores).sum(),
                 peak_rss_mb: reports.iter().map(|r| r.client.peak_rss_mb).fold(0.0, f64::max),
+                pacer: first.client.pacer.as_ref().map(|_| PacerInfo {
+                    priority: same(&|r| r.client.pacer.as_ref().map_or(String::new(), |p| p.priority.clone())),
+                    demotions: reports.iter().filter_map(|r| r.client.pacer.as_ref()).map(|p| p.demotions).sum(),
+                }),
             },
         })
     }

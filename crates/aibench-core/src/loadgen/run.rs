@@ -121,6 +121,7 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         backoff_us: AtomicU64::new(0),
         backoffs: AtomicU64::new(0),
         loop_delay,
+        pacer: Mutex::new(None),
     });
 
     let (halt_tx, mut halt_rx) = watch::channel(None::<Halt>);

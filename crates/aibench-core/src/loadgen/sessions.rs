@@ -289,7 +289,7 @@ async fn session(
         let seq = ctx.seq.fetch_add(1, Ordering::Relaxed);
         let ready = Instant::now();
         let out = tokio::select! {
-            r = exec(ctx, &mut conn, target, (&req, (asked, turn.output)), ready, None, scratch) => r,
+            r = exec(ctx, &mut conn, target, (&req, (asked, turn.output)), ready, None, None, scratch) => r,
             _ = abort.wait_for(|a| *a) => None,
         };
         let Some(mut rec) = out else {
