@@ -312,6 +312,30 @@ async fn requests_go_out_on_time_while_the_runtime_is_busy() {
     assert!(lag.p90 < 8.0, "client-side send lag p90 {} ms", lag.p90);
 }
 
+// A schedule the pacer cannot keep (a million requests a second): it falls
+// behind, leaves real-time priority so the threads that read the responses
+// still run, and every request is still sent, answered and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_pacer_gives_up_real_time_and_loses_nothing() {
+    let _t = TIMING.lock().await;
+    let (url, seen) = arrival_server();
+    let n = 20_000u64;
+    let r = bench(json!({
+        "target": {"url": url, "api": "http", "method": "POST", "body": "{{seq}}"},
+        "workload": {"pattern": "open-loop", "rate": 1_000_000, "arrival": "constant", "total_requests": n,
+                     "max_concurrency": 16},
+    }))
+    .await;
+    assert_eq!((r.total_requests, r.successes, r.errors), (n, n, 0), "every request answered and counted");
+    assert_eq!(seen.lock().unwrap().len() as u64, n);
+    let pacer = r.client.pacer.as_ref().expect("an open loop reports its pacer");
+    match pacer.priority.as_str() {
+        "sched_fifo" => assert!(pacer.demotions >= 1, "behind for the whole run, never demoted: {pacer:?}"),
+        "normal" => assert_eq!(pacer.demotions, 0),
+        other => panic!("unexpected pacer priority {other:?}"),
+    }
+}
+
 fn hist_from(values: impl Iterator<Item = u64>) -> hdrhistogram::Histogram<u64> {
     let mut h = aibench::loadgen::stats::new_hist();
     for v in values {
