@@ -1,6 +1,6 @@
 //! The machine's own timer floor, for bench/wire_speed.sh: how late a thread
 //! wakes from `sleep(interval)`, with the same 1 µs timer slack the load
-//! generator's dispatcher sets, measured here alone on whatever CPU the
+//! generator's pacer sets, measured here alone on whatever CPU the
 //! caller pins it to. The open loop's send lag is then read as a multiple
 //! of this floor.
 //!
