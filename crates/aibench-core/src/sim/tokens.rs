@@ -52,7 +52,8 @@ fn known_words() -> impl Iterator<Item = &'static str> {
 }
 
 /// Each known word's id: its first position among the known words (built
-/// once; a linear search per token cost the simulator a fifth of its CPU).
+/// once: a linear search per output token cost the simulator a third of
+/// its throughput).
 static KNOWN: std::sync::LazyLock<std::collections::HashMap<&'static str, u32>> = std::sync::LazyLock::new(|| {
     let mut m = std::collections::HashMap::new();
     for (i, w) in known_words().enumerate() {
