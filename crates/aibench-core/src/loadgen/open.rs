@@ -62,13 +62,10 @@ fn pace(ctx: Arc<Ctx>, schedule: Offsets, sem: Option<Arc<Semaphore>>, rt: tokio
             break;
         }
         let ready = Instant::now();
-        let permit = match &sem {
-            None => Some(None),
-            Some(s) => s.clone().try_acquire_owned().ok().map(Some),
-        };
+        let permit = sem.as_ref().and_then(|s| s.clone().try_acquire_owned().ok());
         let mut conn = None;
         let mut pre = None;
-        if permit.is_some()
+        if (sem.is_none() || permit.is_some())
             && let Some(c) = ctx.pools[target].lock().unwrap_or_else(|e| e.into_inner()).pop()
         {
             let written = c.try_send(&req);
@@ -182,8 +179,9 @@ struct Due {
     /// The idle connection the pacer took, and what it sent on it.
     conn: Option<Conn>,
     pre: Option<Sent>,
-    /// `None`: a permit is still to be awaited; `Some(None)`: no limit.
-    permit: Option<Option<OwnedSemaphorePermit>>,
+    /// The `max_concurrency` permit the pacer took; `None` with a limit:
+    /// still to be awaited.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Bytes built for one request, to hand over; `None` for bytes `Ctx` lends.
@@ -201,7 +199,7 @@ thread_local! {
 async fn open_request(ctx: &Arc<Ctx>, due: Due, sem: Option<Arc<Semaphore>>) {
     let Due { seq, intended, ready, target, req, meta, mut conn, pre, permit } = due;
     let _permit = match (permit, &sem) {
-        (Some(p), _) => p,
+        (Some(p), _) => Some(p),
         (None, Some(s)) => match s.clone().acquire_owned().await {
             Ok(p) => Some(p),
             Err(_) => return,

@@ -1,8 +1,8 @@
-//! Precise timers (tokio's timer wheel has millisecond granularity: a 50 ms
-//! think time becomes ~51 ms). `PreciseTimer`, for the many sleepers of
-//! think times and back-offs: one thread that waits on a futex with 1 µs
-//! timer slack and wakes each task at its deadline. (The open loop's pacer
-//! is a thread of its own and sleeps itself: `open.rs`.)
+//! A precise timer for think times and back-offs (tokio's timer wheel has
+//! millisecond granularity: a 50 ms think time becomes ~51 ms): one thread
+//! that waits on a futex with 1 µs timer slack and wakes each task at its
+//! deadline. (The open loop's pacer is a thread of its own and sleeps
+//! itself: `open.rs`.)
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
