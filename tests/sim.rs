@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use aibench::prom::expfmt;
 use aibench::sim::{Faults, Profile, SimConfig, SimServer};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod support;
 use support::http;
@@ -339,7 +339,12 @@ async fn bad_input_gets_vllm_errors_and_the_server_keeps_serving() {
             "you requested 4200 tokens",
         ),
         (r#"{"prompt": "x", "n": 2}"#.into(), 400, "BadRequestError", "n must be 1"),
-        (r#"{"max_tokens": 3}"#.into(), 400, "BadRequestError", "prompt: field required"),
+        (
+            r#"{"max_tokens": 3}"#.into(),
+            400,
+            "Bad Request",
+            "Either prompt or prompt_embeds must be provided and non-empty.",
+        ),
     ];
     for (body, status, kind, msg) in cases {
         let r = http::post(&u, "/v1/completions", &body).await;
@@ -670,4 +675,252 @@ async fn a_reply_fed_back_is_as_long_as_generated_and_cached() {
     let hits = expfmt::family(&m, "vllm:prefix_cache_hits_total").unwrap().total();
     // 161 tokens of the first exchange: 10 whole blocks of 16 reused.
     assert_eq!(hits, 160.0);
+}
+
+/// The answer the fixture records under `heading` (`## ...`): the final
+/// status and the JSON body.
+fn fixture_case(fx: &str, heading: &str) -> (u16, Value) {
+    let mut status = 0;
+    for l in fx.lines().skip_while(|l| *l != heading).skip(1) {
+        if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
+            status = rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        if l.starts_with('{') {
+            return (status, serde_json::from_str(l).unwrap());
+        }
+    }
+    panic!("the fixture has no case {heading}");
+}
+
+/// Prompts vLLM 0.32 answers with a 400 (not a 413, and not a completion):
+/// token ids outside the vocabulary (2^64 - 1 too), empty prompts, prompts
+/// past `max_model_len` as text or as ids; in the fixtures' error shapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_prompts_get_vllm_400s() {
+    let dir = format!("{}/tests/fixtures/tokenizer-en-bpe-8k", env!("CARGO_MANIFEST_DIR"));
+    let vocab = aibench::tokenize::LocalTokenizer::load(&dir).unwrap().vocab_size() as u64;
+    let s = sim("instant", |c| {
+        c.tokenizer = aibench::sim::tokens::SimTokenizer::load(&dir).unwrap();
+        c.model = "tiny".into();
+        c.profile.max_model_len = 2048; // the fixture's server
+    })
+    .await;
+    let u = s.url();
+    let post = |body: Value| {
+        let u = u.clone();
+        async move { http::post(&u, "/v1/completions", &body.to_string()).await }
+    };
+    let (status, too_long) =
+        fixture_case(&fixture("vllm-0.32-cpu-errors-2.txt"), "## prompt longer than max_model_len");
+    assert_eq!(status, 400);
+    let validation: Value = fixture("vllm-0.32-cpu-errors.txt")
+        .lines()
+        .skip_while(|l| !l.starts_with("# malformed JSON"))
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap();
+    assert_eq!(validation["error"]["code"], 400);
+
+    // Past max_model_len, as text and as ids (in the vocabulary or not: the
+    // length is checked first): the fixture's answer, word for word.
+    for prompt in [json!("the ".repeat(3000)), json!(vec![1u64; 3000]), json!(vec![vocab + 7; 3000])] {
+        let r = post(json!({"model": "tiny", "prompt": prompt, "max_tokens": 2})).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json(), too_long);
+    }
+
+    // Ids outside the vocabulary: vLLM names the largest.
+    let max = u64::MAX;
+    for (prompt, named) in [
+        (json!([max]), max.to_string()),
+        (json!([1, max, 5]), max.to_string()),
+        (json!([1, vocab, 5]), vocab.to_string()),
+        (json!([1, 5, -1]), "-1".to_string()),
+    ] {
+        let r = post(json!({"model": "tiny", "prompt": prompt, "max_tokens": 2})).await;
+        assert_eq!(r.status, 400, "{prompt}");
+        let want = json!({"error": {"message": format!("Token id {named} is out of vocabulary"),
+            "type": "BadRequestError", "param": null, "code": 400}});
+        assert_eq!(r.json(), want, "{prompt}");
+        assert_eq!(key_shape(&r.json()), key_shape(&too_long));
+    }
+    // The vocabulary's last id is in it.
+    let r = post(json!({"model": "tiny", "prompt": [1, vocab - 1], "max_tokens": 2})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["usage"]["prompt_tokens"], 2);
+
+    // No prompt, `null` or "": pydantic's validator, a validation error as in
+    // the fixture, raised before the model is even looked at.
+    for body in [
+        json!({"model": "tiny", "prompt": "", "max_tokens": 2}),
+        json!({"model": "nope", "prompt": null}),
+        json!({"max_tokens": 2}),
+    ] {
+        let r = post(body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        let e = r.json();
+        assert_eq!(e["error"]["type"], validation["error"]["type"], "{body}");
+        assert_eq!(e["error"]["code"], 400);
+        assert_eq!(e["error"]["param"], "body");
+        let m = e["error"]["message"].as_str().unwrap();
+        let n = body.as_object().unwrap().len();
+        assert_eq!(
+            m,
+            format!(
+                "1 validation error:\n  {{'type': 'value_error', 'loc': 'body', 'msg': 'Value error, Either prompt or prompt_embeds must be provided and non-empty.', 'input': '<dict of {n} items>', 'ctx': {{'error': 'Either prompt or prompt_embeds must be provided and non-empty.'}}}}"
+            )
+        );
+        assert_eq!(key_shape(&e), key_shape(&validation));
+    }
+    // An empty list of ids.
+    let r = post(json!({"model": "tiny", "prompt": [], "max_tokens": 2})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        json!({"error": {"message": "please provide at least one prompt", "type": "BadRequestError", "param": null, "code": 400}})
+    );
+    // A prompt that tokenizes to nothing (words: blanks) reaches vLLM's engine check.
+    let w = sim("instant", |_| {}).await;
+    let r = http::post(&w.url(), "/v1/completions", r#"{"prompt": "   ", "max_tokens": 2}"#).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["message"], "The decoder prompt cannot be empty");
+    assert_eq!(r.json()["error"]["type"], "BadRequestError");
+    // Still serving.
+    let r = post(json!({"model": "tiny", "prompt": "the of and", "max_tokens": 2})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Resident memory of a process in bytes (`VmRSS` of /proc/PID/status).
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Sends a completion body of `size` bytes (one long prompt) in 1 MiB pieces
+/// `pace` apart while another thread reads the answer. Returns the status
+/// (0: none), the answer's body, when the connection ended, and the bytes
+/// of the body sent before the answer cut it short.
+fn slow_upload(hostport: &str, size: usize, pace: Duration) -> (u16, String, Duration, usize) {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(hostport).unwrap();
+    sock.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    let (open, close) = (br#"{"prompt":""#.as_slice(), br#"","max_tokens":2}"#.as_slice());
+    let t0 = Instant::now();
+    let mut reader = sock.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        // A reset after the answer leaves what was read in `out`.
+        let _ = reader.read_to_end(&mut out);
+        (out, t0.elapsed())
+    });
+    let piece = vec![b'x'; 1 << 20];
+    let mut sent = 0;
+    if sock.write_all(head.as_bytes()).is_ok() && sock.write_all(open).is_ok() {
+        sent += open.len();
+        let mut left = size - open.len() - close.len();
+        while left > 0 {
+            let n = left.min(piece.len());
+            if sock.write_all(&piece[..n]).is_err() {
+                break;
+            }
+            left -= n;
+            sent += n;
+            std::thread::sleep(pace);
+        }
+        if left == 0 && sock.write_all(close).is_ok() {
+            sent += close.len();
+        }
+    }
+    let (out, at) = answer.join().unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body, at, sent)
+}
+
+/// The probe's attack: 20 connections each sending a 60 MB body slowly. The
+/// simulator holds at most its body budget (256 MiB by default) of them,
+/// answers the rest at once with a JSON 503, and gives the memory back.
+#[test]
+fn request_bodies_share_one_budget_and_their_memory_comes_back() {
+    let _t = TIMING.blocking_lock();
+    const BODY: usize = 60_000_000;
+    const MB: u64 = 1_000_000;
+    let budget = aibench::sim::DEFAULT_BODY_BUDGET as u64;
+    let sim = support::sim::Sim::start(&[]); // opt-125m-cpu: a 60 MB prompt is past its length
+    let pid = sim.child.id();
+    let hostport = sim.url.trim_start_matches("http://").to_string();
+    assert!(rss_of(pid) > 0, "no VmRSS for the simulator");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_of(pid));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let hp = hostport.clone();
+            std::thread::spawn(move || slow_upload(&hp, BODY, Duration::from_millis(50)))
+        })
+        .collect();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let mut after = rss_of(pid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while after >= 200 * MB && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        after = rss_of(pid);
+    }
+    let (mut admitted, mut refused, mut cut) = (0, 0, 0);
+    for (status, body, at, sent) in &results {
+        match status {
+            // Received whole, then vLLM's character bound.
+            400 => {
+                admitted += 1;
+                assert_eq!(*sent, BODY);
+                let e: Value = serde_json::from_str(body).unwrap();
+                assert_eq!(e["error"]["param"], "input_text", "{body}");
+            }
+            503 => {
+                refused += 1;
+                assert!(*at < Duration::from_millis(1500), "refused only after {at:?}");
+                assert!(*sent < BODY);
+                let e: Value = serde_json::from_str(body).unwrap();
+                assert_eq!(e["error"]["code"], 503);
+                assert_eq!(e["error"]["type"], "ServiceUnavailableError");
+                assert!(e["error"]["message"].as_str().unwrap().contains("budget"), "{body}");
+            }
+            // The answer lost to a reset: still cut short, early.
+            0 => {
+                cut += 1;
+                assert!(*sent < BODY && *at < Duration::from_secs(3), "{sent} bytes sent, ended after {at:?}");
+            }
+            s => panic!("status {s}: {body}"),
+        }
+    }
+    assert!((1..=4).contains(&admitted), "{admitted} bodies received whole; the budget holds 4 of 60 MB");
+    assert!(refused >= 10, "{refused} answered 503, {cut} cut without an answer");
+    assert_eq!(admitted + refused + cut, 20);
+    assert!(peak < budget + 150 * MB, "peak RSS {} MB with a {} MB budget", peak / MB, budget / MB);
+    assert!(after < 200 * MB, "RSS {} MB after the bodies were answered (peak {} MB)", after / MB, peak / MB);
+    assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
+    // Still serving.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(http::post(&sim.url, "/v1/completions", &completion(5, 3, false, false)));
+    assert_eq!(r.status, 200);
 }

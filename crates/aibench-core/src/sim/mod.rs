@@ -40,7 +40,14 @@ pub struct SimConfig {
     pub startup_delay: Duration,
     /// How prompt tokens are counted.
     pub tokenizer: tokens::SimTokenizer,
+    /// Bytes of request bodies held at once, all connections together
+    /// ([`DEFAULT_BODY_BUDGET`]); a body that would go over it is answered
+    /// 503 at once instead of being buffered.
+    pub body_budget: usize,
 }
+
+/// The default budget of request bodies held at once: 256 MiB.
+pub const DEFAULT_BODY_BUDGET: usize = 256 << 20;
 
 /// What `aibench sim` and `aibench.sim.start` may change in a profile and in
 /// how it is served; unset fields keep the profile's (or `SimConfig::new`'s).
@@ -90,6 +97,7 @@ impl SimConfig {
             faults: Faults::default(),
             startup_delay: Duration::ZERO,
             tokenizer: tokens::SimTokenizer::Words,
+            body_budget: DEFAULT_BODY_BUDGET,
         }
     }
 
@@ -105,6 +113,9 @@ impl SimConfig {
         }
         if self.model.is_empty() {
             return Err("model: expected a non-empty name".into());
+        }
+        if self.body_budget == 0 {
+            return Err("body_budget_mib: expected a positive number of MiB, got 0".into());
         }
         self.profile.validate()
     }
@@ -147,6 +158,9 @@ pub struct Settings {
     pub enable_prefix_caching: Option<bool>,
     /// Tokens per KV block (the profile's when unset).
     pub block_size: Option<u32>,
+    /// MiB of request bodies held at once, all connections together
+    /// (default 256); a body that would go over it is answered 503 at once.
+    pub body_budget_mib: Option<u64>,
 }
 
 impl Settings {
@@ -189,6 +203,12 @@ impl Settings {
                 return Err("block_size: expected a positive integer, got 0".into());
             }
             cfg.profile.block_size = b;
+        }
+        if let Some(mib) = self.body_budget_mib {
+            cfg.body_budget = usize::try_from(mib)
+                .ok()
+                .and_then(|m| m.checked_mul(1 << 20))
+                .ok_or_else(|| format!("body_budget_mib: {mib} MiB is more than this machine can address"))?;
         }
         if let Some(t) = self.tokenizer.as_ref().or(cfg.profile.tokenizer.as_ref()) {
             cfg.tokenizer = tokens::SimTokenizer::load(t).map_err(|e| format!("tokenizer: {e}"))?;
@@ -264,8 +284,11 @@ pub async fn start(cfg: SimConfig) -> Result<SimServer, String> {
     let metrics = Arc::new(metrics::Metrics::new(&cfg.model, cfg.profile.max_model_len));
     let (engine, _join) = engine::start(cfg.profile.clone(), metrics.clone());
     let model_json = serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"\"".into()).into();
+    let bodies = Arc::new(server::BodyBudget::new(cfg.body_budget));
     let state = Arc::new(server::AppState {
         model_json,
+        bodies,
+        parsing: tokio::sync::Semaphore::new(1),
         cfg,
         engine,
         metrics,

@@ -73,7 +73,8 @@ impl Profile {
                 stock_names().join(", ")
             ));
         }
-        let text = std::fs::read_to_string(name_or_path).map_err(|e| format!("{name_or_path}: {e}"))?;
+        let text = crate::inputs::read_to_string(name_or_path, crate::inputs::Kind::Settings)
+            .map_err(|e| format!("--profile: {e}"))?;
         Profile::parse(&text, name_or_path)
     }
 

@@ -126,6 +126,16 @@ impl SimTokenizer {
         }
     }
 
+    /// The largest id a token-id prompt may hold (vLLM refuses a larger one
+    /// as out of vocabulary): the tokenizer's last id; without one, words'
+    /// ids span `u32` (hashed words reach `u32::MAX - 1`).
+    pub fn max_token_id(&self) -> u64 {
+        match self {
+            SimTokenizer::Words => u64::from(u32::MAX - 1),
+            SimTokenizer::Local(t, _) => (t.vocab_size() as u64).saturating_sub(1),
+        }
+    }
+
     /// Tokens of a completions prompt (at least 1, as the engine needs one).
     pub fn count(&self, text: &str) -> u32 {
         (self.ids(text, true).len() as u32).max(1)

@@ -2,12 +2,15 @@
 //! size, the model, prompt and output lengths against the context, and the
 //! seeded fault draws (HTTP 500, disconnects, stalls).
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -27,10 +30,104 @@ pub(super) fn detail(status: StatusCode, text: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], json!({"detail": text}).to_string()).into_response()
 }
 
-/// Reads a request body of at most [`BODY_LIMIT`] bytes. A larger declared
-/// length is refused before any of the body is read (so a client waiting
-/// for `100 Continue` gets the final answer instead).
-pub(super) async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Bytes, Reject> {
+/// Bodies from this size on are parsed one at a time ([`parse_turn`]), and
+/// freeing one hands the allocator's free memory back to the system.
+pub(super) const LARGE_BODY: usize = 1 << 20;
+
+/// The bytes of request bodies the simulator holds (being received, or read
+/// and not yet parsed), all connections together, against one limit
+/// (`SimConfig::body_budget`): a body that would go over it is refused at
+/// once with a 503 instead of being buffered. Without it, 20 connections
+/// each sending 60 MB took the simulator to 1.2 GB.
+pub struct BodyBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl BodyBudget {
+    pub fn new(limit: usize) -> BodyBudget {
+        BodyBudget { limit, used: AtomicUsize::new(0) }
+    }
+
+    /// Takes `n` bytes, or nothing when they would go over the limit.
+    fn take(&self, n: usize) -> bool {
+        let mut used = self.used.load(Ordering::Acquire);
+        loop {
+            let Some(total) = used.checked_add(n).filter(|t| *t <= self.limit) else {
+                return false;
+            };
+            match self.used.compare_exchange_weak(used, total, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    fn give_back(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// A request body, its bytes taken from the [`BodyBudget`]; dropping it
+/// gives them back (and a large one's memory back to the system).
+pub(super) struct BodyBuf {
+    bytes: Vec<u8>,
+    charged: usize,
+    budget: Arc<BodyBudget>,
+}
+
+impl BodyBuf {
+    /// Grows what this body holds of the budget to `total` bytes; false
+    /// when the budget has not that much left.
+    fn charge_to(&mut self, total: usize) -> bool {
+        if total <= self.charged {
+            return true;
+        }
+        if !self.budget.take(total - self.charged) {
+            return false;
+        }
+        self.charged = total;
+        true
+    }
+}
+
+impl std::ops::Deref for BodyBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for BodyBuf {
+    fn drop(&mut self) {
+        let large = self.bytes.capacity() >= LARGE_BODY;
+        self.bytes = Vec::new();
+        self.budget.give_back(self.charged);
+        if large {
+            release_free_memory();
+        }
+    }
+}
+
+/// Hands the allocator's free memory back to the system: glibc keeps freed
+/// heap pages otherwise (after 20 large bodies the simulator kept 650 MB).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes within the
+/// simulator's [`BodyBudget`]. A larger declared length is refused before
+/// any of the body is read (so a client waiting for `100 Continue` gets the
+/// final answer instead); so is a declared length the budget cannot hold
+/// (503), and a chunked body the moment it outgrows the budget.
+pub(super) async fn read_body(st: &AppState, headers: &axum::http::HeaderMap, body: Body) -> Result<BodyBuf, Reject> {
     let too_large = || {
         reject(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -39,11 +136,55 @@ pub(super) async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Re
             format!("The request body is larger than the simulator accepts ({BODY_LIMIT} bytes)."),
         )
     };
+    let over_budget = |n: usize| {
+        reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableError",
+            None,
+            format!(
+                "The simulator is holding {} bytes of request bodies; this one ({n} bytes) would take them over its budget of {} bytes (--body-budget-mib). Try again later.",
+                st.bodies.used.load(Ordering::Relaxed),
+                st.bodies.limit
+            ),
+        )
+    };
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())
+    let mut buf = BodyBuf { bytes: Vec::new(), charged: 0, budget: st.bodies.clone() };
+    if let Some(n) = declared {
+        let n = n as usize;
+        if !buf.charge_to(n) {
+            return Err(over_budget(n));
+        }
+        buf.bytes.reserve_exact(n);
+    }
+    let mut data = body.into_data_stream();
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk.map_err(|e| {
+            reject(StatusCode::BAD_REQUEST, "Bad Request", None, format!("The request body could not be read: {e}"))
+        })?;
+        let total = buf.bytes.len() + chunk.len();
+        if total > BODY_LIMIT {
+            return Err(too_large());
+        }
+        if !buf.charge_to(total) {
+            return Err(over_budget(total));
+        }
+        buf.bytes.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Large bodies are parsed one at a time: the parse (a copy of the prompt)
+/// is the only memory of a body outside the [`BodyBudget`]. Hold the permit
+/// until the parsed request is dropped.
+pub(super) async fn parse_turn<'a>(st: &'a AppState, body: &BodyBuf) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    if body.len() < LARGE_BODY {
+        return None;
+    }
+    st.parsing.acquire().await.ok()
 }
 
 /// vLLM's OpenAI endpoints take only `application/json` (with or without
@@ -81,7 +222,7 @@ pub(super) fn check_chars(st: &AppState, chars: usize) -> Result<(), Reject> {
 #[serde(default)]
 pub(super) struct OpenAiRequest {
     pub(super) model: Option<String>,
-    pub(super) prompt: Option<Value>,
+    pub(super) prompt: Option<Prompt>,
     pub(super) messages: Option<Vec<Value>>,
     pub(super) max_tokens: Option<i64>,
     pub(super) max_completion_tokens: Option<i64>,
@@ -91,6 +232,162 @@ pub(super) struct OpenAiRequest {
     pub(super) stream_options: Option<StreamOptions>,
     pub(super) n: Option<i64>,
     pub(super) temperature: Option<f64>,
+}
+
+/// A completions `prompt` as vLLM takes it, read straight from the JSON: a
+/// list of ids becomes `u32`s, not a tree of `Value`s (a 64 MiB list of ids
+/// would be gigabytes of them).
+pub(super) enum Prompt {
+    Text(String),
+    /// Token ids, with the smallest and the largest given (vLLM checks the
+    /// largest against the vocabulary); an id outside `u32` is kept as 0.
+    Ids {
+        ids: Vec<u32>,
+        lo: i128,
+        hi: i128,
+    },
+    /// A list of texts: how many, and the first.
+    Texts {
+        count: usize,
+        first: String,
+    },
+    /// An empty list.
+    Empty,
+    /// Anything else: a number, an object, a nested or mixed list.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Prompt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Prompt, D::Error> {
+        d.deserialize_any(PromptVisitor)
+    }
+}
+
+struct PromptVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PromptVisitor {
+    type Value = Prompt;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string or a list of token ids")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Prompt, E> {
+        Ok(Prompt::Text(s.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Prompt, E> {
+        Ok(Prompt::Text(s))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Prompt, E> {
+        Ok(Prompt::Other)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Prompt, E> {
+        Ok(Prompt::Other)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Prompt, E> {
+        Ok(Prompt::Other)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Prompt, E> {
+        Ok(Prompt::Other)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Prompt, E> {
+        Ok(Prompt::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Prompt, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Prompt::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Prompt, A::Error> {
+        let mut out = Prompt::Empty;
+        while let Some(item) = seq.next_element::<Item>()? {
+            out = match (out, item) {
+                (Prompt::Empty, Item::Id(i)) => Prompt::Ids { ids: vec![id_u32(i)], lo: i, hi: i },
+                (Prompt::Ids { mut ids, lo, hi }, Item::Id(i)) => {
+                    ids.push(id_u32(i));
+                    Prompt::Ids { ids, lo: lo.min(i), hi: hi.max(i) }
+                }
+                (Prompt::Empty, Item::Text(first)) => Prompt::Texts { count: 1, first },
+                (Prompt::Texts { count, first }, Item::Text(_)) => Prompt::Texts { count: count + 1, first },
+                _ => Prompt::Other,
+            };
+        }
+        Ok(out)
+    }
+}
+
+fn id_u32(i: i128) -> u32 {
+    u32::try_from(i).unwrap_or(0)
+}
+
+/// One element of a prompt list.
+enum Item {
+    /// An integer (pydantic's lax mode takes `3.0` as 3, not `3.5`).
+    Id(i128),
+    Text(String),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        d.deserialize_any(ItemVisitor)
+    }
+}
+
+struct ItemVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ItemVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a token id or a text")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Item, E> {
+        Ok(Item::Id(i128::from(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Item, E> {
+        Ok(Item::Id(i128::from(v)))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Item, E> {
+        // `as` saturates: 1e40 is refused as out of vocabulary all the same.
+        Ok(if v.fract() == 0.0 { Item::Id(v as i128) } else { Item::Other })
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Item, E> {
+        Ok(Item::Text(s.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Item, E> {
+        Ok(Item::Text(s))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Item, E> {
+        Ok(Item::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Item::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Item::Other)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -172,26 +469,60 @@ pub(super) fn chat_tokens(st: &AppState, messages: &[Value]) -> Result<Vec<u32>,
     st.cfg.tokenizer.chat_ids(&msgs).map(nonempty).map_err(|e| bad_request(Some("messages"), e))
 }
 
+/// vLLM's answer to a completion without a prompt (none, `null` or `""`):
+/// pydantic's error from the request's `prompt`/`prompt_embeds` validator,
+/// raised before the model is looked at. `body` is the request's JSON.
+pub(super) fn missing_prompt(body: &[u8]) -> Reject {
+    let n = serde_json::from_slice::<std::collections::HashMap<String, IgnoredAny>>(body).map_or(0, |m| m.len());
+    let why = "Either prompt or prompt_embeds must be provided and non-empty.";
+    reject(
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+        Some("body"),
+        format!(
+            "1 validation error:\n  {{'type': 'value_error', 'loc': 'body', 'msg': 'Value error, {why}', 'input': '<dict of {n} items>', 'ctx': {{'error': '{why}'}}}}"
+        ),
+    )
+}
+
 /// Token ids of a completions prompt: text (as the server encodes it, BOS
-/// included), or the ids given.
-pub(super) fn prompt_tokens(st: &AppState, prompt: &Option<Value>) -> Result<Vec<u32>, Reject> {
-    let text = |s: &str| -> Result<Vec<u32>, Reject> {
+/// included), or the ids given, with the id vLLM refuses as out of its
+/// vocabulary if there is one (refused by [`plan`], after the length
+/// checks, where vLLM's engine refuses it).
+pub(super) fn prompt_tokens(st: &AppState, prompt: Option<Prompt>) -> Result<(Vec<u32>, Option<i128>), Reject> {
+    let text = |s: &str| -> Result<(Vec<u32>, Option<i128>), Reject> {
         check_chars(st, s.chars().count())?;
-        Ok(nonempty(st.cfg.tokenizer.ids(s, true)))
+        let ids = st.cfg.tokenizer.ids(s, true);
+        if ids.is_empty() {
+            // vLLM's engine, on a prompt that tokenizes to nothing.
+            return Err(bad_request(None, "The decoder prompt cannot be empty".into()));
+        }
+        Ok((ids, None))
     };
     match prompt {
-        Some(Value::String(s)) => text(s),
-        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_number) => {
-            Ok(items.iter().map(|v| v.as_u64().unwrap_or(0).min(u32::MAX as u64) as u32).collect())
-        }
-        Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
-            text(items[0].as_str().unwrap_or_default())
-        }
-        Some(Value::Array(items)) if items.len() > 1 => {
+        Some(Prompt::Text(s)) => text(&s),
+        Some(Prompt::Texts { count: 1, first }) => text(&first),
+        Some(Prompt::Texts { .. }) => {
             Err(bad_request(Some("prompt"), "the simulator serves one prompt per request".into()))
         }
+        Some(Prompt::Empty) => Err(bad_request(None, "please provide at least one prompt".into())),
+        Some(Prompt::Ids { ids, lo, hi }) => {
+            // vLLM names the largest id past the vocabulary; the simulator
+            // refuses a negative one too (vLLM's engine would fail on it).
+            let top = i128::from(st.cfg.tokenizer.max_token_id());
+            let out_of_vocab = if hi > top || hi < 0 {
+                Some(hi)
+            } else if lo < 0 {
+                Some(lo)
+            } else {
+                None
+            };
+            Ok((ids, out_of_vocab))
+        }
+        Some(Prompt::Other) => {
+            Err(bad_request(Some("prompt"), "prompt: expected a string or a list of token ids".into()))
+        }
         None => Err(bad_request(Some("prompt"), "prompt: field required".into())),
-        _ => Err(bad_request(Some("prompt"), "prompt: expected a string or a list of token ids".into())),
     }
 }
 
@@ -215,6 +546,7 @@ pub(super) fn plan(
     max_tokens: Option<i64>,
     min_tokens: Option<i64>,
     ignore_eos: bool,
+    out_of_vocab: Option<i128>,
 ) -> Result<Plan, Reject> {
     let p = &st.cfg.profile;
     let prompt = prompt_ids.len().min(u32::MAX as usize) as u32;
@@ -280,6 +612,9 @@ pub(super) fn plan(
             Some("min_tokens"),
             format!("min_tokens must be less than or equal to max_tokens={max}, got {min}."),
         ));
+    }
+    if let Some(id) = out_of_vocab {
+        return Err(bad_request(None, format!("Token id {id} is out of vocabulary")));
     }
     let min = min as u32;
     let number = st.requests.fetch_add(1, Ordering::Relaxed);

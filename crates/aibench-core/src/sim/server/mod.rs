@@ -20,9 +20,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+pub use self::admission::BodyBudget;
 use self::admission::{
-    OllamaRequest, OpenAiRequest, Plan, bad_request, chat_tokens, check_model, detail, json_content, parse_json, plan,
-    prompt_tokens, read_body, reject,
+    OllamaRequest, OpenAiRequest, Plan, Prompt, bad_request, chat_tokens, check_model, detail, json_content,
+    missing_prompt, parse_json, parse_turn, plan, prompt_tokens, read_body, reject,
 };
 use self::wire::{Dialect, Formatter, StreamState, body_stream, broken_body, collect, streaming, usage};
 use super::SimConfig;
@@ -39,6 +40,10 @@ pub struct AppState {
     pub started: Instant,
     pub created: u64,
     pub requests: AtomicU64,
+    /// Request bodies held, all connections together, against `cfg.body_budget`.
+    pub bodies: Arc<BodyBudget>,
+    /// Large bodies are parsed one at a time (see `admission::parse_turn`).
+    pub parsing: tokio::sync::Semaphore,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -159,12 +164,24 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
         return starting();
     }
     let body = match json_content(headers) {
-        Ok(()) => read_body(headers, body).await,
+        Ok(()) => read_body(&st, headers, body).await,
         Err(r) => Err(r),
+    };
+    let turn = match &body {
+        Ok(b) => parse_turn(&st, b).await,
+        Err(_) => None,
     };
     let prepared = (|| {
         let body = body?;
         let req: OpenAiRequest = parse_json(&body)?;
+        let no_prompt = match &req.prompt {
+            None => true,
+            Some(Prompt::Text(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if dialect == Dialect::Completions && no_prompt {
+            return Err(missing_prompt(&body));
+        }
         check_model(&st, &req.model)?;
         if let Some(n) = req.n
             && n != 1
@@ -176,9 +193,9 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
         {
             return Err(bad_request(Some("temperature"), format!("temperature must be in [0, 2], got {t}.")));
         }
-        let prompt = match dialect {
+        let (prompt, out_of_vocab) = match dialect {
             Dialect::Chat => match &req.messages {
-                Some(m) if !m.is_empty() => chat_tokens(&st, m)?,
+                Some(m) if !m.is_empty() => (chat_tokens(&st, m)?, None),
                 Some(_) => {
                     return Err(bad_request(
                         None,
@@ -189,13 +206,14 @@ async fn openai(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
                     return Err(bad_request(Some("messages"), "messages: field required (a non-empty list)".into()));
                 }
             },
-            _ => prompt_tokens(&st, &req.prompt)?,
+            _ => prompt_tokens(&st, req.prompt)?,
         };
         let max = req.max_completion_tokens.or(req.max_tokens);
-        let p = plan(&st, prompt, max, req.min_tokens, req.ignore_eos.unwrap_or(false))?;
+        let p = plan(&st, prompt, max, req.min_tokens, req.ignore_eos.unwrap_or(false), out_of_vocab)?;
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         Ok((p, req.stream.unwrap_or(false), include_usage))
     })();
+    drop(turn);
     let (plan, stream, include_usage) = match prepared {
         Ok(x) => x,
         Err(r) => return openai_error(r.status, r.kind, r.param, r.message),
@@ -245,11 +263,14 @@ async fn json_endpoint(
 ) -> Response {
     let result = async {
         json_content(headers)?;
-        let body = read_body(headers, body).await?;
+        let body = read_body(st, headers, body).await?;
+        let turn = parse_turn(st, &body).await;
         let req: Value = parse_json(&body)?;
         let model = req.get("model").and_then(Value::as_str).map(str::to_string);
         check_model(st, &model)?;
-        answer(st, req)
+        let out = answer(st, req);
+        drop(turn);
+        out
     };
     match result.await {
         Ok(v) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
@@ -312,7 +333,11 @@ async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
     if !ready(&st) {
         return ollama_error(StatusCode::SERVICE_UNAVAILABLE, "server is starting up");
     }
-    let body = read_body(headers, body).await;
+    let body = read_body(&st, headers, body).await;
+    let turn = match &body {
+        Ok(b) => parse_turn(&st, b).await,
+        Err(_) => None,
+    };
     let prepared = (|| {
         let body = body?;
         let req: OllamaRequest = parse_json(&body)?;
@@ -338,9 +363,10 @@ async fn ollama(st: Arc<AppState>, headers: &axum::http::HeaderMap, body: Body, 
         if max == Some(0) {
             return Err(reject(StatusCode::BAD_REQUEST, "", None, "num_predict must be positive".into()));
         }
-        let p = plan(&st, prompt, max, None, false)?;
+        let p = plan(&st, prompt, max, None, false, None)?;
         Ok((p, req.stream.unwrap_or(true)))
     })();
+    drop(turn);
     let (plan, stream) = match prepared {
         Ok(x) => x,
         Err(r) => return ollama_error(r.status, r.message),
