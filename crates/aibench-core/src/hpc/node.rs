@@ -23,6 +23,9 @@ pub struct NodeShare {
     pub cpu_load: Option<f64>,
     pub cpus_allocated: Option<u64>,
     pub cpus_total: Option<u64>,
+    /// Why the load is missing (`scontrol` failed or did not answer in time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A stable pseudonym for a user name.
@@ -61,25 +64,19 @@ pub fn parse_node(text: &str) -> (Option<f64>, Option<u64>, Option<u64>) {
     )
 }
 
-async fn output(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = tokio::process::Command::new(cmd)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("{cmd} could not be run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{cmd} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The node's other jobs and load, now.
+/// The node's other jobs and load, now. `squeue` and `scontrol` each get
+/// [`super::tool_timeout`]: without `squeue` there is no answer (an error);
+/// without `scontrol` the load is missing, with a warning saying why.
 pub async fn share(node: &str, own: &[String], me: &str) -> Result<NodeShare, String> {
-    let jobs = output("squeue", &["-h", "-w", node, "-o", "%i|%u|%j|%T"]).await?;
-    let (cpu_load, cpus_allocated, cpus_total) = match output("scontrol", &["-o", "show", "node", node]).await {
+    let jobs = super::run_tool("squeue", &["-h", "-w", node, "-o", "%i|%u|%j|%T"]).await?;
+    let mut warnings = Vec::new();
+    let (cpu_load, cpus_allocated, cpus_total) = match super::run_tool("scontrol", &["-o", "show", "node", node]).await
+    {
         Ok(t) => parse_node(&t),
-        Err(_) => (None, None, None),
+        Err(e) => {
+            warnings.push(format!("{node}: no CPU load: {e}"));
+            (None, None, None)
+        }
     };
     Ok(NodeShare {
         node: node.to_string(),
@@ -87,6 +84,7 @@ pub async fn share(node: &str, own: &[String], me: &str) -> Result<NodeShare, St
         cpu_load,
         cpus_allocated,
         cpus_total,
+        warnings,
     })
 }
 

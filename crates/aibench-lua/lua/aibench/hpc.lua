@@ -97,14 +97,37 @@ function M.instances(service, urls)
   return out
 end
 
+--- An error value's message (an `{kind, message}` table, a Lua error).
+local function message(e)
+  if type(e) == "table" and e.message then
+    return tostring(e.message)
+  end
+  return require("aibench").error_message(e)
+end
+
 --- The other jobs on the instances' nodes, now: {nodes = {...}, other_jobs = n}.
-function M.node_sharing(instances, own)
+--- A node that cannot be asked (squeue missing, failing or not answering
+--- in time) is left out, with a line in `warnings` when given.
+function M.node_sharing(instances, own, warnings)
   local nodes, seen, n = {}, {}, 0
+  local function warn(w)
+    if warnings then
+      warnings[#warnings + 1] = w
+    end
+  end
   for _, i in ipairs(instances) do
     if i.node and i.node ~= "" and not seen[i.node] then
       seen[i.node] = true
-      local s = accounting.node_share(i.node, own, me())
-      if s then
+      local ok, s, err = pcall(accounting.node_share, i.node, own, me())
+      if not ok then
+        warn(string.format("node sharing on %s: %s", i.node, message(s)))
+      elseif not s then
+        warn(string.format("node sharing on %s: %s", i.node, message(err)))
+      else
+        for _, w in ipairs(field(s, "warnings") or {}) do
+          warn("node sharing on " .. w)
+        end
+        s.warnings = nil
         nodes[#nodes + 1] = s
         n = n + #s.other_jobs
       end
@@ -135,8 +158,14 @@ local function slurm_only(instances)
 end
 
 --- Before a run: the instances serving it and their nodes' other jobs.
+--- Never raises: what could not be found out becomes `warnings`, which
+--- M.collect carries into the result.
 function M.start(service, urls, client_job_ids)
-  local instances = M.instances(service, urls)
+  local warnings = {}
+  local ok, instances = pcall(M.instances, service, urls)
+  if not ok then
+    return { instances = {}, node_start = { nodes = {}, other_jobs = 0 }, warnings = { "the serving instances: " .. message(instances) } }
+  end
   if #instances == 0 then
     return nil
   end
@@ -144,20 +173,68 @@ function M.start(service, urls, client_job_ids)
   for _, j in ipairs(client_job_ids or {}) do
     own[#own + 1] = j
   end
-  return { instances = instances, node_start = M.node_sharing(slurm_only(instances), own) }
+  local okn, node_start = pcall(M.node_sharing, slurm_only(instances), own, warnings)
+  if not okn then
+    warnings[#warnings + 1] = "node sharing at the start: " .. message(node_start)
+    node_start = { nodes = {}, other_jobs = 0 }
+  end
+  return { instances = instances, node_start = node_start, warnings = warnings }
 end
 
---- The pricing of config/slurm.yml, if any.
-local function pricing()
-  local ok, d = pcall(require("aibench.recipe").slurm_defaults)
-  return ok and d.pricing or nil
+--- The config files `pricing:` is read from: those recipe.slurm_defaults
+--- reads, in its order (a later file's `pricing:` replaces an earlier one's).
+function M.config_files()
+  local fs = require("aibench.fs")
+  return { fs.join(require("aibench").home(), "config", "slurm.yml"), fs.join("config", "slurm.yml") }
 end
 
---- After a run: the `hpc` section. `o`: {started (from M.start), job_ids
---- (the client's SLURM jobs), bench, server}.
-function M.collect(o)
+--- The prices of config/slurm.yml, if any, keeping what is valid. Every
+--- problem (the file not YAML, `pricing:` not a table, an unknown field,
+--- a price that is not a finite number above 0) goes to `warnings`, naming
+--- the file and the field: a cost worked out without the price that was
+--- meant must never look like one worked out with it.
+function M.pricing(warnings)
+  local fs, yaml = require("aibench.fs"), require("aibench.yaml")
+  local found
+  for _, p in ipairs(M.config_files()) do
+    local text = fs.read(p)
+    if text then
+      local v, err = yaml.decode(text, { name = p })
+      if v == nil and err then
+        warnings[#warnings + 1] = message(err) .. " (its prices are not used; any cost is in SLURM billing units)"
+      elseif type(v) == "table" and not json.is_array(v) and v.pricing ~= nil then
+        local prices, problems = accounting.pricing(v.pricing, p)
+        for _, m in ipairs(problems) do
+          warnings[#warnings + 1] = m .. " (left out of the cost)"
+        end
+        found = prices
+      end
+    end
+  end
+  return found
+end
+
+--- A number from accounting a sum can use (finite, not negative), else 0
+--- with a warning. The engine range-checks sacct's numbers already; this
+--- keeps a hand-made or future field from raising in the middle of a sum.
+local function usable(v, what, warnings)
+  if type(v) == "number" and v == v and v >= 0 and v < math.huge then
+    return v
+  end
+  if v ~= nil and v ~= json.null then
+    warnings[#warnings + 1] = string.format("%s: %s is not a usable number; left out", what, tostring(v))
+  end
+  return 0
+end
+
+--- The `hpc` section into `out`; "none" when the run has no SLURM side.
+local function collect(o, out, warnings)
   local st = o.started
+  for _, w in ipairs(st and st.warnings or {}) do
+    warnings[#warnings + 1] = w
+  end
   local instances = st and st.instances or {}
+  local bench = o.bench or {}
   local server_ids = ids_of(instances)
   local ids = {}
   for _, j in ipairs(server_ids) do
@@ -169,34 +246,53 @@ function M.collect(o)
   -- The slowest instance's way to its first serve.
   local timeline
   for _, i in ipairs(instances) do
-    local tl = M.timeline(i.extra and i.extra.timeline)
-    if tl and (not timeline or tl.total_s > timeline.total_s) then
+    local extra = field(i, "extra")
+    local ok, tl = pcall(M.timeline, type(extra) == "table" and extra.timeline or nil)
+    if not ok then
+      warnings[#warnings + 1] = string.format("the timeline of %s: %s", tostring(i.instance_id), message(tl))
+    elseif tl and (not timeline or tl.total_s > timeline.total_s) then
       timeline = tl
       timeline.instance_id = i.instance_id
     end
   end
   if #ids == 0 then
-    return timeline and { timeline = timeline } or json.null
+    if not timeline then
+      return "none"
+    end
+    out.timeline = timeline
+    return
   end
-  local out = { job_ids = ids, server_job_ids = server_ids, timeline = timeline or json.null }
-  local acc, err = accounting.sacct(ids)
+  out.job_ids, out.server_job_ids, out.timeline = ids, server_ids, timeline or json.null
+  out.accounting = json.null
+  local okc, acc, err = pcall(accounting.sacct, ids)
+  if not okc then
+    acc, err = nil, { message = message(acc) }
+  end
   if acc then
     out.accounting = acc
+    for _, w in ipairs(field(acc, "warnings") or {}) do
+      warnings[#warnings + 1] = w
+    end
   else
-    out.accounting = json.null
-    out.accounting_error = err.message
+    out.accounting_error = message(err)
+    warnings[#warnings + 1] = "accounting: " .. out.accounting_error
   end
   -- What the serving jobs hold during the window.
   local is_server = {}
   for _, j in ipairs(server_ids) do
     is_server[j] = true
   end
+  local window = usable(bench.duration_s or 0, "the benchmark's duration_s", warnings)
   local gpus, nodes, billing, slurm_j, covered = 0, 0, 0, 0, true
   for _, j in ipairs(acc and acc.jobs or {}) do
     if is_server[j.job_id] then
-      gpus, nodes, billing = gpus + j.gpus, nodes + j.nodes, billing + j.billing
-      if j.energy_j ~= nil and j.energy_j ~= json.null and j.elapsed_s > 0 then
-        slurm_j = slurm_j + j.energy_j * math.min(1, (o.bench.duration_s or 0) / j.elapsed_s)
+      local what = "job " .. tostring(j.job_id)
+      gpus = gpus + usable(j.gpus, what .. ": gpus", warnings)
+      nodes = nodes + usable(j.nodes, what .. ": nodes", warnings)
+      billing = billing + usable(j.billing, what .. ": billing", warnings)
+      local energy, elapsed = field(j, "energy_j"), usable(j.elapsed_s, what .. ": elapsed_s", warnings)
+      if energy ~= nil and elapsed > 0 then
+        slurm_j = slurm_j + usable(energy, what .. ": energy_j", warnings) * math.min(1, window / elapsed)
       else
         covered = false
       end
@@ -210,31 +306,60 @@ function M.collect(o)
     energy, source = slurm_j, "slurm ConsumedEnergyRaw, pro-rated to the window"
   end
   if acc then
-    out.efficiency = accounting.efficiency({
-      output_tokens = o.bench.tokens and o.bench.tokens.output_total or 0,
-      requests = o.bench.successes or 0,
-      window_s = o.bench.duration_s or 0,
-      gpus = gpus,
-      nodes = nodes,
+    local tokens = field(bench, "tokens")
+    local oke, eff = pcall(accounting.efficiency, {
+      output_tokens = math.tointeger(usable(tokens and tokens.output_total or 0, "output tokens", warnings)) or 0,
+      requests = math.tointeger(usable(bench.successes or 0, "requests", warnings)) or 0,
+      window_s = window,
+      gpus = math.tointeger(gpus) or 0,
+      nodes = math.tointeger(nodes) or 0,
       billing = billing,
       energy_j = energy,
       energy_source = source,
-      pricing = pricing(),
+      pricing = M.pricing(warnings),
     })
+    if oke then
+      out.efficiency = eff
+    else
+      out.efficiency = json.null
+      warnings[#warnings + 1] = "efficiency: " .. message(eff)
+    end
   end
   -- The client's own SLURM jobs, from their accounting.
   local client_tl = json.array()
   for _, j in ipairs(acc and acc.jobs or {}) do
     if not is_server[j.job_id] then
-      client_tl[#client_tl + 1] = M.job_timeline(j)
+      local ok, tl = pcall(M.job_timeline, j)
+      if ok then
+        client_tl[#client_tl + 1] = tl
+      else
+        warnings[#warnings + 1] = string.format("the timeline of job %s: %s", tostring(j.job_id), message(tl))
+      end
     end
   end
   out.client_timelines = client_tl
-  local node_end = M.node_sharing(slurm_only(instances), ids)
+  local node_end = M.node_sharing(slurm_only(instances), ids, warnings)
   local node_start = st and st.node_start or { nodes = {}, other_jobs = 0 }
   out.node_sharing = { start = node_start, ["end"] = node_end }
-  out.other_jobs = math.max(node_start.other_jobs, node_end.other_jobs)
+  out.other_jobs = math.max(node_start.other_jobs or 0, node_end.other_jobs)
   out.shared_node = out.other_jobs > 0
+end
+
+--- After a run: the `hpc` section. `o`: {started (from M.start), job_ids
+--- (the client's SLURM jobs), bench, server}. Never raises: a failure
+--- anywhere in it (sacct missing, hung past AIBENCH_SLURM_TIMEOUT_S,
+--- printing garbage or NaN; a bad config/slurm.yml) becomes a line in the
+--- section's `warnings`, and what was gathered before it is kept. JSON
+--- null for a run with no SLURM side and nothing to warn about.
+function M.collect(o)
+  local out, warnings = {}, json.array()
+  local ok, r = pcall(collect, type(o) == "table" and o or {}, out, warnings)
+  if not ok then
+    warnings[#warnings + 1] = "the hpc section is incomplete: " .. message(r)
+  elseif r == "none" and #warnings == 0 then
+    return json.null
+  end
+  out.warnings = warnings
   return out
 end
 

@@ -33,12 +33,14 @@ local accounting = {}
 ---@field billing_hours number
 ---@field energy_j number? when every job was measured
 ---@field peak_rss_mb number
+---@field warnings string[]? what in sacct's answer could not be used and was left out (lines that are not sacct's, NaN or negative numbers), and jobs it has no record of
 
----`sacct --parsable2` for these job ids, with their totals.
+---`sacct --parsable2` for these job ids, with their totals. sacct gets
+---`AIBENCH_SLURM_TIMEOUT_S` seconds (20 by default) and is then stopped.
 ---@async
 ---@param ids string[]
 ---@return aibench.accounting.Totals? totals
----@return aibench.Error? err `kind = "unavailable"` (no sacct, no slurmdbd)
+---@return aibench.Error? err `kind = "unavailable"` (no sacct, no slurmdbd, no answer in time)
 function accounting.sacct(ids) end
 
 ---The totals of a list of jobs (as `sacct` returns them).
@@ -57,6 +59,7 @@ function accounting.totals(jobs) end
 ---@field cost_unit string? the prices' currency, or "billing units"
 
 ---Efficiency over a benchmark window; nil when there is nothing to divide.
+---Raises on a price that is not a finite number above 0.
 ---@param inputs {output_tokens: integer, requests: integer, window_s: number, gpus?: integer, nodes?: integer, billing?: number, energy_j?: number, energy_source?: string, pricing?: {gpu_hour?: number, node_hour?: number, currency?: string}}
 ---@return aibench.accounting.Efficiency?
 function accounting.efficiency(inputs) end
@@ -67,8 +70,10 @@ function accounting.efficiency(inputs) end
 ---@field cpu_load number? SLURM's CPULoad
 ---@field cpus_allocated integer?
 ---@field cpus_total integer?
+---@field warnings string[]? why the load is missing (scontrol failed or did not answer in time)
 
 ---The other jobs on a node (leaving out `own` job ids) and its load, now.
+---squeue and scontrol each get `AIBENCH_SLURM_TIMEOUT_S` seconds (20 by default).
 ---@async
 ---@param node string
 ---@param own string[]
@@ -76,5 +81,16 @@ function accounting.efficiency(inputs) end
 ---@return aibench.accounting.NodeShare? share
 ---@return aibench.Error? err
 function accounting.node_share(node, own, me) end
+
+---Reads a config file's `pricing:` value, keeping what is valid: the
+---prices, and one message per problem naming `file` and the field (an
+---unknown field with the one it was probably meant to be; a price that is
+---not a finite number above 0; `pricing:` that is not a table). nil gives
+---no prices and no problems.
+---@param value any the decoded `pricing:` value
+---@param file string the config file, for the messages
+---@return {gpu_hour?: number, node_hour?: number, currency?: string} pricing
+---@return string[] problems
+function accounting.pricing(value, file) end
 
 return accounting

@@ -5,7 +5,7 @@
 use aibench_core::hpc::{cost, node, sacct};
 use mlua::prelude::*;
 
-use super::convert::{from_lua_typed, to_lua};
+use super::convert::{from_lua_typed, to_lua, to_lua_plain};
 use super::{Fallible, OpError};
 
 fn json<T: serde::Serialize>(lua: &Lua, v: &T) -> LuaResult<LuaValue> {
@@ -33,13 +33,41 @@ struct Inputs {
     pricing: cost::Pricing,
 }
 
+/// A YAML list (marked as an array, or with items 1..n).
+fn is_list(lua: &Lua, t: &LuaTable) -> bool {
+    t.raw_len() > 0 || t.metatable().is_some_and(|m| m == lua.array_metatable())
+}
+
+/// A value of a config file's `pricing:` table, as the engine reads it.
+fn given_value(lua: &Lua, v: &LuaValue) -> LuaResult<cost::Given> {
+    Ok(match v {
+        LuaValue::Integer(i) => cost::Given::Number(*i as f64),
+        LuaValue::Number(n) => cost::Given::Number(*n),
+        LuaValue::String(s) => cost::Given::Text(s.to_str()?.to_string()),
+        other => cost::Given::Other(described(lua, other)),
+    })
+}
+
+/// A config value as a message names it ("a list", "true", "\"x\"").
+fn described(lua: &Lua, v: &LuaValue) -> String {
+    match v {
+        LuaValue::Table(t) if is_list(lua, t) => "a list".to_string(),
+        LuaValue::Table(_) => "a table".to_string(),
+        LuaValue::Boolean(b) => b.to_string(),
+        LuaValue::Integer(i) => i.to_string(),
+        LuaValue::Number(n) => n.to_string(),
+        LuaValue::String(s) => format!("{:?}", s.to_string_lossy()),
+        other => other.type_name().to_string(),
+    }
+}
+
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     let t = lua.create_table()?;
     t.set(
         "sacct",
         lua.create_async_function(|lua, ids: Vec<String>| async move {
             Ok(match sacct::query(&ids).await {
-                Ok(jobs) => Ok(json(&lua, &cost::Accounting::of(jobs))?),
+                Ok((jobs, warnings)) => Ok(json(&lua, &cost::Accounting { warnings, ..cost::Accounting::of(jobs) })?),
                 Err(m) => Err(OpError::new("unavailable", m)),
             } as Fallible<LuaValue>)
         })?,
@@ -55,6 +83,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "efficiency",
         lua.create_function(|lua, v: LuaValue| {
             let i: Inputs = from_lua_typed(lua, &v, "accounting.efficiency")?;
+            i.pricing.check().map_err(|e| LuaError::runtime(format!("accounting.efficiency: {e}")))?;
             let inputs = cost::Inputs {
                 output_tokens: i.output_tokens,
                 requests: i.requests,
@@ -69,6 +98,30 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
                 Some(e) => json(lua, &e),
                 None => Ok(LuaValue::NULL),
             }
+        })?,
+    )?;
+    t.set(
+        "pricing",
+        lua.create_function(|lua, (v, file): (LuaValue, String)| {
+            let (p, problems) = match &v {
+                LuaValue::Nil => (cost::Pricing::default(), Vec::new()),
+                LuaValue::LightUserData(u) if u.0.is_null() => (cost::Pricing::default(), Vec::new()),
+                LuaValue::Table(t) if !is_list(lua, t) => {
+                    let mut given = Vec::new();
+                    for kv in t.pairs::<LuaValue, LuaValue>() {
+                        let (k, x) = kv?;
+                        let key = match &k {
+                            LuaValue::String(s) => s.to_str()?.to_string(),
+                            LuaValue::Integer(i) => i.to_string(),
+                            other => format!("<{}>", other.type_name()),
+                        };
+                        given.push((key, given_value(lua, &x)?));
+                    }
+                    cost::Pricing::read(&file, &given)
+                }
+                other => (cost::Pricing::default(), vec![cost::Pricing::not_a_table(&file, &described(lua, other))]),
+            };
+            Ok((to_lua_plain(lua, &serde_json::to_value(&p).map_err(LuaError::external)?)?, json(lua, &problems)?))
         })?,
     )?;
     t.set(
