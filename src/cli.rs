@@ -381,7 +381,7 @@ async fn run_gpu_exporter(args: &GpuExporterArgs) -> u8 {
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
     let host = if args.host == "0.0.0.0" { "127.0.0.1" } else { args.host.as_str() };
-    println!("http://{host}:{port}");
+    aibench_core::print_line(&format!("http://{host}:{port}"));
     crate::flush_std();
     // Said once: a node without a GPU still serves (aibench_gpu_metrics_available 0).
     match &source {
@@ -435,6 +435,9 @@ pub struct SimArgs {
     /// Fraction of requests answered with HTTP 500.
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
+    /// Request bodies held at once, all connections together, MiB (default 256).
+    #[arg(long)]
+    pub body_budget_mib: Option<u64>,
     /// Fraction of requests whose connection is dropped mid-stream.
     #[arg(long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
@@ -472,6 +475,7 @@ impl SimArgs {
             max_model_len: self.max_model_len,
             seed: self.seed,
             fail_rate: self.fail_rate,
+            body_budget_mib: self.body_budget_mib,
             disconnect_rate: self.disconnect_rate,
             stall_rate: self.stall_rate,
             stall_s: Some(self.stall_s),
@@ -517,7 +521,7 @@ async fn run_sim(args: &SimArgs) -> u8 {
             return 1;
         }
     };
-    println!("{}", server.url());
+    aibench_core::print_line(&server.url().to_string());
     crate::flush_std();
     eprintln!("aibench sim: simulated vLLM serving '{model}' (profile {profile}) at {}", server.url());
     tokio::select! {

@@ -136,7 +136,7 @@ async fn interactive(lua: &Lua) -> u8 {
                 let Some(code) = chunker.push(lua, &line) else { continue };
                 let _ = rl.add_history_entry(code.as_str());
                 match eval_chunk(lua, &code).await {
-                    Ok(lines) if !lines.is_empty() => println!("{}", lines.join("\t")),
+                    Ok(lines) if !lines.is_empty() => aibench_core::print_line(&lines.join("\t")),
                     Ok(_) => {}
                     Err(e) => eprintln!("{e}"),
                 }
@@ -175,7 +175,7 @@ async fn piped(lua: &Lua) -> u8 {
         };
         let Some(code) = chunker.push(lua, &line) else { continue };
         match eval_chunk(lua, &code).await {
-            Ok(out) if !out.is_empty() => println!("{}", out.join("\t")),
+            Ok(out) if !out.is_empty() => aibench_core::print_line(&out.join("\t")),
             Ok(_) => {}
             Err(e) => {
                 failed = true;

@@ -322,11 +322,14 @@ async fn an_overloaded_pacer_gives_up_real_time_and_loses_nothing() {
     let n = 20_000u64;
     let r = bench(json!({
         "target": {"url": url, "api": "http", "method": "POST", "body": "{{seq}}"},
+        // The backlog cap raised to the whole run: every request waits for
+        // its slot (the default cap would count the excess as not sent).
         "workload": {"pattern": "open-loop", "rate": 1_000_000, "arrival": "constant", "total_requests": n,
-                     "max_concurrency": 16},
+                     "max_concurrency": 16, "max_in_flight": n},
     }))
     .await;
     assert_eq!((r.total_requests, r.successes, r.errors), (n, n, 0), "every request answered and counted");
+    assert_eq!(r.not_sent, 0);
     assert_eq!(seen.lock().unwrap().len() as u64, n);
     let pacer = r.client.pacer.as_ref().expect("an open loop reports its pacer");
     match pacer.priority.as_str() {

@@ -52,7 +52,7 @@ async fn main() -> Result<(), String> {
     }))?;
     let rss0 = peak_rss_mb();
     let t0 = Instant::now();
-    let (prepared, _) = dataset::prepare(&spec, Some("m"), n, &counter).await?;
+    let (prepared, _) = dataset::prepare(&spec, Some("m"), n, None, &counter).await?;
     let secs = t0.elapsed().as_secs_f64();
     let bytes: usize = prepared.iter().map(|p| p.body.len()).sum();
     // Counted again outside the timing: every 100th prompt, with the tokenizer.

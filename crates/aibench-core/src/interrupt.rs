@@ -92,20 +92,39 @@ fn on_signal(st: &State, sig: Signal) {
     }
 }
 
-/// Starts the listeners (once per process), from inside the tokio runtime.
+/// Starts the listeners (once per process). They run on a thread of their
+/// own with its own small runtime, so a signal is answered (a stop asked
+/// for, a second Ctrl-C quitting) however busy the main runtime is: an
+/// overloaded open loop, a long template render or a dataset being read.
 pub fn install() {
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return;
     }
-    use tokio::signal::unix::{SignalKind, signal};
-    for (kind, sig) in [(SignalKind::interrupt(), Signal::Interrupt), (SignalKind::terminate(), Signal::Terminate)] {
-        let Ok(mut stream) = signal(kind) else { continue };
-        let st = state().clone();
-        tokio::spawn(async move {
-            while stream.recv().await.is_some() {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new().name("aibench-signals".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let _ = ready_tx.send(());
+            return;
+        };
+        rt.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut int = signal(SignalKind::interrupt()).ok();
+            let mut term = signal(SignalKind::terminate()).ok();
+            let _ = ready_tx.send(());
+            let st = state().clone();
+            loop {
+                let sig = tokio::select! {
+                    Some(()) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Signal::Interrupt,
+                    Some(()) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Signal::Terminate,
+                    else => return,
+                };
                 on_signal(&st, sig);
             }
         });
+    });
+    if spawned.is_ok() {
+        // The handlers are in place before anything that may be interrupted starts.
+        let _ = ready_rx.recv_timeout(std::time::Duration::from_secs(5));
     }
 }
 

@@ -20,6 +20,7 @@ pub mod datasets;
 pub mod gpu;
 pub mod hpc;
 pub mod httpc;
+pub mod inputs;
 pub mod interrupt;
 pub mod jobs;
 pub mod loadgen;
@@ -39,4 +40,18 @@ use std::io::Write;
 pub fn flush_std() {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+}
+
+/// Prints a line to standard output. A reader that went away (`aibench eval
+/// ... | head`) ends the process quietly with 141, as a Unix tool killed
+/// by SIGPIPE does, rather than a panic.
+pub fn print_line(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(s.as_bytes()).and_then(|_| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            let _ = std::io::stderr().flush();
+            std::process::exit(141);
+        }
+        eprintln!("aibench: writing to standard output failed: {e}");
+    }
 }

@@ -44,6 +44,7 @@ impl Target {
             "body": string(),
             "tokenizer": string(),
             "prompt_format": {"kind": "oneof", "values": ["text", "ids"]},
+            "max_event_bytes": {"kind": "number", "min": 1024},
         }))
     }
 }

@@ -22,10 +22,78 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>, n
     scored.into_iter().filter(|(_, s)| *s > 0.6).take(n).map(|(c, _)| c).collect()
 }
 
-/// Writes a file atomically: a temporary file in the same folder, fsync, rename.
-/// Readers see the old content or the new one, never a torn write. Without
-/// `mode`, the file gets [`file_mode`] for its place.
+/// Where an output path really leads: symlinks are followed (to at most 40
+/// hops, relative targets against the link's folder), the same rule for
+/// every output aibench writes; a dangling link leads to the file it names.
+pub fn resolve_output(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = if to.is_absolute() { to } else { p.parent().unwrap_or(Path::new(".")).join(to) };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other(format!("{}: too many levels of symbolic links", path.display())))
+}
+
+/// What an existing output path is, when it is not a regular file that can
+/// be replaced: `Some(true)` a character device or FIFO (written straight
+/// into), `Some(false)` a folder, block device or socket (refused).
+fn special_kind(m: &std::fs::Metadata) -> Option<(bool, &'static str)> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = m.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_char_device() {
+        Some((true, "character device"))
+    } else if t.is_fifo() {
+        Some((true, "FIFO"))
+    } else if t.is_dir() {
+        Some((false, "folder"))
+    } else if t.is_block_device() {
+        Some((false, "block device"))
+    } else if t.is_socket() {
+        Some((false, "socket"))
+    } else {
+        Some((false, "special file"))
+    }
+}
+
+/// Writes an output file. The rules, the same for every output (results,
+/// reports, exports, `fs.write`):
+/// - `-` is standard output;
+/// - a symlink is followed ([`resolve_output`]);
+/// - an existing character device or FIFO (`/dev/null`, `/dev/stdout`, a
+///   pipe) is written straight into, never replaced;
+/// - a folder, block device or socket is refused;
+/// - a regular file (or a new one) is written atomically: a temporary file
+///   in the same folder, fsync, rename. Readers see the old content or the
+///   new one, never a torn write. Without `mode`, the file gets
+///   [`file_mode`] for its place.
 pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(data)?;
+        return out.flush();
+    }
+    let path = resolve_output(path)?;
+    if let Ok(m) = std::fs::metadata(&path)
+        && let Some((writable, what)) = special_kind(&m)
+    {
+        if !writable {
+            let kind = if m.is_dir() { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
+            return Err(std::io::Error::new(
+                kind,
+                format!("is a {what}; expected a regular file, a character device, a FIFO or '-'"),
+            ));
+        }
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        f.write_all(data)?;
+        return f.flush();
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -34,9 +102,16 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Res
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     use std::os::unix::fs::PermissionsExt;
-    let m = mode.unwrap_or_else(|| file_mode(path));
+    let m = mode.unwrap_or_else(|| file_mode(&path));
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(m))?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    // The target may have become something else since it was looked at:
+    // never rename over anything but a regular file.
+    if let Ok(meta) = std::fs::symlink_metadata(&path)
+        && !meta.file_type().is_file()
+    {
+        return Err(std::io::Error::other("changed into a non-regular file while being written; not replaced"));
+    }
+    tmp.persist(&path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -180,16 +255,43 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Checks before a run that `path` can be written at its end: the file is
-/// writable if it exists, else its folder exists (it is created if need be)
-/// and is writable.
+/// The free space, in bytes, that an output's file system must have before
+/// a run: a result with its histograms and series is a few MiB at most.
+pub const MIN_FREE_BYTES: u64 = 16 << 20;
+
+/// Checks before a run that `path` can be written at its end, by the rules
+/// of [`atomic_write`]: `-` always can; a symlink is followed; a character
+/// device or FIFO must be writable (it is not opened: a FIFO would wait for
+/// a reader); a folder, block device or socket is refused; otherwise the
+/// file is writable if it exists, else its folder exists (it is created if
+/// need be) and is writable, and its file system has [`MIN_FREE_BYTES`] free.
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
-    if path.is_dir() {
-        return Err(Error::new(ErrorKind::IsADirectory, "is a folder"));
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let path = &resolve_output(path)?;
+    if let Ok(m) = std::fs::metadata(path)
+        && let Some((writable, what)) = special_kind(&m)
+    {
+        if !writable {
+            let kind = if m.is_dir() { ErrorKind::IsADirectory } else { ErrorKind::InvalidInput };
+            return Err(Error::new(
+                kind,
+                format!("is a {what}; expected a regular file, a character device, a FIFO or '-'"),
+            ));
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(Error::other)?;
+        // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            return Err(Error::last_os_error());
+        }
+        return Ok(());
     }
     if path.exists() {
-        return std::fs::OpenOptions::new().append(true).open(path).map(|_| ());
+        std::fs::OpenOptions::new().append(true).open(path)?;
+        return check_free_space(path);
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -199,7 +301,62 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
         return Err(Error::new(ErrorKind::NotADirectory, format!("{} is not a folder", file.display())));
     }
     create_dirs(&dir)?;
-    tempfile::Builder::new().prefix(".aibench-probe-").tempfile_in(&dir).map(|_| ())
+    tempfile::Builder::new().prefix(".aibench-probe-").tempfile_in(&dir)?;
+    check_free_space(&dir)
+}
+
+/// Bytes free to this user on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs fills the zeroed struct from a valid NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+fn check_free_space(path: &Path) -> std::io::Result<()> {
+    let free = free_bytes(path)?;
+    if free < MIN_FREE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "only {} KiB free on its file system; a result needs up to {} MiB: free some space or choose another place",
+                free / 1024,
+                MIN_FREE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a result goes when its own path cannot take it (a full disk at
+/// the end of a run): `$AIBENCH_HOME/rescued/`, then the temporary folder.
+/// Writes `data` to the first that takes it and returns its path.
+pub fn rescue_write(name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+    let safe: String = name.chars().map(|c| if name_char(c) { c } else { '_' }).collect();
+    let safe = safe.trim_start_matches('.').to_string();
+    let file = format!("{}-{}", chrono_stamp(), if safe.is_empty() { "result.json".into() } else { safe });
+    let mut last = None;
+    for dir in [aibench_home().join("rescued"), std::env::temp_dir()] {
+        if let Err(e) = create_dirs(&dir) {
+            last = Some(e);
+            continue;
+        }
+        let p = dir.join(&file);
+        match atomic_write(&p, data, Some(0o600)) {
+            Ok(()) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no place to write")))
+}
+
+fn chrono_stamp() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}{:03}", t.as_secs(), t.subsec_millis())
 }
 
 /// A new temporary folder, kept: the caller owns it and removes it.

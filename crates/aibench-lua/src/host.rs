@@ -221,7 +221,7 @@ pub async fn eval_and_print(code: &str, args: &[String]) -> u8 {
     match result.and_then(|v| render_values(&lua, &v)) {
         Ok(lines) => {
             if !lines.is_empty() {
-                println!("{}", lines.join("\t"));
+                aibench_core::print_line(&lines.join("\t"));
             }
             0
         }

@@ -369,13 +369,18 @@ async fn start_metrics(
     let mut dcgm = None;
     let mut gpu_url = None;
     let source = match m.gpu {
-        _ if m.gpu_from_file.is_some() => match Source::open(m.gpu_from_file.as_deref()) {
-            Ok(s) => {
-                gpu_url = Some(url.clone());
-                s
+        // A recorded scrape: a regular file within its cap (a device or a
+        // growing file would otherwise be read until memory runs out).
+        _ if m.gpu_from_file.is_some() => {
+            let file = m.gpu_from_file.as_deref().unwrap_or_default();
+            match crate::inputs::read_to_string(file, crate::inputs::Kind::GpuScrape) {
+                Ok(text) => {
+                    gpu_url = Some(url.clone());
+                    Source::File(text)
+                }
+                Err(e) => Source::Off(format!("monitoring.gpu_from_file: {e}")),
             }
-            Err(e) => Source::Off(e),
-        },
+        }
         GpuMode::Off => Source::Off("monitoring.gpu = off".into()),
         GpuMode::Dcgm | GpuMode::Auto if dcgm_bin.is_some() => {
             let free = std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|l| l.local_addr()).map(|a| a.port());
@@ -411,7 +416,9 @@ async fn start_metrics(
         }
     };
     match &source {
-        Source::Off(why) if dcgm.is_none() && m.gpu != GpuMode::Off => say(format!("GPU metrics: {why}")),
+        Source::Off(why) if dcgm.is_none() && (m.gpu != GpuMode::Off || m.gpu_from_file.is_some()) => {
+            say(format!("GPU metrics: {why}"))
+        }
         Source::Nvml(_) => {
             say("GPU metrics: NVML");
             gpu_url = Some(url.clone());

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Common, DatasetStats, json_records, read_text};
+use super::{Common, DatasetStats, each_record};
 
 /// `type = "sharegpt"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,9 +170,8 @@ fn messages_parts(v: &Value) -> Result<Vec<(Role, String)>, String> {
 type Parts = fn(&Value) -> Result<Vec<(Role, String)>, String>;
 
 fn load(path: &str, common: &Common, stats: &mut DatasetStats, parts: Parts) -> Result<Vec<Conversation>, String> {
-    let text = read_text(path)?;
     let mut out = Vec::new();
-    for (at, rec) in json_records(path, &text)? {
+    each_record(path, |(at, rec)| {
         stats.read += 1;
         let conv = rec.and_then(|v| parts(&v)).map(fold);
         match conv {
@@ -180,7 +179,8 @@ fn load(path: &str, common: &Common, stats: &mut DatasetStats, parts: Parts) -> 
             Ok(None) => stats.skip("empty"),
             Ok(Some(c)) => out.push(c),
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -11,8 +11,11 @@ pub mod table;
 pub mod trace;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
 
 use serde::{Deserialize, Serialize};
+
+use crate::inputs::{Bounded, Kind};
 
 /// What happens at a line that cannot be read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,41 +146,109 @@ impl std::fmt::Display for Loc {
     }
 }
 
-/// The whole file as text, with an error that names the field and the file.
+/// How often (in lines or records) a loading loop checks for a stop
+/// request; the reader also checks at every read.
+pub const CHECK_EVERY: usize = 4096;
+
+/// An error reading a dataset (it names the file already).
+pub fn read_error(e: std::io::Error) -> String {
+    format!("dataset.path: {e}")
+}
+
+/// A stop request (SIGINT, SIGTERM) while loading `path`, as an error.
+pub fn check_interrupt(path: &str) -> Result<(), String> {
+    crate::inputs::check_interrupt(path).map_err(|e| format!("dataset.path: {e}"))
+}
+
+/// A dataset file opened for streaming (see [`crate::inputs`]: a regular
+/// file within the size cap for datasets), past a UTF-8 byte-order mark.
+pub fn open_text(path: &str) -> Result<BufReader<Bounded>, String> {
+    let file = crate::inputs::open(path, Kind::Dataset).map_err(|e| format!("dataset.path: {e}"))?;
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let bom = r.fill_buf().map_err(read_error)?.starts_with(crate::inputs::BOM);
+    if bom {
+        r.consume(crate::inputs::BOM.len());
+    }
+    Ok(r)
+}
+
+/// The whole file as text (without a byte-order mark), with an error that
+/// names the field and the file.
 pub fn read_text(path: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("dataset.path: cannot read '{path}': {e}"))?;
+    let mut bytes = Vec::new();
+    open_text(path)?.read_to_end(&mut bytes).map_err(read_error)?;
     String::from_utf8(bytes)
         .map_err(|e| format!("dataset.path: '{path}' is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
+/// A line without its line ending (`\n` or `\r\n`).
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// A record and its place: its JSON, or why it is not JSON.
 pub type Record = (Loc, Result<serde_json::Value, String>);
 
-/// The records of a JSON file: a JSON array of records, or one JSON value
-/// per line (blank lines ignored). A record that is not valid JSON comes
-/// back as an error message with its place.
-pub fn json_records(path: &str, text: &str) -> Result<Vec<Record>, String> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        let all: Vec<serde_json::Value> = serde_json::from_str(trimmed).map_err(|e| {
-            let line = e.line() + text[..text.len() - trimmed.len()].matches('\n').count();
-            format!("dataset.path: {path}:{line}: invalid JSON: {e}")
-        })?;
-        return Ok(all
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (Loc { path: path.into(), line: None, record: i + 1 }, Ok(v)))
-            .collect());
+/// The records of a JSON file, handed to `each` in order: a JSON array of
+/// records (read whole), or one JSON value per line (streamed; blank lines
+/// ignored). A record that is not valid JSON comes with an error message
+/// and its place; an error from `each` stops the reading. A byte-order mark
+/// is skipped; a stop request (SIGINT, SIGTERM) ends it with an error.
+pub fn each_record(path: &str, mut each: impl FnMut(Record) -> Result<(), String>) -> Result<(), String> {
+    let mut r = open_text(path)?;
+    // Leading white space, counted in lines, then the first character
+    // decides: an array, or a value per line.
+    let mut line_no = 0usize;
+    loop {
+        let buf = r.fill_buf().map_err(read_error)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        line_no += buf[..ws].iter().filter(|b| **b == b'\n').count();
+        let all_space = ws == buf.len();
+        r.consume(ws);
+        if !all_space {
+            break;
+        }
     }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let first = r.fill_buf().map_err(read_error)?.first().copied();
+    if first == Some(b'[') {
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes).map_err(read_error)?;
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("dataset.path: {path}:{}: invalid JSON: {e}", e.line() + line_no))?;
+        drop(bytes);
+        for (i, v) in all.into_iter().enumerate() {
+            if i.is_multiple_of(CHECK_EVERY) {
+                check_interrupt(path)?;
+            }
+            each((Loc { path: path.into(), line: None, record: i + 1 }, Ok(v)))?;
+        }
+        return Ok(());
+    }
+    let mut buf = Vec::with_capacity(4096);
+    let mut record = 0usize;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf).map_err(read_error)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if line_no.is_multiple_of(CHECK_EVERY) {
+            check_interrupt(path)?;
+        }
+        let line = std::str::from_utf8(trim_eol(&buf)).map_err(|e| {
+            format!("dataset.path: {path}:{line_no}: not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1)
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let at = Loc { path: path.into(), line: Some(i + 1), record: out.len() + 1 };
-        out.push((at, serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))));
+        record += 1;
+        let at = Loc { path: path.into(), line: Some(line_no), record };
+        each((at, serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))))?;
     }
-    Ok(out)
 }
 
 /// The error for a dataset that the filters left empty.

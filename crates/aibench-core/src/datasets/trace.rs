@@ -97,8 +97,7 @@ impl Trace {
                     .into(),
             );
         }
-        let file = std::fs::File::open(path).map_err(|e| format!("dataset.path: cannot read '{path}': {e}"))?;
-        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut r = super::open_text(path)?;
         let mut t = Trace { block_size: spec.block_size as u32, path: path.clone(), ..Default::default() };
         let mut buf = Vec::with_capacity(4096);
         let mut ids: Vec<u32> = Vec::with_capacity(256);
@@ -107,11 +106,14 @@ impl Trace {
         let limit = common.sample.unwrap_or(u64::MAX);
         loop {
             buf.clear();
-            let n = r.read_until(b'\n', &mut buf).map_err(|e| format!("dataset.path: {path}:{}: {e}", line_no + 1))?;
+            let n = r.read_until(b'\n', &mut buf).map_err(super::read_error)?;
             if n == 0 || t.entries.len() as u64 >= limit {
                 break;
             }
             line_no += 1;
+            if line_no.is_multiple_of(super::CHECK_EVERY) {
+                super::check_interrupt(path)?;
+            }
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -132,6 +134,7 @@ impl Trace {
                     continue;
                 }
             };
+            check_time(&at, ts, last_ms)?;
             last_ms = ts;
             if common.max_prompt_tokens.is_some_and(|m| input > m) {
                 stats.skip("too_long");
@@ -191,6 +194,37 @@ impl Trace {
         }
         out
     }
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+/// The longest wait between two requests of a trace: a day.
+pub const MAX_GAP_MS: f64 = DAY_MS;
+/// The latest timestamp: 1e13 ms from the epoch is the year 2286.
+pub const MAX_TIMESTAMP_MS: f64 = 1e13;
+
+/// A duration in milliseconds, in days or years, for messages.
+fn span(ms: f64) -> String {
+    let days = ms / DAY_MS;
+    if days >= 365.0 { format!("{:.0} years", days / 365.25) } else { format!("{days:.1} days") }
+}
+
+/// Refuses an absurd timestamp (beyond the year 2286, or not
+/// milliseconds) and a gap of over a day between requests, which a replay
+/// would wait through in silence. Not a bad line: no line after it could
+/// be timed either.
+fn check_time(at: &Loc, ts: f64, last_ms: f64) -> Result<(), String> {
+    if last_ms.is_finite() && ts - last_ms > MAX_GAP_MS {
+        return Err(format!(
+            "dataset.path: {at}: timestamp: {ts} ms is {} after the previous request's {last_ms} ms; a replay would wait that long (the most allowed between two requests is a day): fix the trace's timestamps, or split it",
+            span(ts - last_ms)
+        ));
+    }
+    if ts > MAX_TIMESTAMP_MS {
+        return Err(format!(
+            "dataset.path: {at}: timestamp: {ts} is beyond {MAX_TIMESTAMP_MS:e} ms (the year 2286); timestamps are milliseconds (from the trace's start or the Unix epoch), is this one in micro- or nanoseconds?"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks one line: (timestamp, input, output), with the ids in `ids`.
@@ -285,5 +319,50 @@ mod tests {
         assert!(Trace::load(&s, &mut DatasetStats::default()).unwrap_err().starts_with("dataset.shuffle"));
         let e = Trace::load(&spec("/nonexistent/t.jsonl"), &mut DatasetStats::default()).unwrap_err();
         assert!(e.starts_with("dataset.path: cannot read '/nonexistent/t.jsonl'"), "{e}");
+    }
+
+    #[test]
+    fn absurd_timestamps_and_gaps_are_refused_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        let p = p.to_str().unwrap();
+        let line = |ts: &str| format!("{{\"timestamp\": {ts}, \"input_length\": 10, \"output_length\": 3}}\n");
+        // About 31,000 years between two requests.
+        std::fs::write(p, line("0") + &line("1e15")).unwrap();
+        let e = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap_err();
+        assert!(e.contains(&format!("{p}:2: timestamp: 1000000000000000")), "{e}");
+        assert!(e.contains("31688 years after the previous request's 0 ms"), "{e}");
+        // on_bad_line = "skip" does not skip it: no later line could be timed.
+        let mut s = spec(p);
+        s.common.on_bad_line = OnBadLine::Skip;
+        assert!(Trace::load(&s, &mut DatasetStats::default()).unwrap_err().contains("is a day"));
+        // A timestamp in microseconds since the epoch.
+        std::fs::write(p, line("1700000000000000")).unwrap();
+        let e = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap_err();
+        assert!(e.contains(&format!("{p}:1: timestamp: 1700000000000000 is beyond 1e13 ms")), "{e}");
+        // Epoch milliseconds and a gap under a day are fine.
+        std::fs::write(p, line("1700000000000") + &line("1700000000000") + &line("1700080000000")).unwrap();
+        let t = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap();
+        assert_eq!(t.entries.iter().map(|e| e.at_ms).collect::<Vec<_>>(), vec![0.0, 0.0, 80_000_000.0]);
+        std::fs::write(p, line("0") + &line("86400001")).unwrap();
+        let e = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap_err();
+        assert!(e.contains(&format!("{p}:2: timestamp: 86400001 ms is 1.0 days after")), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted_and_a_stop_request_ends_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        let p = p.to_str().unwrap();
+        let line = "{\"timestamp\": 5, \"input_length\": 600, \"output_length\": 3, \"hash_ids\": [1, 2]}\n";
+        std::fs::write(p, format!("\u{feff}{line}{line}")).unwrap();
+        let t = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap();
+        assert_eq!(t.entries.len(), 2);
+        std::fs::write(p, line.repeat(10_000)).unwrap();
+        let _stop = crate::inputs::TestInterrupt::start();
+        let e = Trace::load(&spec(p), &mut DatasetStats::default()).unwrap_err();
+        assert_eq!(e, format!("dataset.path: interrupted (SIGINT) while loading '{p}'"));
+        let e = Trace::load(&spec("/dev/zero"), &mut DatasetStats::default()).unwrap_err();
+        assert!(e.contains("'/dev/zero' is a character device"), "{e}");
     }
 }

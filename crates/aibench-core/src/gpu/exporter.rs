@@ -19,9 +19,9 @@ impl Source {
     /// NVML when it loads, else off with its reason; `file` wins when given.
     pub fn open(file: Option<&str>) -> Result<Source, String> {
         if let Some(f) = file {
-            return std::fs::read_to_string(f)
+            return crate::inputs::read_to_string(f, crate::inputs::Kind::GpuScrape)
                 .map(Source::File)
-                .map_err(|e| format!("--from-file: cannot read '{f}': {e}"));
+                .map_err(|e| format!("--from-file: {e}"));
         }
         Ok(match Gpus::open() {
             Ok(g) => Source::Nvml(Box::new(g)),

@@ -226,14 +226,16 @@ async fn wait_group_gone(pgid: i32, since: u64, limit: Duration) -> bool {
 
 /// SIGTERM to the job's group (the agent then stops the service's own group
 /// and deregisters), SIGKILL to both groups if anything is left after `grace`.
+/// Also for a job that has ended: an agent killed outright (SIGKILL) leaves
+/// its service's group behind, and that group is recorded.
 pub async fn cancel(id: &str, home: &Path, grace: Duration) -> Result<(), ExecError> {
     let r = read_record(home, id)?;
     let dir = Path::new(&r.dir);
-    let _ = std::fs::write(dir.join("cancel_requested"), b"1\n");
     let job = r.pid as i32;
     let since = r.starttime;
     let service = std::fs::read_to_string(dir.join("service.pgid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
     if group_alive(job, since) {
+        let _ = crate::util::atomic_write(&dir.join("cancel_requested"), b"1\n", Some(0o600));
         signal_group(job, libc::SIGTERM);
         if !wait_group_gone(job, since, grace).await {
             signal_group(job, libc::SIGKILL);

@@ -70,7 +70,10 @@ async fn user(
         let (req, meta) = ctx.request(target, seq);
         let out = tokio::select! {
             r = exec(&ctx, &mut conns[target], target, (&req, meta), ready, None, None, &mut scratch) => r,
-            _ = abort.wait_for(|a| *a) => return,
+            _ = abort.wait_for(|a| *a) => {
+                ctx.unfinished.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         };
         if let Some(rec) = out {
             if !finish_request(&ctx, uid, seq, target, &rec, &scratch) {
@@ -82,19 +85,10 @@ async fn user(
             if rec.refused {
                 // The server is not taking requests: pause before the next,
                 // longer each time, rather than hammering it.
-                let pause = backoff.next();
-                let wake = rec.done + pause;
                 n += 1;
-                if deadline.is_some_and(|d| wake >= d) {
-                    break;
-                }
-                ctx.backoffs.fetch_add(1, Ordering::Relaxed);
-                let from = Instant::now();
-                let completed = sleep_unless_stopped(&ctx, &timer, wake).await;
-                ctx.backoff_us.fetch_add(from.elapsed().as_micros() as u64, Ordering::Relaxed);
                 // The pause replaces the think time: it is not the client's gap.
                 prev_done = None;
-                if !completed {
+                if !back_off(&ctx, &timer, &mut backoff, rec.done, deadline).await {
                     break;
                 }
                 continue;
@@ -127,27 +121,48 @@ async fn user(
 /// A user's pauses after refused requests: exponential from 10 ms to 1 s,
 /// jittered (so users that failed together do not retry together), reset by
 /// a request the server answered.
-struct Pause {
+pub(super) struct Pause {
     rng: rand_chacha::ChaCha8Rng,
     next: Duration,
 }
 
 impl Pause {
-    fn new(uid: u64) -> Pause {
+    pub(super) fn new(uid: u64) -> Pause {
         use rand::SeedableRng;
         Pause { rng: rand_chacha::ChaCha8Rng::seed_from_u64(uid ^ 0x0062_6163_6b6f_6666), next: BACKOFF_MIN }
     }
 
-    fn next(&mut self) -> Duration {
+    pub(super) fn next(&mut self) -> Duration {
         use rand::RngExt;
         let base = self.next;
         self.next = (self.next * 2).min(BACKOFF_MAX);
         base.mul_f64(self.rng.random_range(0.5..1.5)).min(BACKOFF_MAX)
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = BACKOFF_MIN;
     }
+}
+
+/// A refused user's pause after the refusal that ended at `done`, counted in
+/// the result's `backoff`; false when the run ends first (its deadline
+/// falls inside the pause, or it was stopped).
+pub(super) async fn back_off(
+    ctx: &Ctx,
+    timer: &PreciseTimer,
+    pause: &mut Pause,
+    done: Instant,
+    deadline: Option<Instant>,
+) -> bool {
+    let wake = done + pause.next();
+    if deadline.is_some_and(|d| wake >= d) {
+        return false;
+    }
+    ctx.backoffs.fetch_add(1, Ordering::Relaxed);
+    let from = Instant::now();
+    let completed = sleep_unless_stopped(ctx, timer, wake).await;
+    ctx.backoff_us.fetch_add(from.elapsed().as_micros() as u64, Ordering::Relaxed);
+    completed
 }
 
 /// Sleeps until `until`; false when the run was stopped meanwhile.

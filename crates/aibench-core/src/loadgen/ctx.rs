@@ -73,6 +73,14 @@ pub(super) struct Ctx {
     pub(super) start: Instant,
     pub(super) origin: Instant,
     pub(super) timeout: Duration,
+    /// The most one streamed event or unstreamed body may hold.
+    pub(super) max_event_bytes: usize,
+    /// Due requests never sent (the open loop's backlog cap).
+    pub(super) not_sent: AtomicU64,
+    /// Requests sent but cut when the run stopped (its grace ran out).
+    pub(super) unfinished: AtomicU64,
+    /// The most requests (rate-started sessions) outstanding at once.
+    pub(super) max_outstanding: u64,
     pub(super) slo: Slo,
     pub(super) log: Option<mpsc::UnboundedSender<Option<String>>>,
     pub(super) pools: Vec<Mutex<Vec<Conn>>>,

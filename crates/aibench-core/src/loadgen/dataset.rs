@@ -113,7 +113,9 @@ fn first_turn(c: &Conversation, chat: bool) -> (Option<Vec<Message>>, String) {
 /// vLLM's sharegpt dataset does (and outputs taken from answers, too).
 const MIN_TOKENS: u64 = 4;
 
-/// Builds up to `pool` request bodies (cycled through during the run), with
+/// Builds up to `pool` request bodies (cycled through during the run) for
+/// synthetic prompts, and for a dataset at most `need` (what the run can
+/// send, when that is known), with
 /// each prompt's length in `counter`'s tokens: exact for synthetic prompts,
 /// counted for prompts from a file or a list. Also says what reading a
 /// dataset file skipped.
@@ -121,8 +123,10 @@ pub async fn prepare(
     spec: &BenchSpec,
     model: Option<&str>,
     pool: usize,
+    need: Option<usize>,
     counter: &Counter,
 ) -> Result<(Vec<Prepared>, Option<DatasetStats>), String> {
+    let need = need.unwrap_or(usize::MAX).max(1);
     let t = &spec.target;
     let chat = is_chat(t.api);
     let make = |prompt: &PromptText, prompt_tokens: u64, out: u64| {
@@ -183,7 +187,7 @@ pub async fn prepare(
             common.order(&mut rows);
             let mut out = Vec::new();
             for row in rows {
-                if out.len() >= common.limit() {
+                if out.len() >= common.limit().min(need) {
                     break;
                 }
                 match row {
@@ -228,7 +232,7 @@ pub async fn prepare(
             common.order(&mut convs);
             let mut out = Vec::new();
             for c in convs {
-                if out.len() >= common.limit() {
+                if out.len() >= common.limit().min(need) {
                     break;
                 }
                 let Some(o) = turn_output(&c.turns[0].answer, fixed_out, &common, counter, &mut stats).await? else {

@@ -22,6 +22,8 @@ pub(super) struct Scratch {
     pub(super) body: Vec<u8>,
     pub(super) err_body: Vec<u8>,
     pub(super) status: u16,
+    /// The unstreamed body went past the event limit.
+    pub(super) body_over: bool,
 }
 
 impl Scratch {
@@ -32,6 +34,10 @@ impl Scratch {
         self.body.clear();
         self.err_body.clear();
         self.status = 0;
+        self.body_over = false;
+        if self.body.capacity() > 1 << 20 {
+            self.body = Vec::new();
+        }
     }
 }
 
@@ -40,6 +46,8 @@ pub(super) struct Sink<'a> {
     pub(super) api: Api,
     pub(super) stream: bool,
     pub(super) llm: bool,
+    /// The most one event, line or unstreamed body may hold.
+    pub(super) limit: usize,
 }
 
 impl BodySink for Sink<'_> {
@@ -55,13 +63,31 @@ impl BodySink for Sink<'_> {
         } else if self.llm && self.stream {
             let tokens = &mut s.tokens;
             if is_ndjson(self.api) {
+                s.lines.set_limit(self.limit);
                 s.lines.feed(bytes, &mut |l| tokens.ollama_line(l, Some(at)));
             } else {
+                s.sse.set_limit(self.limit);
                 s.sse.feed(bytes, &mut |d| tokens.openai_event(d, at));
             }
         } else if self.llm {
-            s.body.extend_from_slice(bytes);
+            if s.body.len() + bytes.len() > self.limit {
+                s.body_over = true;
+                s.body = Vec::new();
+            } else if !s.body_over {
+                s.body.extend_from_slice(bytes);
+            }
         }
+    }
+
+    fn failed(&self) -> Option<String> {
+        let s = &*self.s;
+        (s.sse.overflowed() || s.lines.overflowed() || s.body_over).then(|| {
+            let what = if self.stream { "one streamed event or line" } else { "the response body" };
+            format!(
+                "{what} went past {} bytes without ending (target.max_event_bytes); the response was cut",
+                self.limit
+            )
+        })
     }
 }
 
@@ -116,7 +142,8 @@ pub(super) async fn exec(
                     0
                 }
             };
-            let mut sink = Sink { s: scratch, api: ctx.api, stream: ctx.stream, llm: ctx.llm };
+            let mut sink =
+                Sink { s: scratch, api: ctx.api, stream: ctx.stream, llm: ctx.llm, limit: ctx.max_event_bytes };
             match c.exchange_from(req, written, &mut sink).await {
                 Ok(fin) => {
                     if fin.close {
@@ -140,6 +167,7 @@ pub(super) async fn exec(
     let done = Instant::now();
     ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
     if *ctx.abort.borrow() {
+        ctx.unfinished.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     let failure = match result {
@@ -186,6 +214,9 @@ pub(super) async fn exec(
     Some(rec)
 }
 
+/// The largest token count a server's `usage` may report.
+const MAX_USAGE_TOKENS: u64 = u32::MAX as u64;
+
 pub(super) fn classify(ctx: &Ctx, s: &mut Scratch) -> Option<(ErrorClass, String)> {
     let status = s.status;
     let excerpt = || {
@@ -216,6 +247,16 @@ pub(super) fn classify(ctx: &Ctx, s: &mut Scratch) -> Option<(ErrorClass, String
     }
     if let Some(e) = &s.tokens.error {
         return Some((ErrorClass::Other, format!("server error: {e}")));
+    }
+    // Numbers from outside are range-checked: no model has 2^32 tokens of
+    // context, and a count past it would poison every total it joins.
+    for (what, v) in [("prompt_tokens", &mut s.tokens.usage_input), ("completion_tokens", &mut s.tokens.usage_output)] {
+        if let Some(n) = v.take_if(|n| *n > MAX_USAGE_TOKENS) {
+            return Some((
+                ErrorClass::Other,
+                format!("server usage out of range: {what} {n} (at most {MAX_USAGE_TOKENS})"),
+            ));
+        }
     }
     if ctx.stream && !s.tokens.done {
         let what = if is_ndjson(ctx.api) { "a final line with done: true" } else { "data: [DONE]" };
@@ -295,7 +336,11 @@ pub(super) fn finish_request(ctx: &Ctx, shard: u64, seq: u64, target: usize, rec
     false
 }
 
-pub(super) type LogWriter = (mpsc::UnboundedSender<Option<String>>, tokio::task::JoinHandle<()>);
+/// What writing the per-request log came to: lines written, and the
+/// first error that cut it short (a full disk), if any.
+pub(super) type LogOutcome = (u64, Option<String>);
+
+pub(super) type LogWriter = (mpsc::UnboundedSender<Option<String>>, tokio::task::JoinHandle<LogOutcome>);
 
 pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
     if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
@@ -303,6 +348,10 @@ pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
     {
         return Err(format!("per_request_log: folder '{}' does not exist", dir.display()));
     }
+    // The output rules of `util::atomic_write`: symlinks followed, devices
+    // and FIFOs written into, folders and sockets refused.
+    crate::util::check_writable(std::path::Path::new(path))
+        .map_err(|e| format!("per_request_log: cannot write '{path}': {e}"))?;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -312,14 +361,37 @@ pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
         .open(path)
         .map_err(|e| format!("per_request_log: cannot create '{path}': {e}"))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+    let path = path.to_string();
     let h = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut lines = 0u64;
+        let mut error: Option<String> = None;
         while let Some(Some(line)) = rx.blocking_recv() {
-            let _ = w.write_all(line.as_bytes());
-            let _ = w.write_all(b"\n");
+            if error.is_some() {
+                continue; // keep draining: the run goes on, the log has failed
+            }
+            match w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")) {
+                Ok(()) => lines += 1,
+                Err(e) => error = Some(e.to_string()),
+            }
         }
-        let _ = w.flush();
+        if error.is_none()
+            && let Err(e) = w.flush().and_then(|_| w.get_ref().sync_data().or_else(ignore_unsupported))
+        {
+            error = Some(e.to_string());
+        }
+        let error = error.map(|e| {
+            format!(
+                "per_request_log '{path}' is incomplete: writing it failed ({e}); at most {lines} of its lines were written, the last possibly cut"
+            )
+        });
+        (lines, error)
     });
     Ok((tx, h))
+}
+
+/// fsync on a device or pipe may be refused (EINVAL): not a write error.
+fn ignore_unsupported(e: std::io::Error) -> std::io::Result<()> {
+    if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::EROFS) { Ok(()) } else { Err(e) }
 }

@@ -83,7 +83,8 @@ pub(super) fn finish(
         (!h.is_empty()).then(|| h.highest_equivalent(h.value_at_quantile(0.99)) as f64 / 1000.0)
     };
     let loop_delay = ctx.loop_delay.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let validity = validity::judge(&Measured {
+    let not_sent = ctx.not_sent.load(Ordering::Relaxed);
+    let mut validity = validity::judge(&Measured {
         cpu_util,
         cores,
         wall_s: wall,
@@ -94,7 +95,15 @@ pub(super) fn finish(
         connects: total.h.by_name[CONNECT].len(),
         client_gap_ms: (total.gap_n > 0).then(|| total.gap_sum_us / total.gap_n as f64 / 1000.0),
     });
-    Report::build(
+    if not_sent > 0 {
+        validity.client_limited = true;
+        validity.reasons.push(format!(
+            "{not_sent} requests due by the schedule were not sent (client overloaded): {} were already \
+             outstanding (workload.max_in_flight raises the cap)",
+            ctx.max_outstanding
+        ));
+    }
+    let mut report = Report::build(
         total,
         Facts {
             label: spec.label.clone(),
@@ -135,7 +144,13 @@ pub(super) fn finish(
                 pacer: ctx.pacer.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             },
         },
-    )
+    );
+    report.not_sent = not_sent;
+    report.unfinished = ctx.unfinished.load(Ordering::Relaxed);
+    if not_sent > 0 {
+        report.warnings.push(format!("not sent (client overloaded): {not_sent} requests the schedule asked for"));
+    }
+    report
 }
 
 /// A trace replay's offered rate: its requests over the span of their

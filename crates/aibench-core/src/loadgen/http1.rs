@@ -110,6 +110,11 @@ pub trait BodySink {
     fn head(&mut self, status: u16, at: Instant);
     /// A piece of the (de-chunked) body and when it arrived.
     fn data(&mut self, bytes: &[u8], at: Instant);
+    /// Why the sink will take no more (a body or event past its limit):
+    /// the exchange ends there, as a broken stream.
+    fn failed(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How the response ended.
@@ -137,6 +142,10 @@ enum BodyKind {
 }
 
 const READ_CHUNK: usize = 64 * 1024;
+/// The longest response head (status line and headers) read.
+const MAX_HEAD: usize = 256 * 1024;
+/// The longest chunk-size line (with extensions) of a chunked body.
+const MAX_CHUNK_LINE: usize = 4096;
 
 impl Conn {
     pub async fn connect(ep: &Endpoint) -> Result<Conn, Failure> {
@@ -237,6 +246,12 @@ impl Conn {
                         }
                         break (status, kind, close, n);
                     }
+                    Ok(httparse::Status::Partial) if self.end - self.start > MAX_HEAD => {
+                        return Err((
+                            Failure::new(ErrorClass::Other, format!("response head longer than {MAX_HEAD} bytes")),
+                            false,
+                        ));
+                    }
                     Ok(httparse::Status::Partial) => {}
                     Err(e) => {
                         return Err((Failure::new(ErrorClass::Other, format!("invalid HTTP response: {e}")), false));
@@ -267,6 +282,9 @@ impl Conn {
                 let mut at = now;
                 loop {
                     self.pass_body(sink, &mut left, at);
+                    if let Some(m) = sink.failed() {
+                        return Err(broken(&m));
+                    }
                     if left == 0 {
                         break;
                     }
@@ -279,6 +297,9 @@ impl Conn {
                     if self.end > self.start {
                         sink.data(&self.buf[self.start..self.end], at);
                         self.start = self.end;
+                        if let Some(m) = sink.failed() {
+                            return Err(broken(&m));
+                        }
                     }
                     match self.fill().await {
                         Ok(0) => break,
@@ -312,6 +333,9 @@ impl Conn {
         loop {
             if left > 0 {
                 if self.pass_body(sink, &mut left, at) > 0 {
+                    if let Some(m) = sink.failed() {
+                        return Err(m);
+                    }
                     if left == 0 {
                         // The CRLF after the data.
                         self.expect_crlf(&mut at).await?;
@@ -339,6 +363,8 @@ impl Conn {
                 }
                 left = size;
                 continue;
+            } else if self.end - self.start > MAX_CHUNK_LINE {
+                return Err(format!("chunk-size line longer than {MAX_CHUNK_LINE} bytes"));
             }
             self.read_more(&mut at).await?;
         }

@@ -56,10 +56,18 @@ fn pace(ctx: Arc<Ctx>, schedule: Offsets, sem: Option<Arc<Semaphore>>, rt: tokio
         prio.note(on_time);
         // Counted before the last stop check, so `drive` cannot finish while
         // a request is about to be handed over.
-        ctx.outstanding.fetch_add(1, Ordering::SeqCst);
+        let before = ctx.outstanding.fetch_add(1, Ordering::SeqCst);
         if ctx.stop.load(Ordering::SeqCst) {
             ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
             break;
+        }
+        if before >= ctx.max_outstanding {
+            // The backlog is full: the client cannot keep up with the
+            // schedule. Not sent, and counted as such, rather than a queue
+            // that grows without bound and outlives the run.
+            ctx.outstanding.fetch_sub(1, Ordering::SeqCst);
+            ctx.not_sent.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         let ready = Instant::now();
         let permit = sem.as_ref().and_then(|s| s.clone().try_acquire_owned().ok());
@@ -222,7 +230,10 @@ async fn open_request(ctx: &Arc<Ctx>, due: Due, sem: Option<Arc<Semaphore>>) {
     };
     let out = tokio::select! {
         r = exec(ctx, &mut conn, target, (bytes, meta), ready, Some(intended), pre, &mut scratch) => r,
-        _ = abort.wait_for(|a| *a) => None,
+        _ = abort.wait_for(|a| *a) => {
+            ctx.unfinished.fetch_add(1, Ordering::Relaxed);
+            None
+        }
     };
     if let Some(c) = conn {
         ctx.pools[target].lock().unwrap_or_else(|e| e.into_inner()).push(c);

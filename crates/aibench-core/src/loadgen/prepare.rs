@@ -27,7 +27,7 @@ pub(super) struct ModelInfo {
 
 /// Asks the server which model it serves (`/v1/models`, or Ollama's
 /// `/api/tags`); an error only says why it could not be asked.
-pub(super) async fn model_info(api: Api, ep: &Endpoint) -> Result<ModelInfo, RunError> {
+pub(super) async fn model_info(api: Api, ep: &Endpoint, timeout: Duration) -> Result<ModelInfo, RunError> {
     let path = if matches!(api, Api::OllamaGenerate | Api::OllamaChat) { "/api/tags" } else { "/v1/models" };
     let req = format_request("GET", path, ep, &[], b"");
     let unavailable = |kind, m: String| RunError::Unavailable { kind, message: m };
@@ -35,9 +35,15 @@ pub(super) async fn model_info(api: Api, ep: &Endpoint) -> Result<ModelInfo, Run
     let mut conn =
         Conn::connect(ep).await.map_err(|f| unavailable("connect", format!("{url} is unreachable: {}", f.message)))?;
     let mut s = Scratch::default();
-    let mut sink = Sink { s: &mut s, api: Api::OpenaiCompletions, stream: false, llm: true };
+    let mut sink = Sink {
+        s: &mut s,
+        api: Api::OpenaiCompletions,
+        stream: false,
+        llm: true,
+        limit: super::spec::DEFAULT_MAX_EVENT_BYTES as usize,
+    };
     let fut = conn.exchange(&req, &mut sink);
-    let res = tokio::time::timeout(Duration::from_secs(30), fut).await;
+    let res = tokio::time::timeout(timeout.min(Duration::from_secs(30)), fut).await;
     match res {
         Err(_) => return Err(unavailable("timeout", format!("{url} did not answer"))),
         Ok(Err((f, _))) => return Err(unavailable("connect", format!("{url} failed: {}", f.message))),
@@ -195,9 +201,20 @@ pub(super) async fn requests(
         Workload::OpenLoop(OpenLoop { total_requests: Some(n), .. }) => Some(*n),
         _ => None,
     };
+    // A dataset's prompts are counted one by one (through /tokenize, maybe):
+    // only as many as the run can send are prepared. An open loop's count
+    // is its rate over its span, with room for random arrivals.
+    let need = expected.or(match &spec.workload {
+        Workload::OpenLoop(OpenLoop { rate, duration_s: Some(d), warmup_s, .. }) => {
+            let mean = rate * (d + warmup_s);
+            Some((mean + 4.0 * mean.sqrt() + 16.0).min(u64::MAX as f64 / 2.0) as u64)
+        }
+        _ => None,
+    });
     let pool = synthetic_pool(expected, &spec.dataset);
+    let need = need.map(|n| n.min(usize::MAX as u64) as usize);
     let (prepared, stats) =
-        dataset::prepare(spec, spec.target.model.as_deref(), pool, counter).await.map_err(RunError::Spec)?;
+        dataset::prepare(spec, spec.target.model.as_deref(), pool, need, counter).await.map_err(RunError::Spec)?;
     if let Some(p) = prepared.iter().find(|p| max_model_len.is_some_and(|m| p.prompt_tokens + p.output_tokens > m)) {
         fits_model(max_model_len, p.prompt_tokens, p.output_tokens, "a prompt")?;
     }

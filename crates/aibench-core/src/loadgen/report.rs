@@ -278,6 +278,19 @@ pub struct Report {
     pub short_outputs: u64,
     #[serde(default)]
     pub backoff: Backoff,
+    /// Requests the schedule asked for that were never sent because the
+    /// client could not keep up (the open loop's backlog cap): not in
+    /// `total_requests`, so successes + errors = total still holds.
+    #[serde(default)]
+    pub not_sent: u64,
+    /// Requests sent but cut when the run stopped (after a signal or an
+    /// unreachable server, once the grace period ran out): not in
+    /// `total_requests`; sent = total_requests + unfinished.
+    #[serde(default)]
+    pub unfinished: u64,
+    /// The per-request log this run wrote (its path, lines, and what cut it short).
+    #[serde(default)]
+    pub per_request_log: Option<LogInfo>,
     pub latency_ms: Option<Summary>,
     pub ttft_ms: Option<Summary>,
     pub tpot_ms: Option<Summary>,
@@ -317,6 +330,16 @@ pub struct Report {
     /// HdrHistogram V2 (base64) per metric, values in microseconds.
     pub histograms: BTreeMap<String, String>,
     pub client: ClientInfo,
+}
+
+/// The per-request log a run wrote.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LogInfo {
+    pub path: String,
+    pub lines: u64,
+    /// Why the log is incomplete (a full disk), when it is.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// Everything needed to turn merged shards into a report.
@@ -445,6 +468,9 @@ impl Report {
             error_samples: total.samples.iter().map(|(c, v)| (c.name().to_string(), v.clone())).collect(),
             short_outputs: total.short_outputs,
             backoff: f.backoff,
+            not_sent: 0,
+            unfinished: 0,
+            per_request_log: None,
             latency_ms: lat,
             ttft_ms: Summary::of(total.h.get("ttft")),
             tpot_ms: Summary::of(total.h.get("tpot")),
@@ -667,6 +693,9 @@ impl Report {
                 count: sum(&|r| r.backoff.count),
                 total_s: reports.iter().map(|r| r.backoff.total_s).sum(),
             },
+            not_sent: sum(&|r| r.not_sent),
+            unfinished: sum(&|r| r.unfinished),
+            per_request_log: None,
             latency_ms: lat,
             ttft_ms: Summary::of(hists.get("ttft")),
             tpot_ms: Summary::of(hists.get("tpot")),

@@ -34,18 +34,63 @@ const GRACE: Duration = Duration::from_secs(3);
 const FD_MARGIN: u64 = 64;
 
 /// Runs a benchmark to completion (or until stopped) and reports.
-pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunError> {
+pub async fn run(spec: BenchSpec, control: Control) -> Result<Report, RunError> {
+    // A stop asked for while the run is still being prepared (a large
+    // dataset counted through /tokenize) ends the preparation at once:
+    // nothing has been measured, so there is nothing to save.
+    let mut stop = control.stop.clone();
+    let asked = control.stop.clone();
+    let stopped = async move {
+        let seen = stop.wait_for(|s| s.is_some()).await.map(|s| *s);
+        match seen {
+            Ok(s) => s,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let prepared = tokio::select! {
+        p = prepare_run(spec) => match p {
+            Ok(p) => p,
+            // A loader that saw the signal first (a file read in a blocking loop).
+            Err(_) if let Some(sig) = *asked.borrow() => {
+                return Err(RunError::Unavailable {
+                    kind: "interrupted",
+                    message: format!("interrupted ({sig}) while preparing the run; no request was sent"),
+                });
+            }
+            Err(e) => return Err(e),
+        },
+        Some(sig) = stopped => {
+            return Err(RunError::Unavailable {
+                kind: "interrupted",
+                message: format!("interrupted ({sig}) while preparing the run; no request was sent"),
+            });
+        }
+    };
+    measure(prepared, control).await
+}
+
+/// What preparing a run gives the measurement.
+struct Prepared {
+    spec: BenchSpec,
+    endpoints: Vec<Endpoint>,
+    open_files: u64,
+    counter: Counter,
+    plan: prepare::Plan,
+    schedule: Option<open::Offsets>,
+}
+
+async fn prepare_run(mut spec: BenchSpec) -> Result<Prepared, RunError> {
     spec.validate().map_err(RunError::Spec)?;
     let urls = spec.target.url.list();
     let endpoints: Vec<Endpoint> =
         urls.iter().map(|u| Endpoint::parse(u)).collect::<Result<_, _>>().map_err(RunError::Spec)?;
-    check_open_files(&spec.workload, endpoints.len())?;
+    let open_files = check_open_files(&spec.workload, endpoints.len())?;
     let api = spec.target.api;
     let llm = api.is_llm();
     let mut max_model_len = None;
     let mut counter = Counter::Words;
     if llm {
-        match prepare::model_info(api, &endpoints[0]).await {
+        match prepare::model_info(api, &endpoints[0], Duration::from_secs_f64(spec.target.timeout_s)).await {
             Ok(info) => {
                 max_model_len = info.max_model_len;
                 if spec.target.model.is_none() {
@@ -71,6 +116,19 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         Workload::Trace(w) => plan.trace.clone().map(|t| trace_offsets(t, w)),
         Workload::ClosedLoop(_) | Workload::Sessions(_) => None,
     };
+    Ok(Prepared { spec, endpoints, open_files, counter, plan, schedule })
+}
+
+/// Measures a prepared run and reports.
+async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
+    let Prepared { spec, endpoints, open_files, counter, plan, schedule } = p;
+    let api = spec.target.api;
+    let llm = api.is_llm();
+    // The backlog cap: what the user set, else the default within the
+    // open-file limit (each outstanding request may hold a connection).
+    let max_outstanding = spec.workload.max_in_flight().unwrap_or_else(|| {
+        super::spec::DEFAULT_MAX_IN_FLIGHT.min(open_files.saturating_sub(FD_MARGIN + endpoints.len() as u64).max(1))
+    });
     let prepare::Plan { requests, meta, stats: dataset_stats, trace, sessions } = plan;
 
     let log = match &spec.per_request_log {
@@ -107,6 +165,10 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
         start,
         origin: start + Duration::from_secs_f64(warmup_s),
         timeout: Duration::from_secs_f64(spec.target.timeout_s),
+        max_event_bytes: spec.target.max_event_bytes as usize,
+        not_sent: AtomicU64::new(0),
+        unfinished: AtomicU64::new(0),
+        max_outstanding,
         slo: spec.slo.clone(),
         log: log.as_ref().map(|(tx, _)| tx.clone()),
         stop: AtomicBool::new(false),
@@ -162,7 +224,12 @@ pub async fn run(mut spec: BenchSpec, control: Control) -> Result<Report, RunErr
     if let Some((tx, writer)) = log {
         // Every request has finished: close the log and wait for the flush.
         let _ = tx.send(None);
-        let _ = writer.await;
+        let (lines, error) = writer.await.unwrap_or_else(|e| (0, Some(format!("per_request_log writer failed: {e}"))));
+        if let Some(e) = &error {
+            report.warnings.push(e.clone());
+        }
+        report.per_request_log =
+            Some(super::report::LogInfo { path: spec.per_request_log.clone().unwrap_or_default(), lines, error });
     }
     Ok(report)
 }
@@ -178,12 +245,12 @@ fn merge_shards(ctx: &Ctx) -> Shard {
 /// Refuses a run whose connections cannot fit under the open-file limit
 /// (raised to the hard limit first): it would only collect "Too many open
 /// files" errors.
-fn check_open_files(w: &Workload, targets: usize) -> Result<(), RunError> {
+fn check_open_files(w: &Workload, targets: usize) -> Result<u64, RunError> {
     let (soft, hard) = crate::procs::raise_open_files_limit();
-    let Some((field, conns)) = w.connections(targets) else { return Ok(()) };
+    let Some((field, conns)) = w.connections(targets) else { return Ok(soft) };
     let need = conns.saturating_add(FD_MARGIN);
     if need <= soft {
-        return Ok(());
+        return Ok(soft);
     }
     Err(RunError::Spec(format!(
         "{field}: {conns} connections need about {need} open files, but this process may open only {soft} \

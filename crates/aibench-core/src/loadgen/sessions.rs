@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use super::build::Framer;
-use super::closed::sleep_unless_stopped;
+use super::closed::{Pause, back_off, sleep_unless_stopped};
 use super::ctx::Ctx;
 use super::dataset::{PromptText, group_prefixes, is_chat, load_conversations, turn_output};
 use super::exchange::{Scratch, exec, finish_request};
@@ -205,14 +205,23 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &Sessions, script: Arc<Script>) {
                         return;
                     }
                     let mut scratch = Scratch::default();
+                    // The closed loop's backoff: a session refused by the
+                    // server (unreachable, 5xx) pauses this user before its next.
+                    let mut pause = Pause::new(u);
                     loop {
                         let n = started.fetch_add(1, Ordering::Relaxed);
                         if total.is_some_and(|t| n >= t) || !running(&ctx, deadline) {
                             break;
                         }
-                        // A session cut short means the run is ending: no new one.
-                        if let End::Cut = session(&ctx, &script, &timer, n, deadline, think, &mut scratch).await {
-                            break;
+                        match session(&ctx, &script, &timer, n, deadline, think, &mut scratch).await {
+                            // A session cut short means the run is ending: no new one.
+                            End::Cut => break,
+                            End::Failed { refused: true, done } => {
+                                if !back_off(&ctx, &timer, &mut pause, done, deadline).await {
+                                    break;
+                                }
+                            }
+                            _ => pause.reset(),
                         }
                     }
                 });
@@ -221,11 +230,20 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &Sessions, script: Arc<Script>) {
         (None, Some(rate)) => {
             let starts = Schedule::new(rate, Arrival::Poisson, None, w.seed, w.total_sessions, w.duration_s);
             let sem = w.max_concurrency.map(|m| Arc::new(tokio::sync::Semaphore::new(m as usize)));
+            // Sessions started and not yet ended (running, or waiting for a
+            // max_concurrency slot): at most `max_outstanding`.
+            let active = Arc::new(std::sync::atomic::AtomicU64::new(0));
             for (n, offset) in starts.into_iter().flatten().enumerate() {
                 let at = ctx.start + Duration::from_secs_f64(offset);
                 if !sleep_unless_stopped(&ctx, &timer, at).await {
                     break;
                 }
+                if active.load(Ordering::SeqCst) >= ctx.max_outstanding {
+                    ctx.not_sent.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                active.fetch_add(1, Ordering::SeqCst);
+                let guard = Active(active.clone());
                 let permit = match &sem {
                     Some(s) => match s.clone().acquire_owned().await {
                         Ok(p) => Some(p),
@@ -235,6 +253,7 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &Sessions, script: Arc<Script>) {
                 };
                 let (ctx, script, timer) = (ctx.clone(), script.clone(), timer.clone());
                 set.spawn(async move {
+                    let _active = guard;
                     let _permit = permit;
                     let mut scratch = Scratch::default();
                     session(&ctx, &script, &timer, n as u64, deadline, think, &mut scratch).await;
@@ -246,6 +265,15 @@ pub(super) async fn drive(ctx: Arc<Ctx>, w: &Sessions, script: Arc<Script>) {
     while set.join_next().await.is_some() {}
 }
 
+/// One session counted as active until dropped.
+struct Active(Arc<std::sync::atomic::AtomicU64>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn running(ctx: &Ctx, deadline: Option<Instant>) -> bool {
     !ctx.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d)
 }
@@ -253,7 +281,12 @@ fn running(ctx: &Ctx, deadline: Option<Instant>) -> bool {
 /// How a session ended.
 enum End {
     Completed,
-    Failed,
+    /// A turn failed; `refused`: the server did not take it (unreachable,
+    /// 5xx), as the closed loop's backoff counts it.
+    Failed {
+        refused: bool,
+        done: Instant,
+    },
     Cut,
 }
 
@@ -290,7 +323,10 @@ async fn session(
         let ready = Instant::now();
         let out = tokio::select! {
             r = exec(ctx, &mut conn, target, (&req, (asked, turn.output)), ready, None, None, scratch) => r,
-            _ = abort.wait_for(|a| *a) => None,
+            _ = abort.wait_for(|a| *a) => {
+                ctx.unfinished.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         };
         let Some(mut rec) = out else {
             end = End::Cut;
@@ -301,7 +337,7 @@ async fn session(
         last_done = rec.done;
         if rec.failure.is_some() {
             // A conversation cannot go on without its reply.
-            end = End::Failed;
+            end = End::Failed { refused: rec.refused, done: rec.done };
             break;
         }
         let reply = match (script.history, &turn.answer) {
@@ -325,7 +361,7 @@ async fn session(
             s.completed += 1;
             s.record_duration(last_done.saturating_duration_since(begun));
         }
-        End::Failed => s.failed += 1,
+        End::Failed { .. } => s.failed += 1,
         End::Cut => s.cut += 1,
     }
     end

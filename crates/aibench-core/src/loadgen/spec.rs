@@ -123,6 +123,18 @@ pub struct Target {
     /// `/v1/completions` prompts as text (default) or token ids.
     #[serde(default)]
     pub prompt_format: PromptFormat,
+    /// The longest one streamed event (an SSE event or an NDJSON line) or
+    /// one unstreamed response body may be, in bytes; a response past it
+    /// is cut and counted as `stream_broken`.
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: u64,
+}
+
+/// 8 MiB: a chunk of thousands of tokens with logprobs is well under it.
+pub const DEFAULT_MAX_EVENT_BYTES: u64 = 8 << 20;
+
+fn default_max_event_bytes() -> u64 {
+    DEFAULT_MAX_EVENT_BYTES
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +197,12 @@ pub struct OpenLoop {
     pub burstiness: Option<f64>,
     #[serde(default)]
     pub max_concurrency: Option<u64>,
+    /// The most requests outstanding at once (sent and unanswered, or due
+    /// and waiting for a `max_concurrency` slot); a request due beyond it
+    /// is not sent and counted in `not_sent`. Default
+    /// [`DEFAULT_MAX_IN_FLIGHT`] (within the open-file limit).
+    #[serde(default)]
+    pub max_in_flight: Option<u64>,
     #[serde(default, alias = "duration_seconds")]
     pub duration_s: Option<f64>,
     #[serde(default)]
@@ -207,6 +225,11 @@ pub struct OpenLoop {
 fn default_unreachable_s() -> f64 {
     10.0
 }
+
+/// The default cap on an open loop's outstanding requests (and on sessions
+/// started at a rate): far beyond what a server holds, well below what
+/// would exhaust the client's memory or sockets.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
 fn default_time_scale() -> f64 {
     1.0
 }
@@ -221,6 +244,9 @@ pub struct TraceReplay {
     pub time_scale: f64,
     #[serde(default)]
     pub max_concurrency: Option<u64>,
+    /// As for the open loop.
+    #[serde(default)]
+    pub max_in_flight: Option<u64>,
     /// Stop after this many of the trace's requests (default: all of them).
     #[serde(default)]
     pub total_requests: Option<u64>,
@@ -289,6 +315,10 @@ pub struct Sessions {
     pub session_rate: Option<f64>,
     #[serde(default)]
     pub max_concurrency: Option<u64>,
+    /// `session_rate`: the most sessions running at once; a session due
+    /// beyond it is not started and counted in `not_sent`.
+    #[serde(default)]
+    pub max_in_flight: Option<u64>,
     #[serde(default)]
     pub think_time_ms: f64,
     #[serde(default)]
@@ -407,6 +437,17 @@ impl Workload {
                 (None, Some(m)) => Some(("workload.max_concurrency", m.saturating_mul(targets as u64))),
                 _ => None,
             },
+        }
+    }
+
+    /// The cap on outstanding requests (sessions) a scheduled workload
+    /// asked for, if it set one (closed loops are bounded by their users).
+    pub fn max_in_flight(&self) -> Option<u64> {
+        match self {
+            Workload::OpenLoop(w) => w.max_in_flight,
+            Workload::Trace(w) => w.max_in_flight,
+            Workload::Sessions(w) => w.max_in_flight,
+            Workload::ClosedLoop(_) => None,
         }
     }
 
@@ -645,6 +686,14 @@ fn non_negative(field: &str, v: f64) -> Result<(), String> {
     }
 }
 
+fn check_in_flight(v: Option<u64>) -> Result<(), String> {
+    match v {
+        Some(0) => Err("workload.max_in_flight: expected a positive integer, got 0".into()),
+        Some(n) if n > 10_000_000 => Err(format!("workload.max_in_flight: expected at most 10000000, got {n}")),
+        _ => Ok(()),
+    }
+}
+
 impl BenchSpec {
     /// Checks values the types cannot; messages name the field.
     pub fn validate(&self) -> Result<(), String> {
@@ -667,6 +716,12 @@ impl Target {
             super::http1::Endpoint::parse(u).map_err(|e| format!("{field}: {e}"))?;
         }
         positive("target.timeout_s", self.timeout_s)?;
+        if !(1024..=(1u64 << 30)).contains(&self.max_event_bytes) {
+            return Err(format!(
+                "target.max_event_bytes: expected a size from 1024 to 1073741824 bytes, got {}",
+                self.max_event_bytes
+            ));
+        }
         if let Some(m) = &self.method
             && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
         {
@@ -751,6 +806,7 @@ impl Workload {
                 ..
             }) => {
                 positive("workload.rate", *rate)?;
+                check_in_flight(self.max_in_flight())?;
                 non_negative("workload.warmup_s", *warmup_s)?;
                 non_negative("workload.unreachable_s", *unreachable_s)?;
                 if let Some(b) = burstiness {
@@ -781,6 +837,7 @@ impl Workload {
                 ..
             }) => {
                 positive("workload.time_scale", *time_scale)?;
+                check_in_flight(self.max_in_flight())?;
                 non_negative("workload.unreachable_s", *unreachable_s)?;
                 if max_concurrency == &Some(0) {
                     return Err("workload.max_concurrency: expected a positive integer, got 0".into());
@@ -812,6 +869,10 @@ impl Workload {
                 }
                 if w.max_concurrency == Some(0) {
                     return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                }
+                check_in_flight(w.max_in_flight)?;
+                if w.users.is_some() && w.max_in_flight.is_some() {
+                    return Err("workload.max_in_flight: only with session_rate (users already bound it)".into());
                 }
                 non_negative("workload.think_time_ms", w.think_time_ms)?;
                 non_negative("workload.ramp_up_s", w.ramp_up_s)?;
@@ -889,9 +950,9 @@ impl Dataset {
             c.validate()?;
         }
         if let Some(path) = self.path()
-            && let Err(e) = std::fs::File::open(path)
+            && let Err(e) = crate::inputs::open(path, crate::inputs::Kind::Dataset)
         {
-            return Err(format!("dataset.path: cannot read '{path}': {e}"));
+            return Err(format!("dataset.path: {e}"));
         }
         let out_zero = |o: u64| {
             if o == 0 { Err("dataset.output_tokens: expected a positive integer, got 0".to_string()) } else { Ok(()) }

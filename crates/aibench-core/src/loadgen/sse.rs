@@ -22,6 +22,10 @@ pub struct SseParser {
     data: Vec<u8>,
     has_data: bool,
     last_cr: bool,
+    /// The most one event (or line) may hold; 0 means no limit.
+    limit: usize,
+    /// An event or line went past `limit`: the rest of the stream is ignored.
+    overflow: bool,
 }
 
 enum Pending {
@@ -38,10 +42,44 @@ impl SseParser {
         self.data.clear();
         self.has_data = false;
         self.last_cr = false;
+        self.overflow = false;
+        if self.partial.capacity() > 1 << 20 {
+            self.partial = Vec::new();
+        }
+        if self.data.capacity() > 1 << 20 {
+            self.data = Vec::new();
+        }
+    }
+
+    /// Caps one event (and one line) at `bytes`; past it the parser stops
+    /// and [`SseParser::overflowed`] says so.
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+    }
+
+    /// Whether an event or line went past the limit.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    fn over(&self) -> bool {
+        self.limit > 0 && self.partial.len().max(self.data.len()) > self.limit
     }
 
     /// Feeds bytes; calls `on_event` with each complete event's data.
     pub fn feed(&mut self, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
+        if self.overflow {
+            return;
+        }
+        self.feed_inner(bytes, on_event);
+        if self.over() {
+            self.overflow = true;
+            self.partial = Vec::new();
+            self.data = Vec::new();
+        }
+    }
+
+    fn feed_inner(&mut self, bytes: &[u8], on_event: &mut impl FnMut(&[u8])) {
         let mut pos = 0;
         let mut pending = if self.has_data { Pending::Copied } else { Pending::None };
         while pos < bytes.len() {
@@ -57,6 +95,11 @@ impl SseParser {
                 return;
             };
             let end = pos + i;
+            if self.limit > 0 && self.partial.len() + (end - pos) > self.limit {
+                self.partial.clear();
+                self.overflow = true;
+                return;
+            }
             self.last_cr = bytes[end] == b'\r';
             if self.partial.is_empty() {
                 self.line(bytes, pos, end, &mut pending, on_event);
@@ -170,16 +213,41 @@ impl SseParser {
 #[derive(Default)]
 pub struct LineSplitter {
     line: Vec<u8>,
+    /// The most one line may hold; 0 means no limit.
+    limit: usize,
+    overflow: bool,
 }
 
 impl LineSplitter {
     /// Back to the state of `LineSplitter::default()`, keeping the buffer's capacity.
     pub fn reset(&mut self) {
         self.line.clear();
+        self.overflow = false;
+        if self.line.capacity() > 1 << 20 {
+            self.line = Vec::new();
+        }
+    }
+
+    /// Caps one line at `bytes` (see [`SseParser::set_limit`]).
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.overflow
     }
 
     pub fn feed(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&[u8])) {
+        if self.overflow {
+            return;
+        }
+        let over = |have: usize, more: usize, limit: usize| limit > 0 && have + more > limit;
         while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            if over(self.line.len(), i, self.limit) {
+                self.overflow = true;
+                self.line = Vec::new();
+                return;
+            }
             self.line.extend_from_slice(&bytes[..i]);
             let l = std::mem::take(&mut self.line);
             let trimmed = l.strip_suffix(b"\r").unwrap_or(&l);
@@ -189,6 +257,11 @@ impl LineSplitter {
             self.line = l;
             self.line.clear();
             bytes = &bytes[i + 1..];
+        }
+        if over(self.line.len(), bytes.len(), self.limit) {
+            self.overflow = true;
+            self.line = Vec::new();
+            return;
         }
         self.line.extend_from_slice(bytes);
     }

@@ -25,6 +25,12 @@ impl Message {
     }
 }
 
+/// The steps (minijinja's fuel) one render may take: real chat templates
+/// take a few thousand per message.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+/// What a render may add beyond four times its messages' text.
+const TEMPLATE_OUTPUT_MIN: usize = 1 << 20;
+
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos: String,
@@ -53,10 +59,18 @@ impl ChatTemplate {
     /// `tokenizer_config.json` (a string, or a list of named templates, the
     /// `default` one), else `chat_template.jinja`. None when neither exists.
     pub fn find(dir: &Path) -> Result<Option<ChatTemplate>, String> {
+        use crate::inputs::{Kind, read_to_string};
+        // A file that is absent is no template; one that is there is read
+        // within its cap, and only if it is a regular file.
+        fn present(p: &Path) -> bool {
+            std::fs::symlink_metadata(p).is_ok()
+        }
         let cfg_path = dir.join("tokenizer_config.json");
-        let cfg: serde_json::Value = match std::fs::read_to_string(&cfg_path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: not valid JSON: {e}", cfg_path.display()))?,
-            Err(_) => serde_json::Value::Null,
+        let cfg: serde_json::Value = if present(&cfg_path) {
+            let t = read_to_string(&cfg_path, Kind::Tokenizer)?;
+            serde_json::from_str(&t).map_err(|e| format!("{}: not valid JSON: {e}", cfg_path.display()))?
+        } else {
+            serde_json::Value::Null
         };
         let (bos, eos) = (token_text(cfg.get("bos_token")), token_text(cfg.get("eos_token")));
         let from_cfg = match cfg.get("chat_template") {
@@ -74,10 +88,10 @@ impl ChatTemplate {
             Some(s) => (s, format!("{} (chat_template)", cfg_path.display())),
             None => {
                 let p = dir.join("chat_template.jinja");
-                match std::fs::read_to_string(&p) {
-                    Ok(s) => (s, p.display().to_string()),
-                    Err(_) => return Ok(None),
+                if !present(&p) {
+                    return Ok(None);
                 }
+                (read_to_string(&p, Kind::Template)?, p.display().to_string())
             }
         };
         ChatTemplate::new(&source, &bos, &eos, &origin).map(Some)
@@ -97,6 +111,9 @@ impl ChatTemplate {
             .build()
             .map_err(|e| format!("{origin}: {e}"))?;
         env.set_syntax(syntax);
+        // A template is code from outside: its work is bounded, so a loop
+        // that would run for ever ends with an error in well under a second.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| format!("{origin}: the chat template does not parse: {e}"))?;
         Ok(ChatTemplate { env, bos: bos.into(), eos: eos.into(), origin: origin.into() })
@@ -104,13 +121,32 @@ impl ChatTemplate {
 
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String, String> {
         let t = self.env.get_template("chat").map_err(|e| e.to_string())?;
-        t.render(context! {
-            messages => minijinja::Value::from(minijinja::value::Serde(messages)),
-            add_generation_prompt => add_generation_prompt,
-            bos_token => &self.bos,
-            eos_token => &self.eos,
-        })
-        .map_err(|e| format!("{}: rendering the chat template failed: {e}", self.origin))
+        let out = t
+            .render(context! {
+                messages => minijinja::Value::from(minijinja::value::Serde(messages)),
+                add_generation_prompt => add_generation_prompt,
+                bos_token => &self.bos,
+                eos_token => &self.eos,
+            })
+            .map_err(|e| {
+                if e.kind() == ErrorKind::OutOfFuel {
+                    format!(
+                        "{}: the chat template did too much work (more than {TEMPLATE_FUEL} steps) and was stopped",
+                        self.origin
+                    )
+                } else {
+                    format!("{}: rendering the chat template failed: {e}", self.origin)
+                }
+            })?;
+        let input: usize = messages.iter().map(|m| m.content.len() + m.role.len()).sum();
+        if out.len() > input.saturating_mul(4).max(TEMPLATE_OUTPUT_MIN) {
+            return Err(format!(
+                "{}: the chat template made {} bytes from {input} bytes of messages; a chat template adds markers, not text",
+                self.origin,
+                out.len()
+            ));
+        }
+        Ok(out)
     }
 }
 

@@ -42,27 +42,35 @@ impl LocalTokenizer {
     /// not downloaded (compute nodes have no internet).
     pub fn load(spec: &str) -> Result<LocalTokenizer, String> {
         let p = Path::new(spec);
-        let file = if p.is_dir() {
-            let f = p.join("tokenizer.json");
-            if !f.is_file() {
+        let file = match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let f = p.join("tokenizer.json");
+                // Present but not a regular file (a FIFO, a device): refused by name below.
+                if std::fs::symlink_metadata(&f).is_err() {
+                    return Err(format!(
+                        "'{spec}' is a folder without tokenizer.json; give the model folder the server loads (it holds tokenizer.json) or the file itself"
+                    ));
+                }
+                f
+            }
+            // A file, or something that is not one: crate::inputs says which.
+            Ok(_) => p.to_path_buf(),
+            Err(_) if hub_like(spec) => {
                 return Err(format!(
-                    "'{spec}' is a folder without tokenizer.json; give the model folder the server loads (it holds tokenizer.json) or the file itself"
+                    "'{spec}' looks like a Hugging Face hub name, and aibench never downloads (compute nodes have no internet): give the local model folder the server loads from, which holds tokenizer.json"
                 ));
             }
-            f
-        } else if p.is_file() {
-            p.to_path_buf()
-        } else if hub_like(spec) {
-            return Err(format!(
-                "'{spec}' looks like a Hugging Face hub name, and aibench never downloads (compute nodes have no internet): give the local model folder the server loads from, which holds tokenizer.json"
-            ));
-        } else {
-            return Err(format!(
-                "'{spec}': no such file or folder (expected a model folder with tokenizer.json, or the file)"
-            ));
+            Err(_) => {
+                return Err(format!(
+                    "'{spec}': no such file or folder (expected a model folder with tokenizer.json, or the file)"
+                ));
+            }
         };
-        let tok = tokenizers::Tokenizer::from_file(&file)
+        // Bounded and regular files only: a device or a huge file is refused, not read.
+        let bytes = crate::inputs::read_to_vec(&file, crate::inputs::Kind::Tokenizer)?;
+        let tok = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| format!("{}: not a tokenizer.json that can be loaded: {e}", file.display()))?;
+        drop(bytes);
         let dir = file.parent().unwrap_or(Path::new("."));
         let chat = ChatTemplate::find(dir)?;
         Ok(LocalTokenizer { tok, chat, path: file })
@@ -167,5 +175,31 @@ mod tests {
         std::fs::write(d.path().join("tokenizer.json"), "{\"version\": ").unwrap();
         let e = LocalTokenizer::load(d.path().to_str().unwrap()).unwrap_err();
         assert!(e.contains("tokenizer.json: not a tokenizer.json that can be loaded"), "{e}");
+    }
+
+    #[test]
+    fn devices_fifos_and_huge_files_are_refused_not_read() {
+        let e = LocalTokenizer::load("/dev/zero").unwrap_err();
+        assert_eq!(e, "'/dev/zero' is a character device; expected a regular file");
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("tokenizer.json");
+        let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = LocalTokenizer::load(d.path().to_str().unwrap()).unwrap_err();
+        assert!(e.contains("tokenizer.json' is a FIFO (named pipe); expected a regular file"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        std::fs::File::create(&f).unwrap().set_len(600 << 20).unwrap();
+        let e = LocalTokenizer::load(d.path().to_str().unwrap()).unwrap_err();
+        assert!(e.contains("the limit for tokenizer files is 512 MiB"), "{e}");
+        // The chat template beside it is bounded too.
+        let t = d.path().join("tpl");
+        std::fs::create_dir(&t).unwrap();
+        std::fs::File::create(t.join("chat_template.jinja")).unwrap().set_len(2 << 20).unwrap();
+        let e = ChatTemplate::find(&t).unwrap_err();
+        assert!(
+            e.contains("chat_template.jinja' is 2 MiB") && e.contains("the limit for chat templates is 1 MiB"),
+            "{e}"
+        );
     }
 }

@@ -39,8 +39,16 @@ function M.outcome(command, r)
   end
   local code = 0
   if present(r.stopped_early) then
-    io.stderr:write("aibench ", command, ": ", r.stopped_early.message, "\n")
+    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(r.stopped_early.message), "\n")
     code = 1
+  end
+  local log = r.per_request_log
+  if present(log) and present(log.error) then
+    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(log.error), "\n")
+    code = 1
+  end
+  if (r.not_sent or 0) > 0 then
+    io.stderr:write(string.format("aibench %s: %d requests were not sent (client overloaded: the backlog cap workload.max_in_flight was reached); the run is marked client-limited\n", command, r.not_sent))
   end
   if (r.successes or 0) == 0 then
     local firsts = {}
@@ -53,7 +61,7 @@ function M.outcome(command, r)
     table.sort(classes)
     for _, class in ipairs(classes) do
       local samples = r.error_samples and r.error_samples[class]
-      firsts[#firsts + 1] = string.format("%s %d: %s", class, r.errors_by_class[class], samples and samples[1] or "?")
+      firsts[#firsts + 1] = string.format("%s %d: %s", class, r.errors_by_class[class], require("aibench.report").clean(samples and samples[1] or "?"))
     end
     io.stderr:write(string.format("aibench %s: no request succeeded (%d sent)%s\n", command, r.total_requests or 0,
       #firsts > 0 and ("; " .. table.concat(firsts, "; ")) or ""))
@@ -142,13 +150,33 @@ function commands.bench(o)
     end
   end
   local r = M.check(with_flags(bench.run, spec))
-  print(report.summary(r))
+  -- The measurement is written before anything else runs on it: a summary
+  -- that fails cannot lose it, and a full disk sends it to a rescue place.
+  local code = 0
+  local written
   if o.json then
-    local ok, err = fs.write(o.json, bench.to_json(r) .. "\n", { mkdir = true })
-    M.check(ok, err, "writing " .. o.json)
-    print("\nresult written to " .. o.json)
+    local where, werr = require("aibench.results").write(o.json, bench.to_json(r) .. "\n")
+    M.check(where, werr, "writing " .. o.json)
+    written = where
+    if werr then
+      code = 1
+    end
   end
-  return M.outcome("bench", r)
+  local ok, summary = pcall(report.summary, r)
+  if ok and o.json == "-" then
+    -- Standard output holds the JSON for a script; the summary goes aside.
+    io.stderr:write(summary, "\n")
+    written = nil
+  elseif ok then
+    print(summary)
+  else
+    io.stderr:write("aibench bench: warning: the summary could not be printed: ", require("aibench").error_message(summary), "\n")
+    code = 1
+  end
+  if written then
+    print("\nresult written to " .. written)
+  end
+  return math.max(M.outcome("bench", r), code)
 end
 
 local function columns(rows)
@@ -406,14 +434,56 @@ function commands.monitor(o)
   M.fail("unknown monitor action " .. tostring(a), 2)
 end
 
+--- `report --threshold`: a relative change, as a fraction of the baseline
+--- (0.1 flags a metric worse by more than 10%; p99s at twice that). It
+--- must be a finite number above 0 and below 10; at 1 or more, throughput
+--- and goodput (which cannot fall by more than 100%) are never flagged, so
+--- that gets a warning (a percentage typed as a fraction?). Non-finite
+--- values (nan, inf) reach Lua as nil: JSON has no such numbers.
+local function report_threshold(v)
+  if type(v) ~= "number" or v ~= v or v - v ~= 0 then
+    M.fail(string.format("--threshold: expected a finite number > 0, a fraction of the baseline like 0.1 (flags what got worse by more than 10%%), got %s",
+      v == nil and "a value that is not a finite number (nan or inf)" or tostring(v)), 2)
+  end
+  if not (v > 0 and v < 10) then
+    M.fail(string.format("--threshold: expected a number > 0 and < 10, a fraction of the baseline like 0.1 (flags what got worse by more than 10%%), got %g", v), 2)
+  end
+  if v >= 1 then
+    io.stderr:write(string.format("aibench report: warning: --threshold %g flags only what got worse by more than %.0f%% (throughput and goodput can never drop that far); for %g%% give --threshold %g\n",
+      v, 100 * v, v, v / 100))
+  end
+  return v
+end
+
 function commands.report(o)
   local report = require("aibench.report")
   local fs = require("aibench.fs")
-  if not (o.threshold > 0 and o.threshold < 10) then
-    M.fail(string.format("--threshold: expected a fraction like 0.1 (10%%), got %s", tostring(o.threshold)), 2)
+  local clean = report.clean
+  local threshold = report_threshold(o.threshold)
+  -- A file in a folder that cannot be read is skipped with a warning; one
+  -- named on the command line is an error (report.load).
+  local records, err, skipped = report.load(o.files)
+  if not records then
+    M.fail(clean(tostring(err and err.message or err)), 1)
   end
-  local records = M.check(report.load(o.files))
-  local opts = { compare = o.compare, threshold = o.threshold }
+  for _, s in ipairs(skipped or {}) do
+    io.stderr:write("aibench report: warning: skipped ", clean(s.message), "\n")
+  end
+  -- An output that is one of the inputs (by any name) would destroy it.
+  for _, f in ipairs({ { "--out", o.out }, { "--html", o.html } }) do
+    if f[2] then
+      for _, rec in ipairs(records) do
+        if rec.path and fs.same_file(f[2], rec.path) then
+          M.fail(string.format("%s: '%s' is one of the inputs (%s); choose another file", f[1], clean(f[2]), clean(rec.path)), 2)
+        end
+      end
+      local okw, werr = fs.writable(f[2])
+      if not okw then
+        M.fail(string.format("%s: cannot write '%s': %s", f[1], clean(f[2]), werr.message), 2)
+      end
+    end
+  end
+  local opts = { compare = o.compare, threshold = threshold }
   if o.compare and #records < 2 then
     M.fail("--compare needs two or more results", 2)
   end
@@ -522,11 +592,14 @@ function M.main(command, opts)
   if ok then
     return res or 0
   end
+  -- Messages may quote what a server sent: control characters are shown,
+  -- never sent to the terminal.
+  local clean = require("aibench.report").clean
   if getmetatable(res) == CliError then
-    io.stderr:write("aibench ", command, ": ", res.message, "\n")
+    io.stderr:write("aibench ", command, ": ", clean(tostring(res.message)), "\n")
     return res.code
   end
-  io.stderr:write("aibench ", command, ": ", tostring(res), "\n")
+  io.stderr:write("aibench ", command, ": ", clean(tostring(res)), "\n")
   return 1
 end
 

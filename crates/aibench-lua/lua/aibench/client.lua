@@ -295,13 +295,26 @@ function M.run(o)
   end
   local saved = {}
   local hpc = require("aibench.hpc")
+  local servermetrics = require("aibench.servermetrics")
   for run = 1, o.runs or 1 do
-    local hpc_start = hpc.start(r.service_name, urls)
-    local before = require("aibench.servermetrics").before(urls)
+    local warnings = {}
+    -- Enrichment (server metrics, accounting) never costs a measurement:
+    -- its failures become warnings in the result.
+    local function enrich(what, f, ...)
+      local ok, v = pcall(f, ...)
+      if ok then
+        return v
+      end
+      warnings[#warnings + 1] = string.format("%s failed: %s", what, aibench.error_message(v))
+      return nil
+    end
+    local hpc_start = enrich("HPC accounting (start)", hpc.start, r.service_name, urls)
+    local before = enrich("server metrics (before the run)", servermetrics.before, urls)
     local started = time.now()
     local res, rerr, job_ids
+    local id = results.new_id()
     if in_process then
-      res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name) or nil })
+      res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name, id) or nil })
     else
       local guard = aibench.guard()
       local metas, serr = submit_jobs(r, file, executor, spec, cache, guard)
@@ -315,17 +328,16 @@ function M.run(o)
     if not res then
       return nil, rerr
     end
-    local server = require("aibench.servermetrics").after(before, urls, started, time.now())
-    local hpc_section = hpc.collect({ started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server })
+    local finished = time.now()
+    -- The measurement is written first, as it is; enrichment rewrites it.
     local record = results.record({
-      hpc = hpc_section,
+      id = id,
       recipe = r,
       recipe_file = file,
       executor = executor,
       job_ids = job_ids,
       urls = urls,
       bench = res,
-      server = server,
       run = run,
       runs = o.runs or 1,
     })
@@ -334,6 +346,21 @@ function M.run(o)
       return nil, perr
     end
     record.path = path
+    local server = before and enrich("server metrics", servermetrics.after, before, urls, started, finished)
+    record.server = server or json.null
+    record.hpc = enrich("HPC accounting", hpc.collect, { started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server }) or json.null
+    if #warnings > 0 then
+      record.warnings = warnings
+      for _, w in ipairs(warnings) do
+        io.stderr:write("aibench: warning: ", w, "\n")
+      end
+    end
+    local epath, eerr = results.save(record, out_dir)
+    if not epath then
+      io.stderr:write(string.format("aibench: warning: the enriched result could not be written (%s); %s holds the measurement\n", eerr.message, path))
+    elseif epath ~= path then
+      record.path = epath
+    end
     saved[#saved + 1] = record
     if res.interrupted then
       break
@@ -353,7 +380,7 @@ function M.exec(spec_path, out_path)
   if not res then
     error(err.message, 0)
   end
-  assert(fs.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) }))
+  assert(results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) }))
   return res
 end
 

@@ -172,10 +172,46 @@ local RECIPE_FIELDS = {
   { "^name", "name" },
 }
 
+-- Files a recipe names for its job to read (server: a recorded GPU scrape;
+-- client: its dataset), as {section, field}.
+local INPUT_FILES = {
+  { "monitoring", "gpu_from_file" },
+  { "dataset", "path" },
+}
+
+--- Checks, before anything is submitted, that each file a recipe names for
+--- its job to read is an existing regular file (not a device such as
+--- /dev/zero, a FIFO or a folder, which the job would refuse or wait on);
+--- raises one line naming the recipe file and field. Relative paths are the
+--- submitting folder's, as the job sees them.
+function M.check_input_files(file, r)
+  for _, f in ipairs(INPUT_FILES) do
+    local section = type(r) == "table" and r[f[1]] or nil
+    local path = type(section) == "table" and section[f[2]] or nil
+    if type(path) == "string" and path ~= "" then
+      local st, err = fs.stat(fs.abspath(path))
+      local why
+      if not st then
+        why = (err and err.kind == "not_found") and "does not exist"
+          or ("cannot be read (" .. tostring(err and err.message or err) .. ")")
+      elseif st.is_dir then
+        why = "is a directory; expected a regular file"
+      elseif not st.is_file then
+        why = "is not a regular file (a device, FIFO or socket); expected a regular file"
+      end
+      if why then
+        error(string.format("%s: %s.%s: '%s' %s", file, f[1], f[2], path, why), 0)
+      end
+    end
+  end
+end
+
 --- Checks a job spec before anything is written, raising one line that
 --- names the recipe file and field (a value from the site defaults in
---- config/slurm.yml is named as such).
+--- config/slurm.yml is named as such); the files the recipe names for the
+--- job to read are checked first (M.check_input_files).
 function M.check_job_spec(spec, file, r)
+  M.check_input_files(file, r)
   local ok, err = pcall(M.executor("local").render, spec)
   if ok then
     return
@@ -327,7 +363,9 @@ function M.stop_metas(metas, opts)
   opts = opts or {}
   local stopped = {}
   for _, m in ipairs(metas) do
-    if not M.is_final(m.state) then
+    -- A local job that has ended may still have left its service running
+    -- (its agent killed outright): cancelling it stops the recorded group.
+    if not M.is_final(m.state) or m.executor == "local" then
       local ok, err = M.job(m):cancel()
       if not ok then
         return nil, err

@@ -11,13 +11,25 @@ local fs = {}
 ---@return aibench.Error? err
 function fs.read(path) end
 
----Writes a file atomically (temporary file in the same folder, then rename).
+---Writes an output file. `-` is standard output; a symlink is followed; an
+---existing character device or FIFO is written into, never replaced; a
+---folder, block device or socket is refused; a regular (or new) file is
+---written atomically (temporary file in the same folder, then rename).
 ---@param path string
 ---@param data string
 ---@param opts? {mode?: integer, mkdir?: boolean} `mode` e.g. tonumber("600", 8) (default: 0600 under `$AIBENCH_HOME`, elsewhere the umask's, never group- or world-writable); `mkdir` creates parent folders (0700 under `$AIBENCH_HOME`)
 ---@return true? ok
 ---@return aibench.Error? err
 function fs.write(path, data, opts) end
+
+---Writes `data` where a result goes when its own path cannot take it (a
+---full disk): `$AIBENCH_HOME/rescued/`, else the temporary folder. Returns
+---the path written.
+---@param name string file name (made safe)
+---@param data string
+---@return string? path
+---@return aibench.Error? err
+function fs.rescue(name, data) end
 
 ---Appends to a file, creating it if needed.
 ---@param path string
@@ -30,6 +42,12 @@ function fs.append(path, data) end
 ---@return boolean
 function fs.exists(path) end
 
+---Whether two paths name the same existing file (symlinks followed).
+---@param a string
+---@param b string
+---@return boolean
+function fs.same_file(a, b) end
+
 ---@param path string
 ---@return boolean
 function fs.is_dir(path) end
@@ -41,9 +59,9 @@ function fs.is_dir(path) end
 ---@return aibench.Error? err
 function fs.mkdir(path) end
 
----Checks, before long work, that `path` can be written when it ends: the
----file is writable if it exists, else its folder exists (created if need
----be) and is writable.
+---Checks, before long work, that `path` can be written when it ends, by
+---`fs.write`'s rules: the file is writable if it exists, else its folder
+---exists (created if need be), is writable and has 16 MiB free.
 ---@param path string
 ---@return true? ok
 ---@return aibench.Error? err

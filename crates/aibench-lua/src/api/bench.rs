@@ -81,6 +81,7 @@ async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
     let mut handle = tokio::spawn(loadgen::run(spec, Control { stop: stop_rx, progress: Some(ptx) }));
     let bar = Bar::new(show_bar);
     let mut stopped = false;
+    let mut stopped_by = None;
     let mut hook_error: Option<LuaError> = None;
     let joined = loop {
         tokio::select! {
@@ -98,6 +99,7 @@ async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
             }
             sig = guard.interrupted(), if !stopped => {
                 stopped = true;
+                stopped_by = Some(sig);
                 bar.note(&format!("{}: finishing in-flight requests, then saving the partial result{}",
                     sig.name(), if sig == aibench_core::interrupt::Signal::Interrupt { " (Ctrl-C again to quit now)" } else { "" }));
                 let _ = stop_tx.send(Some(sig.name()));
@@ -111,6 +113,10 @@ async fn run(lua: Lua, spec_t: LuaTable) -> LuaResult<Fallible<LuaValue>> {
     match joined {
         Ok(Ok(report)) => Ok(Ok(report_to_lua(&lua, &report)?)),
         Ok(Err(RunError::Spec(m))) => Err(LuaError::runtime(format!("bench.run: {m}"))),
+        Ok(Err(RunError::Unavailable { kind: "interrupted", message })) => {
+            let code = stopped_by.map_or(130, |s: aibench_core::interrupt::Signal| s.exit_code());
+            Ok(Err(OpError::new("interrupted", message).with("code", code)))
+        }
         Ok(Err(RunError::Unavailable { kind, message })) => Ok(Err(OpError::new(kind, message))),
         Err(e) => Err(LuaError::runtime(format!("bench.run: the load generator failed: {e}"))),
     }

@@ -58,6 +58,14 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         )?,
     )?;
     t.set(
+        "rescue",
+        lua.create_function(|_, (name, data): (String, LuaString)| -> LuaResult<Fallible<String>> {
+            Ok(aibench_core::util::rescue_write(&name, &data.as_bytes())
+                .map(|p| p.display().to_string())
+                .map_err(|e| io_err("rescue", &aibench_core::util::aibench_home().join("rescued"), &e)))
+        })?,
+    )?;
+    t.set(
         "append",
         lua.create_function(|_, (path, data): (String, LuaString)| -> LuaResult<Fallible<bool>> {
             use std::io::Write;
@@ -70,6 +78,16 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
                 .open(p)
                 .and_then(|mut f| f.write_all(&data.as_bytes()));
             Ok(r.map(|_| true).map_err(|e| io_err("append", p, &e)))
+        })?,
+    )?;
+    t.set(
+        "same_file",
+        lua.create_function(|_, (a, b): (String, String)| {
+            use std::os::unix::fs::MetadataExt;
+            Ok(match (std::fs::metadata(&a), std::fs::metadata(&b)) {
+                (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+                _ => false,
+            })
         })?,
     )?;
     t.set("exists", lua.create_function(|_, path: String| Ok(Path::new(&path).exists()))?)?;

@@ -17,9 +17,67 @@ M.definitions = {
   { "asked / served", "prompt and output tokens each request asked against the server's usage for it" },
 }
 
+--- Shows a value from outside (a server's model id, a result file's field)
+--- safely: control characters (C0 but newline and tab, DEL, and the C1
+--- controls U+0080-U+009F) become visible escapes (`\x1b`, `\u{9b}`), so a
+--- value can never retitle, clear or otherwise drive the reader's terminal.
+--- Bytes that are not part of valid UTF-8 are escaped too (a lone 0x9b is
+--- CSI to an 8-bit terminal). Every report's text goes through this before
+--- it is printed or written; it is idempotent.
+---@param s any
+---@return string
+function M.clean(s)
+  s = tostring(s)
+  if not s:find("[\0-\8\11-\31\127-\255]") then
+    return s
+  end
+  local function hex(c)
+    return string.format("\\x%02x", c:byte())
+  end
+  local function valid(t)
+    t = t:gsub("[\0-\8\11-\31\127]", hex)
+    return (t:gsub("\xC2([\x80-\x9F])", function(c)
+      return string.format("\\u{%x}", c:byte())
+    end))
+  end
+  if utf8.len(s) then
+    return valid(s)
+  end
+  -- Not valid UTF-8: keep the valid sequences, escape every other byte.
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
+    local seq = len > 0 and s:sub(i, i + len - 1) or nil
+    if seq and #seq == len and utf8.len(seq) == 1 then
+      out[#out + 1] = valid(seq)
+      i = i + len
+    else
+      out[#out + 1] = hex(s:sub(i, i))
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+--- Runs `fn(...)` to render one record; an error names the record's file
+--- (a hand-edited result that slipped past the loader's checks), never a
+--- bare Lua error from inside a report.
+---@param rec table a result record
+function M.guard(rec, fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then
+    return res
+  end
+  local msg = type(res) == "table" and res.message and tostring(res.message) or require("aibench").error_message(res)
+  msg = msg:gsub("^[^\n]-%.lua:%d+: ", "")
+  local where = rec and rec.path or ("result " .. tostring(rec and rec.id or "?"))
+  error(string.format("%s: cannot report this result (a field of the wrong type?): %s", M.clean(where), M.clean(msg)), 0)
+end
+
 local function num(v, digits)
-  if v == nil or v ~= v then
-    return "-"
+  if type(v) ~= "number" or v ~= v then
+    return v == nil and "-" or (type(v) == "string" and v or "-")
   end
   digits = digits or 1
   local a = math.abs(v)
@@ -389,7 +447,7 @@ function M.headline_rows(b)
     { "max latency", num(b.max_latency_ms, 2) .. " ms" },
   }
   if b.tokens and (b.tokens.output_total or 0) > 0 then
-    rows[#rows + 1] = { "output tokens", num(b.tokens.output_total, 0) .. " (" .. num(b.tokens.output_per_s, 1) .. " tok/s, " .. b.tokens.output_source .. ")" }
+    rows[#rows + 1] = { "output tokens", num(b.tokens.output_total, 0) .. " (" .. num(b.tokens.output_per_s, 1) .. " tok/s, " .. tostring(b.tokens.output_source or "?") .. ")" }
     rows[#rows + 1] = { "input tokens", num(b.tokens.input_total, 0) .. " (" .. num(b.tokens.input_per_s, 1) .. " tok/s)" }
   end
   if M.present(b.prompt_tokens_source) and b.prompt_tokens_source ~= "none" and b.prompt_tokens_source ~= "" then

@@ -6,8 +6,10 @@ local num, present, workload_line, title_of = f.num, f.present, f.workload_line,
 
 local M = {}
 
+--- A value as HTML text: control characters shown as escapes (format.clean),
+--- then the HTML specials as entities.
 local function esc(s)
-  return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+  return (f.clean(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
 end
 
 local function html_table(rows, class)
@@ -44,11 +46,110 @@ local function figure(svg, caption)
   return "<figure>" .. svg .. "<figcaption>" .. esc(caption) .. "</figcaption></figure>"
 end
 
+--- At most this many points go to the chart code per series: a longer one
+--- (a day-long run's per-second series, a monitor's) is cut into
+--- MAX_POINTS / 2 time bins, each kept as its lowest and highest point, so
+--- spikes and dips stay visible and the file stays small.
+M.MAX_POINTS = 2000
+
+local function finite(x)
+  return type(x) == "number" and x - x == 0
+end
+
+--- Thins `n` points, the i-th given by `at(i)` as x, y (points whose x or y
+--- is not a finite number are left out), to at most `max` points in x order.
+--- Returns the points ({x, y} each) and whether it thinned them.
+---@param n integer
+---@param at fun(i: integer): number?, number?
+---@param max? integer default MAX_POINTS
+---@return number[][], boolean
+function M.thin(n, at, max)
+  max = math.max(2, max or M.MAX_POINTS)
+  local out = {}
+  if n <= max then
+    for i = 1, n do
+      local x, y = at(i)
+      if finite(x) and finite(y) then
+        out[#out + 1] = { x, y }
+      end
+    end
+    return out, false
+  end
+  local x0, x1 = math.huge, -math.huge
+  for i = 1, n do
+    local x, y = at(i)
+    if finite(x) and finite(y) then
+      x0, x1 = math.min(x0, x), math.max(x1, x)
+    end
+  end
+  local bins = max // 2
+  local span = x1 - x0
+  local lo, lo_y, hi, hi_y = {}, {}, {}, {}
+  for i = 1, n do
+    local x, y = at(i)
+    if finite(x) and finite(y) then
+      local b
+      if span > 0 then
+        b = math.min(bins - 1, math.floor((x - x0) / span * bins))
+      else
+        b = (i - 1) * bins // n
+      end
+      if not lo[b] or y < lo_y[b] then
+        lo[b], lo_y[b] = i, y
+      end
+      if not hi[b] or y > hi_y[b] then
+        hi[b], hi_y[b] = i, y
+      end
+    end
+  end
+  for b = 0, bins - 1 do
+    local first, second = lo[b], hi[b]
+    if first then
+      if first > second then
+        first, second = second, first
+      end
+      out[#out + 1] = { at(first) }
+      if second ~= first then
+        out[#out + 1] = { at(second) }
+      end
+    end
+  end
+  return out, true
+end
+
+--- A series of {x, y} points (a monitor's), thinned; y times `scale`.
+local function thin_points(points, scale)
+  if type(points) ~= "table" then
+    return {}
+  end
+  return (M.thin(#points, function(i)
+    local p = points[i]
+    if type(p) ~= "table" then
+      return nil
+    end
+    local y = p[2]
+    return p[1], (scale and finite(y)) and y * scale or y
+  end))
+end
+
+--- A series from two columns (x values, y values), thinned.
+local function thin_columns(xs, ys)
+  if type(xs) ~= "table" or type(ys) ~= "table" then
+    return {}
+  end
+  return (M.thin(#xs, function(i)
+    return xs[i], ys[i]
+  end))
+end
+
 local PCT = { 0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100 }
 
 local function percentile_series(b, metric, name)
   local bench = require("aibench.bench")
   local plot = require("aibench.plot")
+  if not present(b.histograms) then
+    return nil
+  end
   local pts = bench.percentiles(b, metric, PCT)
   if not pts then
     return nil
@@ -71,14 +172,9 @@ local function charts_for(b, server, idx)
     end
   end
   figs[#figs + 1] = figure(plot.lines({ id = "chart-percentiles-" .. idx, title = "Latency by percentile", x_label = "percentile", y_label = "ms", x_scale = "nines", series = series }), "latency percentile curves (HdrHistogram, all requests)")
-  local ts = b.timeseries or {}
-  local completed, errors, tokens, inflight = {}, {}, {}, {}
-  for i, t in ipairs(ts.t_s or {}) do
-    completed[i] = { t, ts.completed[i] }
-    errors[i] = { t, ts.errors[i] }
-    tokens[i] = { t, ts.output_tokens[i] }
-    inflight[i] = { t, ts.in_flight[i] }
-  end
+  local ts = present(b.timeseries) and b.timeseries or {}
+  local completed, errors = thin_columns(ts.t_s, ts.completed), thin_columns(ts.t_s, ts.errors)
+  local tokens, inflight = thin_columns(ts.t_s, ts.output_tokens), thin_columns(ts.t_s, ts.in_flight)
   figs[#figs + 1] = figure(plot.lines({ id = "chart-throughput-" .. idx, title = "Throughput over time", x_label = "seconds", y_label = "per second", series = { { name = "completed req/s", points = completed }, { name = "errors/s", points = errors } } }), "requests completed and failed per second")
   if (b.tokens and b.tokens.output_total or 0) > 0 then
     figs[#figs + 1] = figure(plot.lines({ id = "chart-tokens-" .. idx, title = "Output tokens per second", x_label = "seconds", y_label = "tokens/s", series = { { name = "output tok/s", points = tokens } } }), "output tokens per second")
@@ -89,18 +185,14 @@ local function charts_for(b, server, idx)
     local s1 = {}
     for _, k in ipairs({ "requests_running", "requests_waiting" }) do
       if sts[k] then
-        s1[#s1 + 1] = { name = k:gsub("_", " "), points = sts[k].points }
+        s1[#s1 + 1] = { name = k:gsub("_", " "), points = thin_points(sts[k].points) }
       end
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-server-queue-" .. idx, title = "Server: running and waiting requests", x_label = "seconds", y_label = "requests", series = s1 }), "from the monitor's Prometheus, same timeline")
     local s2 = {}
     for _, k in ipairs({ "ttft_p50_s", "ttft_p99_s", "queue_time_p50_s" }) do
       if sts[k] then
-        local pts = {}
-        for i, p in ipairs(sts[k].points) do
-          pts[i] = { p[1], p[2] * 1000 }
-        end
-        s2[#s2 + 1] = { name = "server " .. k:gsub("_s$", ""):gsub("_", " ") .. " ms", points = pts }
+        s2[#s2 + 1] = { name = "server " .. k:gsub("_s$", ""):gsub("_", " ") .. " ms", points = thin_points(sts[k].points, 1000) }
       end
     end
     if #s2 > 0 then
@@ -111,23 +203,24 @@ local function charts_for(b, server, idx)
   if #sess > 0 then
     local series = {}
     for _, q in ipairs({ { "mean", "TTFT mean" }, { "p50", "TTFT p50" }, { "p99", "TTFT p99" } }) do
-      local pts = {}
-      for _, t in ipairs(sess) do
+      local pts = M.thin(#sess, function(i)
+        local t = sess[i]
         if present(t.ttft_ms) then
-          pts[#pts + 1] = { t.turn, t.ttft_ms[q[1]] }
+          return t.turn, t.ttft_ms[q[1]]
         end
-      end
+      end)
       series[#series + 1] = { name = q[2], points = pts }
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-turns-" .. idx, title = "TTFT by turn", x_label = "turn", y_label = "ms", series = series }), "time to first token by turn index: a prefix cache shows in the later turns")
   end
   if present(b.trace) then
     local function per_s(v)
-      local pts = {}
-      for i, n in ipairs(v or {}) do
-        pts[i] = { i - 1, n }
+      if type(v) ~= "table" then
+        return {}
       end
-      return pts
+      return (M.thin(#v, function(i)
+        return i - 1, v[i]
+      end))
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-trace-" .. idx, title = "Trace: offered and sent", x_label = "seconds", y_label = "requests/s", series = { { name = "offered (trace)", points = per_s(b.trace.offered_per_s) }, { name = "sent", points = per_s(b.trace.sent_per_s) } } }), string.format("the trace's load over time next to what went out (%d of %d sent)", b.trace.sent, b.trace.offered))
   end
@@ -135,7 +228,7 @@ local function charts_for(b, server, idx)
     local g = {}
     for _, k in ipairs({ { "gpu_util_pct", "GPU utilization %" }, { "gpu_mem_copy_util_pct", "memory bandwidth %" } }) do
       if sts[k[1]] then
-        g[#g + 1] = { name = k[2], points = sts[k[1]].points }
+        g[#g + 1] = { name = k[2], points = thin_points(sts[k[1]].points) }
       end
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-" .. idx, title = "Server: GPU utilization and memory bandwidth", x_label = "seconds", y_label = "%", series = g }), "dcgm-exporter's DCGM_FI_DEV_GPU_UTIL and DCGM_FI_DEV_MEM_COPY_UTIL, mean over the GPUs")
@@ -143,15 +236,15 @@ local function charts_for(b, server, idx)
   if sts and (sts.gpu_power_w or sts.gpu_fb_used_mib) then
     local g = {}
     if sts.gpu_power_w then
-      g[#g + 1] = { name = "power W", points = sts.gpu_power_w.points }
+      g[#g + 1] = { name = "power W", points = thin_points(sts.gpu_power_w.points) }
     end
     figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-power-" .. idx, title = "Server: GPU power", x_label = "seconds", y_label = "W", series = g }), "DCGM_FI_DEV_POWER_USAGE, summed over the GPUs")
     if sts.gpu_fb_used_mib then
-      figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-memory-" .. idx, title = "Server: GPU memory used", x_label = "seconds", y_label = "MiB", series = { { name = "memory used MiB", points = sts.gpu_fb_used_mib.points } } }), "DCGM_FI_DEV_FB_USED, summed over the GPUs")
+      figs[#figs + 1] = figure(plot.lines({ id = "chart-gpu-memory-" .. idx, title = "Server: GPU memory used", x_label = "seconds", y_label = "MiB", series = { { name = "memory used MiB", points = thin_points(sts.gpu_fb_used_mib.points) } } }), "DCGM_FI_DEV_FB_USED, summed over the GPUs")
     end
   end
   if sts and sts.prefix_cache_hit_rate then
-    figs[#figs + 1] = figure(plot.lines({ id = "chart-prefix-cache-" .. idx, title = "Server: prefix cache hit rate", x_label = "seconds", y_label = "fraction", series = { { name = "hit rate", points = sts.prefix_cache_hit_rate.points } } }), "hit tokens over queried tokens, from the monitor's Prometheus")
+    figs[#figs + 1] = figure(plot.lines({ id = "chart-prefix-cache-" .. idx, title = "Server: prefix cache hit rate", x_label = "seconds", y_label = "fraction", series = { { name = "hit rate", points = thin_points(sts.prefix_cache_hit_rate.points) } } }), "hit tokens over queried tokens, from the monitor's Prometheus")
   end
   local bars = {}
   for _, c in ipairs({ "connect", "timeout", "http_4xx", "http_5xx", "stream_broken", "other" }) do
@@ -168,80 +261,22 @@ function M.html(records, opts)
   out[#out + 1] = "<h1>aibench report</h1>"
   out[#out + 1] = string.format("<p>%d run%s, generated by aibench %s.</p>", #records, #records == 1 and "" or "s", esc(require("aibench").version))
   for i, rec in ipairs(records) do
-    local b = rec.bench
-    out[#out + 1] = string.format('<section class="run" id="run-%d"><h2>#%d %s</h2>', i, i, esc(title_of(rec)))
-    local env = rec.environment or {}
-    out[#out + 1] = html_table({
-      { "field", "value" },
-      { "target", table.concat(b.target.urls or {}, ", ") .. " (" .. b.target.api .. ")" },
-      { "model", present(b.target.model) and b.target.model or "-" },
-      { "workload", workload_line(b.workload) },
-      { "executor", tostring(env.executor or "-") .. ((env.slurm_job_ids and #env.slurm_job_ids > 0) and (" (SLURM jobs " .. table.concat(env.slurm_job_ids, ", ") .. ")") or "") },
-      { "host", tostring(env.host or b.client and b.client.host or "-") },
-      { "result file", tostring(rec.path or "-") },
-    }, "meta")
-    for _, w in ipairs(f.warnings(b)) do
-      local limited = w:find("bottleneck", 1, true) ~= nil
-      out[#out + 1] = string.format('<p class="warning%s">%s%s</p>', limited and " client-limited" or "", limited and "CLIENT-LIMITED: " or "Warning: ", esc(w))
-    end
-    out[#out + 1] = html_table(f.headline_rows(b), "summary")
-    local lengths = f.get(b, "asked_vs_served", "served_prompt_tokens")
-    if lengths then
-      local a = b.asked_vs_served.prompt
-      out[#out + 1] = html_table({
-        { "prompt tokens", "asked mean", "served mean", "min", "p50", "p90", "p99", "max", "requests" },
-        { "served", num(a.asked_mean, 1), num(a.served_mean, 1), num(lengths.min, 0), num(lengths.p50, 0), num(lengths.p90, 0), num(lengths.p99, 0), num(lengths.max, 0), tostring(lengths.count) },
-      }, "prompt-lengths")
-    end
-    out[#out + 1] = html_table(f.dist_rows(b), "dist")
-    for _, line in ipairs({ { "Dataset", f.dataset_line(b) }, { "Trace", f.trace_line(b) }, { "Sessions", f.sessions_line(b) } }) do
-      if line[2] then
-        out[#out + 1] = string.format('<p class="%s">%s: %s.</p>', line[1]:lower(), line[1], esc(line[2]))
-      end
-    end
-    local turns = f.turn_rows(b)
-    if turns then
-      out[#out + 1] = html_table(turns, "turns")
-    end
-    local s = rec.server
-    if present(s) then
-      local rows = f.server_rows(s, "server-side (ms)")
-      local pc = f.prefix_cache_text(s)
-      out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions%s.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. esc(pc)) or "")
-      local gpu = f.gpu_text(s)
-      if gpu then
-        out[#out + 1] = '<p class="gpu">' .. esc(gpu) .. ".</p>"
-      end
-      if #rows > 1 then
-        out[#out + 1] = html_table(rows, "server")
-      end
-    end
-    local hpc = f.hpc_lines(rec)
-    if #hpc > 0 then
-      out[#out + 1] = '<h3 id="hpc-' .. i .. '">HPC</h3>'
-      for _, w in ipairs(f.hpc_warnings(rec)) do
-        out[#out + 1] = string.format('<p class="warning shared-node">Warning: %s</p>', esc(w))
-      end
-      local rows = { { "what", "" } }
-      for _, l in ipairs(hpc) do
-        rows[#rows + 1] = { l[1], l[2] }
-      end
-      out[#out + 1] = html_table(rows, "hpc")
-    end
-    out[#out + 1] = charts_for(b, rec.server, i)
-    out[#out + 1] = "</section>"
+    f.guard(rec, M.section, out, i, rec)
   end
   if opts.compare and #records > 1 then
     local plot = require("aibench.plot")
     local cmp = compare.compare(records, opts)
     out[#out + 1] = '<section id="compare"><h2>Comparison against #1</h2>'
+    if cmp.note then
+      out[#out + 1] = '<p class="warning compare-note">Note: ' .. esc(cmp.note) .. "</p>"
+    end
     out[#out + 1] = html_table(compare.compare_rows(records, cmp), "compare")
     out[#out + 1] = string.format("<p>%s</p>", cmp.regressions == 0 and "No regression." or string.format('<span class="bad">%d regression(s) flagged</span> (worse by more than %.0f%%).', cmp.regressions, 100 * cmp.threshold))
     local figs = {}
     for _, m in ipairs({ { "ttft", "TTFT" }, { "itl", "ITL" }, { "latency", "E2E latency" } }) do
       local series = {}
       for i, rec in ipairs(records) do
-        local sr = percentile_series(rec.bench, m[1], "#" .. i)
+        local sr = f.guard(rec, percentile_series, rec.bench, m[1], "#" .. i)
         if sr then
           series[#series + 1] = sr
         end
@@ -256,6 +291,72 @@ function M.html(records, opts)
   end
   out[#out + 1] = "</dl></section></body></html>\n"
   return table.concat(out, "\n")
+end
+
+--- One record's section of the HTML report, appended to `out`.
+function M.section(out, i, rec)
+  local b = rec.bench
+  out[#out + 1] = string.format('<section class="run" id="run-%d"><h2>#%d %s</h2>', i, i, esc(title_of(rec)))
+  local env = rec.environment or {}
+  out[#out + 1] = html_table({
+    { "field", "value" },
+    { "target", table.concat(b.target.urls or {}, ", ") .. " (" .. tostring(b.target.api or "?") .. ")" },
+    { "model", present(b.target.model) and b.target.model or "-" },
+    { "workload", workload_line(b.workload) },
+    { "executor", tostring(env.executor or "-") .. ((env.slurm_job_ids and #env.slurm_job_ids > 0) and (" (SLURM jobs " .. table.concat(env.slurm_job_ids, ", ") .. ")") or "") },
+    { "host", tostring(env.host or b.client and b.client.host or "-") },
+    { "result file", tostring(rec.path or "-") },
+  }, "meta")
+  for _, w in ipairs(f.warnings(b)) do
+    local limited = w:find("bottleneck", 1, true) ~= nil
+    out[#out + 1] = string.format('<p class="warning%s">%s%s</p>', limited and " client-limited" or "", limited and "CLIENT-LIMITED: " or "Warning: ", esc(w))
+  end
+  out[#out + 1] = html_table(f.headline_rows(b), "summary")
+  local lengths = f.get(b, "asked_vs_served", "served_prompt_tokens")
+  if lengths then
+    local a = b.asked_vs_served.prompt
+    out[#out + 1] = html_table({
+      { "prompt tokens", "asked mean", "served mean", "min", "p50", "p90", "p99", "max", "requests" },
+      { "served", num(a.asked_mean, 1), num(a.served_mean, 1), num(lengths.min, 0), num(lengths.p50, 0), num(lengths.p90, 0), num(lengths.p99, 0), num(lengths.max, 0), tostring(lengths.count) },
+    }, "prompt-lengths")
+  end
+  out[#out + 1] = html_table(f.dist_rows(b), "dist")
+  for _, line in ipairs({ { "Dataset", f.dataset_line(b) }, { "Trace", f.trace_line(b) }, { "Sessions", f.sessions_line(b) } }) do
+    if line[2] then
+      out[#out + 1] = string.format('<p class="%s">%s: %s.</p>', line[1]:lower(), line[1], esc(line[2]))
+    end
+  end
+  local turns = f.turn_rows(b)
+  if turns then
+    out[#out + 1] = html_table(turns, "turns")
+  end
+  local s = rec.server
+  if present(s) then
+    local rows = f.server_rows(s, "server-side (ms)")
+    local pc = f.prefix_cache_text(s)
+    out[#out + 1] = string.format("<p>Server side: %s requests finished (client: %d ok), %s generation tokens, %s preemptions%s.</p>", num(s.requests, 0), b.successes, num(s.generation_tokens, 0), num(s.preemptions, 0), pc and (", " .. esc(pc)) or "")
+    local gpu = f.gpu_text(s)
+    if gpu then
+      out[#out + 1] = '<p class="gpu">' .. esc(gpu) .. ".</p>"
+    end
+    if #rows > 1 then
+      out[#out + 1] = html_table(rows, "server")
+    end
+  end
+  local hpc = f.hpc_lines(rec)
+  if #hpc > 0 then
+    out[#out + 1] = '<h3 id="hpc-' .. i .. '">HPC</h3>'
+    for _, w in ipairs(f.hpc_warnings(rec)) do
+      out[#out + 1] = string.format('<p class="warning shared-node">Warning: %s</p>', esc(w))
+    end
+    local rows = { { "what", "" } }
+    for _, l in ipairs(hpc) do
+      rows[#rows + 1] = { l[1], l[2] }
+    end
+    out[#out + 1] = html_table(rows, "hpc")
+  end
+  out[#out + 1] = charts_for(b, rec.server, i)
+  out[#out + 1] = "</section>"
 end
 
 return M

@@ -6,7 +6,9 @@ local num, present, workload_line, server_rows, title_of = f.num, f.present, f.w
 
 local M = {}
 
---- A readable summary of one result.
+--- A readable summary of one result. Its values come from outside (the
+--- server, the result file): the text is passed through format.clean, so
+--- no control character in them reaches the terminal raw.
 ---@param r table a bench result
 ---@param opts? {definitions?: boolean, title?: string}
 ---@return string
@@ -107,7 +109,7 @@ function M.summary(r, opts)
     add("")
     add(f.definitions_text())
   end
-  return table.concat(out, "\n")
+  return f.clean(table.concat(out, "\n"))
 end
 
 --- The server's own view of the run (the result's `server` section).
@@ -133,7 +135,7 @@ function M.server_summary(s, client)
     out[#out + 1] = f.columns(rows)
     out[#out + 1] = "(server quantiles are interpolated within vLLM's histogram buckets; <=X: inside the first bucket)"
   end
-  return table.concat(out, "\n")
+  return f.clean(table.concat(out, "\n"))
 end
 
 --- The record's HPC section (SLURM runs), as text ("" without one).
@@ -149,7 +151,7 @@ function M.hpc_summary(rec)
   for _, w in ipairs(f.hpc_warnings(rec)) do
     out[#out + 1] = "warning: " .. w
   end
-  return table.concat(out, "\n")
+  return f.clean(table.concat(out, "\n"))
 end
 
 --- The terminal report of several results.
@@ -157,23 +159,25 @@ function M.terminal(records, opts)
   opts = opts or {}
   local out = {}
   for i, rec in ipairs(records) do
-    out[#out + 1] = string.format("== #%d %s%s", i, title_of(rec), rec.path and ("  " .. rec.path) or "")
-    out[#out + 1] = M.summary(rec.bench, { definitions = false })
-    if present(rec.server) then
-      out[#out + 1] = M.server_summary(rec.server, rec.bench)
-    end
-    local hpc = M.hpc_summary(rec)
-    if hpc ~= "" then
-      out[#out + 1] = hpc
-    end
-    out[#out + 1] = ""
+    f.guard(rec, function()
+      out[#out + 1] = string.format("== #%d %s%s", i, title_of(rec), rec.path and ("  " .. rec.path) or "")
+      out[#out + 1] = M.summary(rec.bench, { definitions = false })
+      if present(rec.server) then
+        out[#out + 1] = M.server_summary(rec.server, rec.bench)
+      end
+      local hpc = M.hpc_summary(rec)
+      if hpc ~= "" then
+        out[#out + 1] = hpc
+      end
+      out[#out + 1] = ""
+    end)
   end
   if opts.compare and #records > 1 then
     out[#out + 1] = compare.compare_text(records, compare.compare(records, opts))
     out[#out + 1] = ""
   end
   out[#out + 1] = f.definitions_text()
-  return table.concat(out, "\n")
+  return f.clean(table.concat(out, "\n"))
 end
 
 return M
