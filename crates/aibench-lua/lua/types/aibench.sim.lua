@@ -14,6 +14,7 @@ local sim = {}
 ---@field kv_cache_tokens? integer override the profile
 ---@field max_model_len? integer override the profile
 ---@field fail_rate? number fraction of requests answered with HTTP 500
+---@field body_budget_mib? integer request bodies held at once, all connections together, MiB (default 256)
 ---@field disconnect_rate? number fraction whose connection drops mid-stream
 ---@field stall_rate? number fraction whose stream pauses for `stall_s`
 ---@field stall_s? number default 1
