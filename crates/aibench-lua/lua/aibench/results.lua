@@ -12,9 +12,13 @@ local env = require("aibench.env")
 local M = {}
 
 M.SCHEMA = "aibench.result/1"
-M.BENCH_SCHEMA = "aibench.bench/2"
---- Bench results of earlier versions that still load (/2 only added fields).
-M.BENCH_SCHEMAS = { ["aibench.bench/2"] = true, ["aibench.bench/1"] = true }
+-- The bench schemas live in Rust (the type that writes them): the current
+-- one, and every one this build still reads (later versions only add fields).
+M.BENCH_SCHEMA = require("aibench.bench").schema
+M.BENCH_SCHEMAS = {}
+for _, s in ipairs(require("aibench.bench").schemas) do
+  M.BENCH_SCHEMAS[s] = true
+end
 
 --- A result record from a finished run.
 function M.record(o)
@@ -360,7 +364,7 @@ function M.load(path)
   end
   return nil, {
     kind = "schema",
-    message = string.format("%s: schema '%s' is not supported (this aibench %s reads %s, %s and aibench.bench/1)", path, tostring(v.schema), aibench.version, M.SCHEMA, M.BENCH_SCHEMA),
+    message = string.format("%s: schema '%s' is not supported (this aibench %s reads %s and %s)", path, tostring(v.schema), aibench.version, M.SCHEMA, table.concat(require("aibench.bench").schemas, ", ")),
   }
 end
 

@@ -7,6 +7,7 @@
 ---TPOT = (E2E - TTFT) / (output tokens - 1); E2E = sent -> last content chunk.
 ---@class aibench.bench
 ---@field schema string the result schema, "aibench.bench/2"
+---@field schemas string[] every result schema this build reads, the current one first
 local bench = {}
 
 ---@class aibench.bench.Target
