@@ -296,6 +296,10 @@ pub struct BenchArgs {
     /// Open loop: at most this many requests in flight.
     #[arg(long)]
     pub max_concurrency: Option<u64>,
+    /// Open loop: the backlog cap, requests outstanding at once (default
+    /// 10000); what is due beyond it is counted as not sent.
+    #[arg(long)]
+    pub max_in_flight: Option<u64>,
     /// Seconds to run (default 10 when --requests is not given).
     #[arg(long)]
     pub duration: Option<f64>,

@@ -338,7 +338,7 @@ fn an_impossible_rate_is_bounded_stops_on_time_and_says_what_was_not_sent() {
     let o = run(h, &args(&a));
     let took = started.elapsed();
     assert!(o.status.code().is_some(), "{}", text(&o.stderr));
-    assert!(took < Duration::from_secs(12), "ran {took:?} for a 2 s run");
+    assert!(took < Duration::from_secs(8), "ran {took:?} for a 2 s run");
     let r = json_file(&h.join("r.json"));
     accounted(&r);
     let not_sent = r["not_sent"].as_u64().unwrap();
@@ -611,11 +611,15 @@ fn big_dataset(h: &Path, n: usize) -> PathBuf {
 }
 
 fn recipe_with_dataset(h: &Path, data: &Path, workload: &str) -> PathBuf {
+    recipe_counting_with(h, data, workload, "server")
+}
+
+fn recipe_counting_with(h: &Path, data: &Path, workload: &str, tokenizer: &str) -> PathBuf {
     let p = h.join("d.yaml");
     std::fs::write(
         &p,
         format!(
-            "name: d\ntarget: {{api: openai-completions, stream: true, tokenizer: server}}\nworkload: {workload}\ndataset: {{type: jsonl, path: {}, field: prompt, output_field: output_tokens}}\noutput: {{dir: res}}\n",
+            "name: d\ntarget: {{api: openai-completions, stream: true, tokenizer: {tokenizer}}}\nworkload: {workload}\ndataset: {{type: jsonl, path: {}, field: prompt, output_field: output_tokens}}\noutput: {{dir: res}}\n",
             data.display()
         ),
     )
@@ -639,11 +643,26 @@ fn only_the_prompts_a_run_sends_are_prepared() {
 
 #[test]
 fn sigint_during_preparation_stops_it_at_once_and_sends_nothing() {
+    sigint_during_preparation(200_000, None);
+}
+
+#[test]
+fn sigint_while_a_local_tokenizer_counts_prompts_stops_at_once() {
+    let tok = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer-en-bpe-8k/tokenizer.json");
+    sigint_during_preparation(1_000_000, Some(tok.to_str().unwrap()));
+}
+
+fn sigint_during_preparation(lines: usize, tokenizer: Option<&str>) {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let sim = Sim::start(&["--profile", "instant"]);
-    let data = big_dataset(h, 200_000);
-    let recipe = recipe_with_dataset(h, &data, "{pattern: closed-loop, users: 2, duration_s: 5}");
+    let data = big_dataset(h, lines);
+    let recipe = recipe_counting_with(
+        h,
+        &data,
+        "{pattern: closed-loop, users: 2, duration_s: 5}",
+        tokenizer.unwrap_or("server"),
+    );
     let mut child = cmd(h, &["client", "run", "--recipe", recipe.to_str().unwrap(), "--url", &sim.url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -755,4 +774,111 @@ fn cancel_requested_is_private() {
         }
     }
     assert!(seen > 0);
+}
+
+// The review's cases: open-file paths, FIFOs without a reader, `--log -`,
+// links planted in shared folders, a queue that outlives its schedule.
+
+#[test]
+fn dev_stdout_is_written_through_the_shells_descriptor() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let sim = Sim::start(&["--profile", "instant"]);
+    // A pipe: the JSON arrives on it.
+    let a = quick(&sim.url, &["--requests", "2", "--json", "/dev/stdout"]);
+    let o = run(h, &args(&a));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("\"total_requests\": 2"), "{}", text(&o.stdout));
+    // A regular file opened for appending (`>> out.txt`): what was there stays.
+    let out = h.join("out.txt");
+    std::fs::write(&out, "earlier line\n").unwrap();
+    let f = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    let a = quick(&sim.url, &["--requests", "2", "--json", "/dev/stdout"]);
+    let o = cmd(h, &args(&a)).stdout(f).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let t = std::fs::read_to_string(&out).unwrap();
+    assert!(t.starts_with("earlier line\n"), "{t}");
+    assert!(t.contains("\"total_requests\": 2"), "{t}");
+}
+
+#[test]
+fn a_fifo_without_a_reader_is_an_error_at_once_and_log_dash_is_stdout() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let sim = Sim::start(&["--profile", "instant"]);
+    let fifo = h.join("nobody.fifo");
+    mkfifo(&fifo);
+    let started = Instant::now();
+    let a = quick(&sim.url, &["--requests", "2", "--log", fifo.to_str().unwrap()]);
+    let mut child = cmd(h, &args(&a)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let st = wait_timeout(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("waited on a FIFO with no reader")
+    });
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_ne!(st.code(), Some(0), "{err}");
+    assert!(err.contains("no reader"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let a = quick(&sim.url, &["--requests", "3", "--log", "-", "--json", "r.json"]);
+    let o = run(h, &args(&a));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let lines = text(&o.stdout).lines().filter(|l| l.starts_with("{\"seq\"")).count();
+    assert_eq!(lines, 3, "{}", text(&o.stdout));
+    assert!(!h.join("-").exists());
+}
+
+#[test]
+fn another_users_symlink_in_a_shared_folder_is_not_followed() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root to plant a link owned by another user; covered on CI");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let shared = h.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = h.join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = shared.join("r.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let c = std::ffi::CString::new(link.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: changes the owner of a link this test made.
+    assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // The shared folder must not belong to root for the rule to bite.
+    let d = std::ffi::CString::new(shared.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: changes the owner of a folder this test made.
+    assert_eq!(unsafe { libc::chown(d.as_ptr(), 65533, 65533) }, 0);
+    let sim = Sim::start(&["--profile", "instant"]);
+    let a = quick(&sim.url, &["--requests", "2", "--json", link.to_str().unwrap()]);
+    let o = run(h, &args(&a));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("another user's symlink"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+#[test]
+fn an_open_loop_with_a_slot_limit_stops_sending_at_its_duration() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let sim = Sim::start(&["--profile", "instant"]);
+    let started = Instant::now();
+    let a = quick(&sim.url, &["--rate", "200000", "--max-concurrency", "2", "--duration", "2", "--json", "r.json"]);
+    let o = run(h, &args(&a));
+    let took = started.elapsed();
+    assert!(o.status.code().is_some(), "{}", text(&o.stderr));
+    assert!(took < Duration::from_secs(15), "a 2 s run took {took:?}");
+    let r = json_file(&h.join("r.json"));
+    accounted(&r);
+    // Nothing was sent after the schedule's end: the measured window (first
+    // send to last completion) is the run's 2 s, not a queue drained after it.
+    let window = r["duration_s"].as_f64().unwrap();
+    assert!(window < 2.5, "sent past the duration: a window of {window} s");
+    assert!(r["not_sent"].as_u64().unwrap() > 0);
+    assert_eq!(r["unfinished"], 0, "nothing sent was cut");
+    assert_eq!(r["validity"]["client_limited"], true);
 }

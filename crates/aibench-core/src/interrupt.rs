@@ -134,7 +134,12 @@ pub struct Guard(());
 impl Guard {
     pub fn new() -> Guard {
         let st = state();
-        st.consumers.fetch_add(1, Ordering::SeqCst);
+        if st.consumers.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first consumer starts clean: a signal that raced the last
+            // guard's drop (the listener runs on its own thread) was for
+            // work that has ended.
+            st.pending.store(0, Ordering::SeqCst);
+        }
         Guard(())
     }
 

@@ -22,21 +22,64 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>, n
     scored.into_iter().filter(|(_, s)| *s > 0.6).take(n).map(|(c, _)| c).collect()
 }
 
-/// Where an output path really leads: symlinks are followed (to at most 40
-/// hops, relative targets against the link's folder), the same rule for
-/// every output aibench writes; a dangling link leads to the file it names.
+/// Where an output path really leads, for a replace-by-rename: symlinks are
+/// followed (to at most 40 hops, relative targets against the link's
+/// folder), the same rule for every output aibench writes; a dangling link
+/// leads to the file it names. As the kernel's `fs.protected_symlinks`
+/// does, a link in a sticky world-writable folder (`/tmp`) is followed only
+/// when this user or the folder's owner owns it: a link planted there by
+/// someone else cannot aim a result at another file.
 pub fn resolve_output(path: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
+                let parent = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                if let Ok(dm) = std::fs::metadata(&parent) {
+                    // SAFETY: geteuid has no preconditions.
+                    let me = unsafe { libc::geteuid() };
+                    let shared = dm.mode() & 0o1002 == 0o1002;
+                    if shared && m.uid() != me && m.uid() != dm.uid() {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            format!(
+                                "{} is another user's symlink in a shared folder; not followed (as the kernel's protected_symlinks)",
+                                p.display()
+                            ),
+                        ));
+                    }
+                }
                 let to = std::fs::read_link(&p)?;
-                p = if to.is_absolute() { to } else { p.parent().unwrap_or(Path::new(".")).join(to) };
+                p = if to.is_absolute() { to } else { parent.join(to) };
             }
             _ => return Ok(p),
         }
     }
     Err(std::io::Error::other(format!("{}: too many levels of symbolic links", path.display())))
+}
+
+/// A path that names one of this process's open files (`/dev/stdout`,
+/// `/dev/fd/3`, `/proc/self/fd/1`, a shell's `>(cmd)`), after links: written
+/// through the descriptor the shell set up, never replaced.
+fn descriptor_path(path: &Path) -> bool {
+    let mut p = path.to_path_buf();
+    for _ in 0..8 {
+        let s = p.to_string_lossy();
+        if s.starts_with("/dev/fd/") || s.starts_with("/proc/self/fd/") || s == "/dev/stdout" || s == "/dev/stderr" {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(to) => {
+                p = if to.is_absolute() { to } else { p.parent().unwrap_or(Path::new(".")).join(to) };
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// What an existing output path is, when it is not a regular file that can
@@ -62,38 +105,125 @@ fn special_kind(m: &std::fs::Metadata) -> Option<(bool, &'static str)> {
     }
 }
 
-/// Writes an output file. The rules, the same for every output (results,
-/// reports, exports, `fs.write`):
-/// - `-` is standard output;
-/// - a symlink is followed ([`resolve_output`]);
-/// - an existing character device or FIFO (`/dev/null`, `/dev/stdout`, a
-///   pipe) is written straight into, never replaced;
-/// - a folder, block device or socket is refused;
-/// - a regular file (or a new one) is written atomically: a temporary file
-///   in the same folder, fsync, rename. Readers see the old content or the
-///   new one, never a torn write. Without `mode`, the file gets
-///   [`file_mode`] for its place.
-pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+/// How an output path is written, by [`atomic_write`]'s rules.
+enum Target {
+    /// `-`: standard output.
+    Stdout,
+    /// An open file of this process, a device or a FIFO: opened and written into.
+    Into(PathBuf),
+    /// A regular or new file: a temporary file beside it, then rename.
+    Replace(PathBuf),
+}
+
+fn output_target(path: &Path) -> std::io::Result<Target> {
+    use std::io::{Error, ErrorKind};
     if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        out.write_all(data)?;
-        return out.flush();
+        return Ok(Target::Stdout);
     }
-    let path = resolve_output(path)?;
-    if let Ok(m) = std::fs::metadata(&path)
+    if path.as_os_str().is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "an empty path; expected a file name or '-'"));
+    }
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(Error::new(ErrorKind::InvalidInput, "ends with '/'; expected a file, not a folder"));
+    }
+    // The kernel follows the links: what the path leads to decides.
+    if let Ok(m) = std::fs::metadata(path)
         && let Some((writable, what)) = special_kind(&m)
     {
         if !writable {
-            let kind = if m.is_dir() { std::io::ErrorKind::IsADirectory } else { std::io::ErrorKind::InvalidInput };
-            return Err(std::io::Error::new(
+            let kind = if m.is_dir() { ErrorKind::IsADirectory } else { ErrorKind::InvalidInput };
+            return Err(Error::new(
                 kind,
                 format!("is a {what}; expected a regular file, a character device, a FIFO or '-'"),
             ));
         }
-        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
-        f.write_all(data)?;
-        return f.flush();
+        return Ok(Target::Into(path.to_path_buf()));
     }
+    if descriptor_path(path) {
+        return Ok(Target::Into(path.to_path_buf()));
+    }
+    Ok(Target::Replace(resolve_output(path)?))
+}
+
+/// Opens a device, FIFO or open-file path for writing: a FIFO without a
+/// reader is an error at once, not a wait; a regular file behind a
+/// descriptor path is appended to (the shell's `>` truncated it already,
+/// and `>>` keeps what was there).
+pub fn open_into(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::OpenOptions::new().write(true).append(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(
+        |e| {
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                std::io::Error::other("a FIFO with no reader (start the reader first)")
+            } else {
+                e
+            }
+        },
+    )?;
+    // Back to blocking writes: a full pipe waits for its reader.
+    // SAFETY: fcntl on a descriptor this function owns.
+    unsafe {
+        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        if fl >= 0 {
+            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
+}
+
+/// Standard output as a file of its own (a duplicate of descriptor 1), for
+/// writers that own their file (the per-request log given as `-`).
+pub fn stdout_file() -> std::io::Result<std::fs::File> {
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: dup returns a new descriptor that the File then owns.
+    let fd = unsafe { libc::dup(1) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Opens an output that is streamed (the per-request log) by the rules of
+/// [`atomic_write`]: `-` is standard output, devices, FIFOs and open-file
+/// paths are written into, a regular file is created or truncated (links
+/// followed, as for every output).
+pub fn open_stream(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match output_target(path)? {
+        Target::Stdout => stdout_file(),
+        Target::Into(p) => open_into(&p),
+        Target::Replace(p) => std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(p),
+    }
+}
+
+/// Writes an output file. The rules, the same for every output (results,
+/// reports, exports, the per-request log, `fs.write`):
+/// - `-` is standard output;
+/// - a symlink is followed ([`resolve_output`]);
+/// - an existing character device or FIFO (`/dev/null`, a pipe) and a path
+///   to one of this process's open files (`/dev/stdout`, `/dev/fd/N`) are
+///   written into, never replaced; a FIFO with no reader is an error;
+/// - a folder, block device or socket is refused;
+/// - a regular (or new) file is written atomically: a temporary file in
+///   the same folder, fsync, rename. Readers see the old content or the
+///   new one, never a torn write. Without `mode`, the file gets
+///   [`file_mode`] for its place.
+pub fn atomic_write(path: &Path, data: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    let path = match output_target(path)? {
+        Target::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data)?;
+            return out.flush();
+        }
+        Target::Into(p) => {
+            let mut f = open_into(&p)?;
+            f.write_all(data)?;
+            return f.flush();
+        }
+        Target::Replace(p) => p,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -260,38 +390,28 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
 pub const MIN_FREE_BYTES: u64 = 16 << 20;
 
 /// Checks before a run that `path` can be written at its end, by the rules
-/// of [`atomic_write`]: `-` always can; a symlink is followed; a character
-/// device or FIFO must be writable (it is not opened: a FIFO would wait for
-/// a reader); a folder, block device or socket is refused; otherwise the
-/// file is writable if it exists, else its folder exists (it is created if
-/// need be) and is writable, and its file system has [`MIN_FREE_BYTES`] free.
+/// of [`atomic_write`]: `-` always can; a character device, FIFO or
+/// open-file path must be writable (it is not opened: a FIFO would wait for
+/// a reader); a folder, block device or socket is refused; a regular or new
+/// file needs its folder (created if need be) writable, since it is
+/// replaced through a temporary file there, with [`MIN_FREE_BYTES`] free.
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
-    if path.as_os_str() == "-" {
-        return Ok(());
-    }
-    let path = &resolve_output(path)?;
-    if let Ok(m) = std::fs::metadata(path)
-        && let Some((writable, what)) = special_kind(&m)
-    {
-        if !writable {
-            let kind = if m.is_dir() { ErrorKind::IsADirectory } else { ErrorKind::InvalidInput };
-            return Err(Error::new(
-                kind,
-                format!("is a {what}; expected a regular file, a character device, a FIFO or '-'"),
-            ));
+    let path = match output_target(path)? {
+        Target::Stdout => return Ok(()),
+        Target::Into(p) => {
+            use std::os::unix::ffi::OsStrExt;
+            let c = std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(Error::other)?;
+            // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+            if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+                return Err(Error::last_os_error());
+            }
+            return Ok(());
         }
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(Error::other)?;
-        // SAFETY: a valid NUL-terminated path; access(2) only reads it.
-        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-            return Err(Error::last_os_error());
-        }
-        return Ok(());
-    }
+        Target::Replace(p) => p,
+    };
     if path.exists() {
-        std::fs::OpenOptions::new().append(true).open(path)?;
-        return check_free_space(path);
+        std::fs::OpenOptions::new().append(true).open(&path)?;
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -334,11 +454,16 @@ fn check_free_space(path: &Path) -> std::io::Result<()> {
 
 /// Where a result goes when its own path cannot take it (a full disk at
 /// the end of a run): `$AIBENCH_HOME/rescued/`, then the temporary folder.
-/// Writes `data` to the first that takes it and returns its path.
+/// Writes `data` to a new file (created exclusively, 0600: nothing there,
+/// a link or a FIFO, is followed or replaced) in the first that takes it
+/// and returns its path.
 pub fn rescue_write(name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
     let safe: String = name.chars().map(|c| if name_char(c) { c } else { '_' }).collect();
     let safe = safe.trim_start_matches('.').to_string();
-    let file = format!("{}-{}", chrono_stamp(), if safe.is_empty() { "result.json".into() } else { safe });
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let file =
+        format!("{}-{}-{}", chrono_stamp(), &unique[..8], if safe.is_empty() { "result.json".into() } else { safe });
     let mut last = None;
     for dir in [aibench_home().join("rescued"), std::env::temp_dir()] {
         if let Err(e) = create_dirs(&dir) {
@@ -346,9 +471,20 @@ pub fn rescue_write(name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
             continue;
         }
         let p = dir.join(&file);
-        match atomic_write(&p, data, Some(0o600)) {
+        let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+            Ok(f) => f,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        match f.write_all(data).and_then(|_| f.sync_all()) {
             Ok(()) => return Ok(p),
-            Err(e) => last = Some(e),
+            Err(e) => {
+                // Ours (created above): a partial copy helps no one.
+                let _ = std::fs::remove_file(&p);
+                last = Some(e);
+            }
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no place to write")))

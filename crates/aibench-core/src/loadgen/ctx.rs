@@ -81,6 +81,8 @@ pub(super) struct Ctx {
     pub(super) unfinished: AtomicU64,
     /// The most requests (rate-started sessions) outstanding at once.
     pub(super) max_outstanding: u64,
+    /// A scheduled workload's end: nothing is sent from then on.
+    pub(super) send_until: Option<Instant>,
     pub(super) slo: Slo,
     pub(super) log: Option<mpsc::UnboundedSender<Option<String>>>,
     pub(super) pools: Vec<Mutex<Vec<Conn>>>,

@@ -109,6 +109,15 @@ fn first_turn(c: &Conversation, chat: bool) -> (Option<Vec<Message>>, String) {
     }
 }
 
+/// A stop asked for (Ctrl-C, SIGTERM) while prompts are being made or
+/// counted: a local tokenizer counts without yielding, so the loops look.
+fn stop_requested() -> Result<(), String> {
+    match crate::interrupt::pending() {
+        Some(sig) => Err(format!("interrupted ({}) while preparing prompts", sig.name())),
+        None => Ok(()),
+    }
+}
+
 /// Prompts shorter than this are skipped from conversation datasets, as
 /// vLLM's sharegpt dataset does (and outputs taken from answers, too).
 const MIN_TOKENS: u64 = 4;
@@ -145,6 +154,7 @@ pub async fn prepare(
             let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
             let mut out = Vec::with_capacity(pool.max(1));
             for i in 0..pool.max(1) {
+                stop_requested()?;
                 let p = draw(&s.prompt_tokens, s.spread, &mut rng);
                 let o = draw(&s.output_tokens, s.spread, &mut rng);
                 let (text, asked) = match &prefixes {
@@ -167,6 +177,7 @@ pub async fn prepare(
         Dataset::List(PromptList { prompts, output_tokens }) => {
             let mut out = Vec::with_capacity(prompts.len());
             for p in prompts {
+                stop_requested()?;
                 let n = count(p).await?;
                 out.push(make(&formatted(p.clone(), spec, counter).await?, n, *output_tokens));
             }
@@ -190,6 +201,7 @@ pub async fn prepare(
                 if out.len() >= common.limit().min(need) {
                     break;
                 }
+                stop_requested()?;
                 match row {
                     Row::Request { mut body, output } => {
                         if let Some(model) = model {
@@ -235,6 +247,7 @@ pub async fn prepare(
                 if out.len() >= common.limit().min(need) {
                     break;
                 }
+                stop_requested()?;
                 let Some(o) = turn_output(&c.turns[0].answer, fixed_out, &common, counter, &mut stats).await? else {
                     continue;
                 };

@@ -343,23 +343,18 @@ pub(super) type LogOutcome = (u64, Option<String>);
 pub(super) type LogWriter = (mpsc::UnboundedSender<Option<String>>, tokio::task::JoinHandle<LogOutcome>);
 
 pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
-    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+    let p = std::path::Path::new(path);
+    if path != "-"
+        && let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
         return Err(format!("per_request_log: folder '{}' does not exist", dir.display()));
     }
-    // The output rules of `util::atomic_write`: symlinks followed, devices
-    // and FIFOs written into, folders and sockets refused.
-    crate::util::check_writable(std::path::Path::new(path))
+    // The output rules of `util::atomic_write`: `-` is standard output,
+    // symlinks followed, devices and FIFOs written into (a FIFO without a
+    // reader is an error, not a wait), folders and sockets refused.
+    let file = crate::util::open_stream(p, crate::util::file_mode(p))
         .map_err(|e| format!("per_request_log: cannot write '{path}': {e}"))?;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(crate::util::file_mode(std::path::Path::new(path)))
-        .open(path)
-        .map_err(|e| format!("per_request_log: cannot create '{path}': {e}"))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
     let path = path.to_string();
     let h = tokio::task::spawn_blocking(move || {

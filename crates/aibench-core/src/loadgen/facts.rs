@@ -98,8 +98,9 @@ pub(super) fn finish(
     if not_sent > 0 {
         validity.client_limited = true;
         validity.reasons.push(format!(
-            "{not_sent} requests due by the schedule were not sent (client overloaded): {} were already \
-             outstanding (workload.max_in_flight raises the cap)",
+            "{not_sent} scheduled requests (sessions, for a session_rate) were not sent (client overloaded): \
+             {} were already outstanding (workload.max_in_flight raises the cap), or they waited for a \
+             max_concurrency slot past the end of the run",
             ctx.max_outstanding
         ));
     }
@@ -148,7 +149,9 @@ pub(super) fn finish(
     report.not_sent = not_sent;
     report.unfinished = ctx.unfinished.load(Ordering::Relaxed);
     if not_sent > 0 {
-        report.warnings.push(format!("not sent (client overloaded): {not_sent} requests the schedule asked for"));
+        report.warnings.push(format!(
+            "not sent (client overloaded): {not_sent} scheduled requests (sessions, for a session_rate)"
+        ));
     }
     report
 }

@@ -208,10 +208,19 @@ async fn open_request(ctx: &Arc<Ctx>, due: Due, sem: Option<Arc<Semaphore>>) {
     let Due { seq, intended, ready, target, req, meta, mut conn, pre, permit } = due;
     let _permit = match (permit, &sem) {
         (Some(p), _) => Some(p),
-        (None, Some(s)) => match s.clone().acquire_owned().await {
-            Ok(p) => Some(p),
-            Err(_) => return,
-        },
+        (None, Some(s)) => {
+            let p = match s.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            // A request that waited for its slot past the end of the
+            // schedule, or past a stop, is not sent at all.
+            if ctx.stop.load(Ordering::SeqCst) || ctx.send_until.is_some_and(|d| Instant::now() >= d) {
+                ctx.not_sent.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Some(p)
+        }
         (None, None) => None,
     };
     if conn.is_none() {

@@ -654,7 +654,14 @@ impl Report {
         let hosts: Vec<&str> = reports.iter().map(|r| r.client.host.as_str()).collect();
         let validity = validity::merge(&reports.iter().map(|r| &r.validity).collect::<Vec<_>>(), &hosts);
         let prompt_tokens_source = same(&|r| r.prompt_tokens_source.clone());
-        let warnings = warnings(first.target.api != "http", &prompt_tokens_source, asked_vs_served.as_ref(), &validity);
+        let mut warnings =
+            warnings(first.target.api != "http", &prompt_tokens_source, asked_vs_served.as_ref(), &validity);
+        // What only a part knows (requests not sent, a log cut short) stays.
+        for w in reports.iter().flat_map(|r| &r.warnings) {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
         Ok(Report {
             schema: SCHEMA.into(),
             label: first.label.clone(),

@@ -50,8 +50,9 @@ pub async fn run(spec: BenchSpec, control: Control) -> Result<Report, RunError> 
     let prepared = tokio::select! {
         p = prepare_run(spec) => match p {
             Ok(p) => p,
-            // A loader that saw the signal first (a file read in a blocking loop).
-            Err(_) if let Some(sig) = *asked.borrow() => {
+            // A loader that saw the signal first (a file read or prompts
+            // counted in a blocking loop).
+            Err(_) if let Some(sig) = asked.borrow().or_else(|| crate::interrupt::pending().map(|s| s.name())) => {
                 return Err(RunError::Unavailable {
                     kind: "interrupted",
                     message: format!("interrupted ({sig}) while preparing the run; no request was sent"),
@@ -169,6 +170,11 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
         not_sent: AtomicU64::new(0),
         unfinished: AtomicU64::new(0),
         max_outstanding,
+        send_until: match &spec.workload {
+            Workload::OpenLoop(w) => w.duration_s.map(|d| start + Duration::from_secs_f64(d + w.warmup_s)),
+            Workload::Trace(w) => w.duration_s.map(|d| start + Duration::from_secs_f64(d)),
+            _ => None,
+        },
         slo: spec.slo.clone(),
         log: log.as_ref().map(|(tx, _)| tx.clone()),
         stop: AtomicBool::new(false),

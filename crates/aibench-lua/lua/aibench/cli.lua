@@ -34,21 +34,21 @@ end
 ---@param command string for messages
 ---@param r table a bench result
 function M.outcome(command, r)
-  if r.interrupted then
-    return require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT")
-  end
   local code = 0
-  if present(r.stopped_early) then
-    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(r.stopped_early.message), "\n")
-    code = 1
-  end
   local log = r.per_request_log
   if present(log) and present(log.error) then
     io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(log.error), "\n")
     code = 1
   end
   if (r.not_sent or 0) > 0 then
-    io.stderr:write(string.format("aibench %s: %d requests were not sent (client overloaded: the backlog cap workload.max_in_flight was reached); the run is marked client-limited\n", command, r.not_sent))
+    io.stderr:write(string.format("aibench %s: %d scheduled requests were not sent (client overloaded: workload.max_in_flight was reached, or they waited for a slot past the run's end); the run is marked client-limited\n", command, r.not_sent))
+  end
+  if r.interrupted then
+    return require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT")
+  end
+  if present(r.stopped_early) then
+    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(r.stopped_early.message), "\n")
+    code = 1
   end
   if (r.successes or 0) == 0 then
     local firsts = {}
@@ -79,6 +79,7 @@ local BENCH_FLAGS = {
   { "workload.think_time_ms", "--think-ms" },
   { "workload.warmup_s", "--warmup" },
   { "workload.max_concurrency", "--max-concurrency" },
+  { "workload.max_in_flight", "--max-in-flight" },
   { "workload.arrival", "--arrival" },
   { "dataset.prompt_tokens", "--prompt-tokens" },
   { "dataset.output_tokens", "--output-tokens" },
@@ -120,8 +121,11 @@ function commands.bench(o)
     if o.users then
       M.fail("give --users (closed loop) or --rate (open loop), not both", 2)
     end
-    workload = { pattern = "open-loop", rate = o.rate, arrival = o.arrival, max_concurrency = o.max_concurrency, duration_s = o.duration, total_requests = o.requests, warmup_s = o.warmup, seed = o.seed }
+    workload = { pattern = "open-loop", rate = o.rate, arrival = o.arrival, max_concurrency = o.max_concurrency, max_in_flight = o.max_in_flight, duration_s = o.duration, total_requests = o.requests, warmup_s = o.warmup, seed = o.seed }
   else
+    if o.max_in_flight or o.max_concurrency then
+      M.fail(string.format("%s is for an open loop (--rate); a closed loop is bounded by --users", o.max_in_flight and "--max-in-flight" or "--max-concurrency"), 2)
+    end
     workload = { pattern = "closed-loop", users = o.users or 1, think_time_ms = o.think_ms, duration_s = o.duration, warmup_s = o.warmup, seed = o.seed }
     workload.total_requests = o.requests
     if not o.duration and not o.requests then
@@ -346,6 +350,9 @@ function commands.client(o)
       end
       require("aibench.scenario").print(rec, { definitions = i == #saved })
       local c = M.outcome("client run", rec.bench)
+      if c == 0 and rec.rescued then
+        c = 1
+      end
       if c ~= 0 and (code == 0 or rec.bench.interrupted) then
         code = c
       end
@@ -469,12 +476,23 @@ function commands.report(o)
   for _, s in ipairs(skipped or {}) do
     io.stderr:write("aibench report: warning: skipped ", clean(s.message), "\n")
   end
-  -- An output that is one of the inputs (by any name) would destroy it.
+  -- An output that is one of the inputs (by any name, read or skipped)
+  -- would destroy it; so would --out and --html naming one file.
+  local inputs = {}
+  for _, rec in ipairs(records) do
+    inputs[#inputs + 1] = rec.path
+  end
+  for _, s in ipairs(skipped or {}) do
+    inputs[#inputs + 1] = s.path
+  end
+  if o.out and o.html and (o.out == o.html or fs.same_file(o.out, o.html)) then
+    M.fail(string.format("--out and --html name the same file '%s'", clean(o.out)), 2)
+  end
   for _, f in ipairs({ { "--out", o.out }, { "--html", o.html } }) do
     if f[2] then
-      for _, rec in ipairs(records) do
-        if rec.path and fs.same_file(f[2], rec.path) then
-          M.fail(string.format("%s: '%s' is one of the inputs (%s); choose another file", f[1], clean(f[2]), clean(rec.path)), 2)
+      for _, p in ipairs(inputs) do
+        if fs.same_file(f[2], p) then
+          M.fail(string.format("%s: '%s' is one of the inputs (%s); choose another file", f[1], clean(f[2]), clean(p)), 2)
         end
       end
       local okw, werr = fs.writable(f[2])

@@ -346,13 +346,16 @@ function M.run(o)
       return nil, perr
     end
     record.path = path
+    -- Saved, but in the rescue place (its own folder could not take it).
+    record.rescued = perr and perr.message or nil
     local server = before and enrich("server metrics", servermetrics.after, before, urls, started, finished)
     record.server = server or json.null
     record.hpc = enrich("HPC accounting", hpc.collect, { started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server }) or json.null
     if #warnings > 0 then
       record.warnings = warnings
+      local clean = require("aibench.report").clean
       for _, w in ipairs(warnings) do
-        io.stderr:write("aibench: warning: ", w, "\n")
+        io.stderr:write("aibench: warning: ", clean(w), "\n")
       end
     end
     local epath, eerr = results.save(record, out_dir)
@@ -380,7 +383,14 @@ function M.exec(spec_path, out_path)
   if not res then
     error(err.message, 0)
   end
-  assert(results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) }))
+  local where, werr = results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) })
+  if not where then
+    error(string.format("cannot write the result to %s: %s", out_path, werr.message), 0)
+  end
+  if werr then
+    -- The caller looks for it at out_path: say where it is instead.
+    error(string.format("cannot write the result to %s (%s); it was saved at %s", out_path, werr.message, where), 0)
+  end
   return res
 end
 

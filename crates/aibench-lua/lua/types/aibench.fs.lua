@@ -5,7 +5,7 @@
 ---@class aibench.fs
 local fs = {}
 
----Reads a whole file.
+---Reads a whole file (at most 256 MiB: a larger file, or a device that never ends, is an error).
 ---@param path string
 ---@return string? data
 ---@return aibench.Error? err

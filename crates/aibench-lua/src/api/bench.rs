@@ -194,8 +194,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set("schema", loadgen::report::SCHEMA)?;
     // Every bench schema this build reads, the current one first: the one
     // list, kept in Rust (results.lua reads it from here).
-    let readable: Vec<&str> =
-        std::iter::once(loadgen::report::SCHEMA).chain(loadgen::report::OLDER_SCHEMAS).collect();
+    let readable: Vec<&str> = std::iter::once(loadgen::report::SCHEMA).chain(loadgen::report::OLDER_SCHEMAS).collect();
     let list = lua.create_sequence_from(readable)?;
     list.set_metatable(Some(lua.array_metatable()))?;
     t.set("schemas", list)?;

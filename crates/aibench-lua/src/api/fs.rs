@@ -21,6 +21,31 @@ pub fn io_err(op: &str, path: &Path, e: &std::io::Error) -> OpError {
     OpError::new(kind, format!("{op} {}: {e}", path.display())).with("path", path.display().to_string())
 }
 
+/// The most `fs.read` reads (results, recipes, configuration, job files):
+/// `/dev/zero` or a runaway file is an error, not all of memory.
+const READ_MAX: u64 = 256 << 20;
+
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {} MiB, the most fs.read reads", READ_MAX >> 20),
+        )
+    };
+    let meta = f.metadata()?;
+    if meta.is_file() && meta.len() > READ_MAX {
+        return Err(too_big());
+    }
+    let mut out = Vec::with_capacity(if meta.is_file() { meta.len() as usize } else { 0 });
+    f.take(READ_MAX + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > READ_MAX {
+        return Err(too_big());
+    }
+    Ok(out)
+}
+
 fn text(lua: &Lua, bytes: Vec<u8>) -> LuaResult<LuaString> {
     lua.create_string(bytes)
 }
@@ -30,7 +55,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set(
         "read",
         lua.create_function(|lua, path: String| -> LuaResult<Fallible<LuaString>> {
-            match std::fs::read(&path) {
+            match read_capped(Path::new(&path)) {
                 Ok(b) => Ok(Ok(text(lua, b)?)),
                 Err(e) => Ok(Err(io_err("read", Path::new(&path), &e))),
             }
