@@ -71,6 +71,7 @@ t.case("timeline, accounting and efficiency of a SLURM run; the neighbour's job 
     names[j.name] = true
   end
   t.ok(names.neighbour, json.encode(h.node_sharing))
+  t.ok(h.accounting ~= json.null, "accounting: " .. json.encode({ warnings = rec.warnings, hpc = h.warnings }))
   t.eq(h.accounting.jobs[1].job_id, m.job_id)
   t.eq(h.accounting.jobs[1].state, "RUNNING")
   -- vllm-sim asks for no GPU: per node-hour, over the benchmark window.
