@@ -152,15 +152,13 @@ fn output_target(path: &Path) -> std::io::Result<Target> {
 pub fn open_into(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
-    let f = std::fs::OpenOptions::new().write(true).append(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(
-        |e| {
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                std::io::Error::other("a FIFO with no reader (start the reader first)")
-            } else {
-                e
-            }
-        },
-    )?;
+    let f = std::fs::OpenOptions::new().append(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            std::io::Error::other("a FIFO with no reader (start the reader first)")
+        } else {
+            e
+        }
+    })?;
     // Back to blocking writes: a full pipe waits for its reader.
     // SAFETY: fcntl on a descriptor this function owns.
     unsafe {
