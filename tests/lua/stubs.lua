@@ -7,7 +7,7 @@ local t = require("aibench.testing")
 local missing = {}
 
 -- The stubs' folder in the Lua crate (the tests run from the repository root).
-local TYPES = "crates/aibench-lua/lua/types/"
+local TYPES = "lua/types/"
 
 --- The stub file declaring `---@class name` (its text), if any.
 local function class_file(name)

@@ -1,5 +1,5 @@
-//! Lua sources shipped inside the binary (this crate's `lua/`), plus the
-//! stock recipes (the repository's `recipes/`).
+//! Lua sources shipped inside the binary (the repository's top-level `lua/`),
+//! plus the stock recipes (the repository's `recipes/`).
 //!
 //! Release builds read only the embedded copies. Debug builds prefer the file
 //! on disk when the source tree is present, so edits to `lua/` take effect
@@ -9,12 +9,12 @@ use std::borrow::Cow;
 
 use include_dir::{Dir, include_dir};
 
-static LUA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/lua");
+static LUA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../lua");
 static RECIPES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../recipes");
 
 /// A file from `lua/`, by path relative to it (`aibench/server.lua`).
 pub fn lua_file(rel: &str) -> Option<Cow<'static, [u8]>> {
-    read(&LUA, "lua", rel)
+    read(&LUA, "../../lua", rel)
 }
 
 /// A stock recipe, by path relative to `recipes/` (`servers/vllm-sim.yaml`).
