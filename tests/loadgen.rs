@@ -20,7 +20,7 @@ async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
 
 async fn bench(spec: Value) -> Report {
     let (_tx, rx) = watch::channel(None);
-    let spec = loadgen::spec_from_json(spec).unwrap();
+    let spec = loadgen::ValidSpec::from_json(spec).unwrap();
     loadgen::run(spec, Control { stop: rx, progress: None }).await.unwrap()
 }
 
@@ -400,7 +400,7 @@ async fn merge_equals_one_run_over_both() {
 async fn stop_gives_partial_results() {
     let s = sim("opt-125m-cpu", |_| {}).await;
     let (tx, rx) = watch::channel(None);
-    let spec = loadgen::spec_from_json(json!({
+    let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": s.url()},
         "workload": {"pattern": "closed-loop", "users": 4, "duration_s": 30},
         "dataset": {"prompt_tokens": 10, "output_tokens": 30},
@@ -461,7 +461,7 @@ async fn apis_urls_and_progress() {
     // Progress snapshots arrive about once a second.
     let (_tx, rx) = watch::channel(None);
     let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-    let spec = loadgen::spec_from_json(json!({
+    let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": a.url()},
         "workload": {"pattern": "open-loop", "rate": 50, "duration_s": 2.2},
     }))
@@ -478,10 +478,7 @@ async fn apis_urls_and_progress() {
 
 #[test]
 fn bad_specs_name_the_field() {
-    let bad = |v: Value| match loadgen::spec_from_json(v) {
-        Err(e) => e,
-        Ok(s) => s.validate().unwrap_err(),
-    };
+    let bad = |v: Value| loadgen::ValidSpec::from_json(v).unwrap_err().to_string();
     let url = json!({"url": "http://127.0.0.1:8000"});
     let e = bad(json!({"target": url, "workload": {"pattern": "zigzag", "users": 1}}));
     assert_eq!(
@@ -510,14 +507,15 @@ fn bad_specs_name_the_field() {
 async fn unreadable_dataset_is_a_spec_error() {
     let (_tx, rx) = watch::channel(None);
     // Checked before the server is asked anything (no model given here).
-    let spec = loadgen::spec_from_json(json!({
+    let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": "http://127.0.0.1:9"},
         "workload": {"pattern": "closed-loop", "users": 1, "requests_per_user": 1},
         "dataset": {"type": "jsonl", "path": "/nonexistent/prompts.jsonl"},
     }))
     .unwrap();
     match loadgen::run(spec, Control { stop: rx, progress: None }).await {
-        Err(loadgen::RunError::Spec(m)) => {
+        Err(loadgen::RunError::Spec(e)) => {
+            let m = e.to_string();
             assert!(m.starts_with("dataset.path: cannot read '/nonexistent/prompts.jsonl'"), "{m}")
         }
         other => panic!("expected a spec error, got {:?}", other.map(|r| r.total_requests)),
@@ -592,7 +590,7 @@ async fn a_server_gone_mid_run_ends_it_early_with_every_request_counted() {
     // Load beside the timing tests would skew them.
     let _g = TIMING.lock().await;
     let mut s = sim("instant", |_| {}).await;
-    let spec = loadgen::spec_from_json(json!({
+    let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": s.url(), "timeout_s": 5},
         "workload": {"pattern": "closed-loop", "users": 16, "duration_s": 30, "unreachable_s": 1},
         "dataset": {"prompt_tokens": 4, "output_tokens": 4},
@@ -615,7 +613,7 @@ async fn streams_cut_short_are_short_outputs_kept_out_of_tpot() {
     let mut s = sim("opt-125m-cpu", |_| {}).await;
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("r.jsonl");
-    let spec = loadgen::spec_from_json(json!({
+    let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": s.url()},
         "workload": {"pattern": "closed-loop", "users": 4, "duration_s": 30, "unreachable_s": 0.5},
         "dataset": {"prompt_tokens": 8, "output_tokens": 400},

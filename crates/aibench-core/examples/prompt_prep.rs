@@ -45,14 +45,15 @@ async fn main() -> Result<(), String> {
         }
         other => return Err(format!("mode: expected local or server, got {other}")),
     };
-    let spec = aibench_core::loadgen::spec_from_json(serde_json::json!({
+    let spec = aibench_core::loadgen::ValidSpec::from_json(serde_json::json!({
         "target": {"url": "http://127.0.0.1:1", "model": "m"},
         "workload": {"pattern": "closed-loop", "users": 1, "total_requests": n},
         "dataset": {"prompt_tokens": tokens, "output_tokens": 16},
-    }))?;
+    }))
+    .map_err(|e| e.to_string())?;
     let rss0 = peak_rss_mb();
     let t0 = Instant::now();
-    let (prepared, _) = dataset::prepare(&spec, Some("m"), n, None, &counter).await?;
+    let (prepared, _) = dataset::prepare(spec.spec(), Some("m"), n, None, &counter).await.map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     let bytes: usize = prepared.iter().map(|p| p.body.len()).sum();
     // Counted again outside the timing: every 100th prompt, with the tokenizer.

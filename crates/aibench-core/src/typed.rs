@@ -1,6 +1,58 @@
 //! Typed values from JSON (specs from Lua tables and recipes), with errors
 //! that name the failing field: `workload.users: invalid type ...`.
 
+/// An error about one field of a spec, recipe or configuration: the field's
+/// path (`workload.rate`, `target.url[1]`; empty when the error is about the
+/// whole) and what was wrong with it. This is what crosses to Lua as
+/// `{kind, field, message}`: a caller names the field in its own terms (a
+/// recipe field, a command-line flag) from `field`, without reading the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+
+    /// The same error one level down: `under("workload")` turns `rate` into
+    /// `workload.rate`.
+    pub fn under(mut self, parent: &str) -> FieldError {
+        self.field = join(parent, &self.field);
+        self
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// `parent.child`, either part possibly empty; an index (`[2]`) is appended as is.
+pub fn join(parent: &str, child: &str) -> String {
+    match (parent.is_empty(), child.is_empty() || child == ".") {
+        (_, true) => parent.to_string(),
+        (true, false) => child.to_string(),
+        (false, false) if child.starts_with('[') => format!("{parent}{child}"),
+        (false, false) => format!("{parent}.{child}"),
+    }
+}
+
+/// Deserialises, naming the failing field: `what.path` as the field.
+pub fn from_json_at<T: serde::de::DeserializeOwned>(json: serde_json::Value, what: &str) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize::<_, T>(json)
+        .map_err(|e| FieldError::new(join(what, &e.path().to_string()), with_suggestion(&e.inner().to_string())))
+}
+
 /// Deserialises with the failing field path in the message.
 pub fn from_json<T: serde::de::DeserializeOwned>(json: serde_json::Value, what: &str) -> Result<T, String> {
     serde_path_to_error::deserialize::<_, T>(json)

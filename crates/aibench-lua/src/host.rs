@@ -169,7 +169,7 @@ pub fn render_values(lua: &Lua, values: &LuaMultiValue) -> LuaResult<Vec<String>
     Ok(out)
 }
 
-pub use crate::api::error_text;
+pub use crate::binding::error_text;
 
 fn state_or_exit() -> Result<Lua, u8> {
     state_or_exit_with(|_| Ok(()))
@@ -240,7 +240,7 @@ pub async fn run_command(name: &str, args: &serde_json::Value) -> u8 {
         Err(c) => return c,
     };
     let run = async {
-        let opts = crate::api::convert::to_lua_plain(&lua, args)?;
+        let opts = crate::convert::to_lua_plain(&lua, args)?;
         let cli: LuaTable = lua.load("return require 'aibench.cli'").set_name("=cli").eval()?;
         let main: LuaFunction = cli.get("main")?;
         main.call_async::<i64>((name, opts)).await

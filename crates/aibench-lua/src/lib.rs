@@ -5,5 +5,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod binding;
+pub mod convert;
 pub mod host;
 pub mod types;

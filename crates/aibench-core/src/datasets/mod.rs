@@ -252,15 +252,19 @@ pub fn each_record(path: &str, mut each: impl FnMut(Record) -> Result<(), String
 }
 
 /// The error for a dataset that the filters left empty.
-pub fn empty_error(stats: &DatasetStats) -> String {
+pub fn empty_error(stats: &DatasetStats) -> crate::typed::FieldError {
+    use crate::typed::FieldError;
     let path = stats.path.as_deref().unwrap_or("dataset");
     if stats.read == 0 {
-        return format!("dataset.path: '{path}' holds no records");
+        return FieldError::new("dataset.path", format!("'{path}' holds no records"));
     }
     let reasons: Vec<String> = stats.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    format!(
-        "dataset: no record of '{path}' is left after the filters ({} read, skipped: {}); loosen max_prompt_tokens or check the file",
-        stats.read,
-        if reasons.is_empty() { "none".into() } else { reasons.join(", ") }
+    FieldError::new(
+        "dataset",
+        format!(
+            "no record of '{path}' is left after the filters ({} read, skipped: {}); loosen max_prompt_tokens or check the file",
+            stats.read,
+            if reasons.is_empty() { "none".into() } else { reasons.join(", ") }
+        ),
     )
 }

@@ -156,7 +156,7 @@ impl Trace {
         }
         stats.used = t.entries.len() as u64;
         if t.entries.is_empty() {
-            return Err(super::empty_error(stats));
+            return Err(super::empty_error(stats).to_string());
         }
         Ok(t)
     }

@@ -3,6 +3,7 @@
 //! comments. Every value that reaches the script is validated or quoted:
 //! nothing from a recipe can add a line or a shell command.
 
+use crate::typed::FieldError;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -59,33 +60,42 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn word(field: &str, v: &str, extra: &[u8]) -> Result<(), String> {
+fn word(field: &str, v: &str, extra: &[u8]) -> Result<(), FieldError> {
     if v.is_empty() {
-        return Err(format!("{field}: expected a non-empty value"));
+        return Err(FieldError::new(field, "expected a non-empty value"));
     }
     if let Some(c) = v.chars().find(|c| !(c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(*c as u8))))) {
-        return Err(format!(
-            "{field}: invalid character {c:?} in \"{}\" (allowed: letters, digits and {})",
-            v.escape_default(),
-            String::from_utf8_lossy(extra)
+        return Err(FieldError::new(
+            field,
+            format!(
+                "invalid character {c:?} in \"{}\" (allowed: letters, digits and {})",
+                v.escape_default(),
+                String::from_utf8_lossy(extra)
+            ),
         ));
     }
     Ok(())
 }
 
-fn no_newline(field: &str, v: &str) -> Result<(), String> {
+fn no_newline(field: &str, v: &str) -> Result<(), FieldError> {
     if v.contains('\n') || v.contains('\r') || v.contains('\0') {
-        return Err(format!("{field}: line breaks and NUL are not allowed in \"{}\"", v.escape_default()));
+        return Err(FieldError::new(
+            field,
+            format!("line breaks and NUL are not allowed in \"{}\"", v.escape_default()),
+        ));
     }
     Ok(())
 }
 
 /// Parses a SLURM time limit into seconds.
-pub fn time_limit_seconds(s: &str) -> Result<u64, String> {
+pub fn time_limit_seconds(s: &str) -> Result<u64, FieldError> {
     let bad = || {
-        format!("time_limit: expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, got \"{}\"", s.escape_default())
+        FieldError::new(
+            "time_limit",
+            format!("expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, got \"{}\"", s.escape_default()),
+        )
     };
-    let num = |p: &str| -> Result<u64, String> {
+    let num = |p: &str| -> Result<u64, FieldError> {
         if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -106,7 +116,7 @@ pub fn time_limit_seconds(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     if secs == 0 {
-        return Err(format!("time_limit: must be longer than zero, got \"{s}\""));
+        return Err(FieldError::new("time_limit", format!("must be longer than zero, got \"{s}\"")));
     }
     Ok(secs)
 }
@@ -136,7 +146,7 @@ const OWNED_OPTIONS: &[(&str, &str)] = &[
     ("gid", "it would change who runs the job"),
 ];
 
-fn check_sbatch_arg(a: &str) -> Result<(), String> {
+fn check_sbatch_arg(a: &str) -> Result<(), FieldError> {
     let ok = a.starts_with("--")
         && a.len() > 2
         && match a[2..].split_once('=') {
@@ -148,11 +158,14 @@ fn check_sbatch_arg(a: &str) -> Result<(), String> {
             None => a[2..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
         };
     if !ok {
-        return Err(format!("sbatch_args: \"{}\" is not a plain --option or --option=value", a.escape_default()));
+        return Err(FieldError::new(
+            "sbatch_args",
+            format!("\"{}\" is not a plain --option or --option=value", a.escape_default()),
+        ));
     }
     let key = a[2..].split('=').next().unwrap_or("");
     if let Some((name, why)) = OWNED_OPTIONS.iter().find(|(name, _)| name.starts_with(key)) {
-        return Err(format!("sbatch_args: \"{a}\" sets --{name}, which aibench controls: {why}"));
+        return Err(FieldError::new("sbatch_args", format!("\"{a}\" sets --{name}, which aibench controls: {why}")));
     }
     Ok(())
 }
@@ -164,20 +177,26 @@ pub fn log_path_in(dir: &str) -> String {
 
 impl JobSpec {
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.to_string())
+    }
+
+    /// [`JobSpec::validate`] with the failing field as data (`resources.nodes`,
+    /// `command[2]`, `env.X`): callers name it in their own terms.
+    pub fn check(&self) -> Result<(), FieldError> {
         word("name", &self.name, b"_.-")?;
         if self.name.len() > 128 {
-            return Err("name: at most 128 characters".into());
+            return Err(FieldError::new("name", "at most 128 characters"));
         }
         no_newline("dir", &self.dir)?;
         if self.dir.is_empty() {
-            return Err("dir: expected a folder".into());
+            return Err(FieldError::new("dir", "expected a folder"));
         }
         if self.command.is_empty() {
-            return Err("command: expected a program and its arguments".into());
+            return Err(FieldError::new("command", "expected a program and its arguments"));
         }
         for (i, a) in self.command.iter().enumerate() {
             if a.contains('\0') {
-                return Err(format!("command[{}]: NUL is not allowed", i + 1));
+                return Err(FieldError::new(format!("command[{}]", i + 1), "NUL is not allowed"));
             }
         }
         let r = &self.resources;
@@ -191,19 +210,22 @@ impl JobSpec {
             word("resources.qos", q, b"_.-")?;
         }
         if r.nodes == Some(0) {
-            return Err("resources.nodes: expected a positive integer, got 0".into());
+            return Err(FieldError::new("resources.nodes", "expected a positive integer, got 0"));
         }
         if r.cpu_cores == Some(0) {
-            return Err("resources.cpu_cores: expected a positive integer, got 0".into());
+            return Err(FieldError::new("resources.cpu_cores", "expected a positive integer, got 0"));
         }
         if let Some(m) = r.memory_gb
             && !(m.is_finite() && (0.001..1e6).contains(&m))
         {
             // Below 1 MB, --mem would round to 0, which SLURM reads as "all the node's memory".
-            return Err(format!("resources.memory_gb: expected a positive number of GB (at least 0.001), got {m}"));
+            return Err(FieldError::new(
+                "resources.memory_gb",
+                format!("expected a positive number of GB (at least 0.001), got {m}"),
+            ));
         }
         if let Some(t) = &r.time_limit {
-            time_limit_seconds(t).map_err(|e| format!("resources.{e}"))?;
+            time_limit_seconds(t).map_err(|e| e.under("resources"))?;
         }
         for (i, m) in self.modules.iter().enumerate() {
             word(&format!("modules[{}]", i + 1), m, b"_.+/-:")?;
@@ -213,10 +235,10 @@ impl JobSpec {
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && !k.as_bytes()[0].is_ascii_digit();
             if !valid {
-                return Err(format!("env: invalid variable name \"{}\"", k.escape_default()));
+                return Err(FieldError::new("env", format!("invalid variable name \"{}\"", k.escape_default())));
             }
             if v.contains('\0') {
-                return Err(format!("env.{k}: NUL is not allowed"));
+                return Err(FieldError::new(format!("env.{k}"), "NUL is not allowed"));
             }
         }
         if let Some(w) = &self.workdir {

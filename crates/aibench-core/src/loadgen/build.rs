@@ -11,6 +11,7 @@ use super::http1::{Endpoint, format_request};
 use super::spec::{Api, BenchSpec};
 use crate::datasets::trace::{Entry, Trace};
 use crate::tokenize::prompts::PromptMaker;
+use crate::typed::FieldError;
 
 /// The path requests go to: the spec's, the URL's own, or the API's.
 pub(super) fn target_path(spec: &BenchSpec, ep: &Endpoint) -> String {
@@ -77,13 +78,19 @@ pub(super) struct TracePrompts {
 const OWN_BLOCK: u64 = 1 << 63;
 
 impl TracePrompts {
-    pub(super) fn new(trace: Arc<Trace>, maker: PromptMaker, framer: Framer) -> Result<TracePrompts, String> {
-        super::dataset::need_additive(&maker, "dataset.type = \"trace\"")?;
+    pub(super) fn new(trace: Arc<Trace>, maker: PromptMaker, framer: Framer) -> Result<TracePrompts, FieldError> {
+        // The trace's hash ids are the shared blocks; no one field asks for
+        // them (the text names `dataset.type = "trace"`).
+        super::dataset::need_additive(&maker)
+            .map_err(|e| FieldError::new("", format!("dataset.type = \"trace\": {e}")))?;
         if trace.block_size as usize <= maker.fixed() {
-            return Err(format!(
-                "dataset.block_size: {} tokens is not more than the {} the server adds to every prompt",
-                trace.block_size,
-                maker.fixed()
+            return Err(FieldError::new(
+                "dataset.block_size",
+                format!(
+                    "{} tokens is not more than the {} the server adds to every prompt",
+                    trace.block_size,
+                    maker.fixed()
+                ),
             ));
         }
         Ok(TracePrompts { trace, maker, framer })

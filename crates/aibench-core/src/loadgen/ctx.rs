@@ -10,12 +10,15 @@ use tokio::sync::{Notify, mpsc, watch};
 use super::http1::{Conn, Endpoint};
 use super::spec::{Api, Slo};
 use super::stats::{Live, Shard};
+use crate::typed::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The spec is wrong: the caller raises.
+    /// The spec is wrong (a value, or what it names: the dataset's file, a
+    /// tokenizer, a length the server cannot take): the caller raises,
+    /// naming `field` in its own terms.
     #[error("{0}")]
-    Spec(String),
+    Spec(FieldError),
     /// The target could not be used (e.g. model discovery failed): `nil, err`.
     #[error("{message}")]
     Unavailable { kind: &'static str, message: String },

@@ -5,12 +5,13 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::spec::{Api, BenchSpec, Dataset, Length, PromptFormat, PromptList, Synthetic};
+use super::spec::{Api, BenchSpec, Dataset, Length, PromptFormat, PromptList, Synthetic, located};
 use crate::datasets::conversations::{self, Conversation};
 use crate::datasets::table::{self, Row};
 use crate::datasets::{Common, DatasetStats};
 use crate::tokenize::Message;
 use crate::tokenize::prompts::{Counter, PromptMaker};
+use crate::typed::FieldError;
 
 /// One ready request body and what it asks for.
 #[derive(Debug, Clone)]
@@ -91,10 +92,10 @@ pub fn is_chat(api: Api) -> bool {
 }
 
 /// A prompt in the requested format: text, or its token ids.
-async fn formatted(text: String, spec: &BenchSpec, counter: &Counter) -> Result<PromptText, String> {
+async fn formatted(text: String, spec: &BenchSpec, counter: &Counter) -> Result<PromptText, FieldError> {
     Ok(match spec.target.prompt_format {
         PromptFormat::Text => PromptText::Text(text),
-        PromptFormat::Ids => PromptText::Ids(counter.ids(&text).await?),
+        PromptFormat::Ids => PromptText::Ids(counter.ids(&text).await.map_err(located)?),
     })
 }
 
@@ -111,9 +112,9 @@ fn first_turn(c: &Conversation, chat: bool) -> (Option<Vec<Message>>, String) {
 
 /// A stop asked for (Ctrl-C, SIGTERM) while prompts are being made or
 /// counted: a local tokenizer counts without yielding, so the loops look.
-fn stop_requested() -> Result<(), String> {
+fn stop_requested() -> Result<(), FieldError> {
     match crate::interrupt::pending() {
-        Some(sig) => Err(format!("interrupted ({}) while preparing prompts", sig.name())),
+        Some(sig) => Err(FieldError::new("", format!("interrupted ({}) while preparing prompts", sig.name()))),
         None => Ok(()),
     }
 }
@@ -134,7 +135,7 @@ pub async fn prepare(
     pool: usize,
     need: Option<usize>,
     counter: &Counter,
-) -> Result<(Vec<Prepared>, Option<DatasetStats>), String> {
+) -> Result<(Vec<Prepared>, Option<DatasetStats>), FieldError> {
     let need = need.unwrap_or(usize::MAX).max(1);
     let t = &spec.target;
     let chat = is_chat(t.api);
@@ -146,10 +147,11 @@ pub async fn prepare(
         Prepared { body, prompt_tokens, output_tokens: out }
     };
     // How many tokens a prompt given as text is, as the server will count it.
-    let count = async |text: &str| -> Result<u64, String> { Ok(counter.count(text, chat).await? as u64) };
+    let count =
+        async |text: &str| -> Result<u64, FieldError> { Ok(counter.count(text, chat).await.map_err(located)? as u64) };
     match &spec.dataset {
         Dataset::Synthetic(s) => {
-            let maker = PromptMaker::new(counter.clone(), chat).await?;
+            let maker = PromptMaker::new(counter.clone(), chat).await.map_err(located)?;
             let prefixes = group_prefixes(s, &maker)?;
             let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
             let mut out = Vec::with_capacity(pool.max(1));
@@ -166,7 +168,7 @@ pub async fn prepare(
                         let text = maker
                             .make(p as usize, &mut rng)
                             .await
-                            .map_err(|e| format!("dataset.prompt_tokens: {e}"))?;
+                            .map_err(|e| FieldError::new("dataset.prompt_tokens", e))?;
                         (text, p)
                     }
                 };
@@ -187,11 +189,11 @@ pub async fn prepare(
             let (mut rows, mut stats, common) = match &spec.dataset {
                 Dataset::Jsonl(d) => {
                     let mut st = DatasetStats::new(&d.path);
-                    (table::load_jsonl(d, &mut st)?, st, &d.common)
+                    (table::load_jsonl(d, &mut st).map_err(located)?, st, &d.common)
                 }
                 Dataset::Csv(d) => {
                     let mut st = DatasetStats::new(&d.path);
-                    (table::load_csv(d, &mut st)?, st, &d.common)
+                    (table::load_csv(d, &mut st).map_err(located)?, st, &d.common)
                 }
                 _ => unreachable!("matched above"),
             };
@@ -253,7 +255,7 @@ pub async fn prepare(
                 };
                 let (messages, text) = first_turn(&c, chat);
                 let n = match &messages {
-                    Some(m) => counter.count_messages(m).await? as u64,
+                    Some(m) => counter.count_messages(m).await.map_err(located)? as u64,
                     None => count(&text).await?,
                 };
                 if n < MIN_TOKENS {
@@ -272,7 +274,9 @@ pub async fn prepare(
             }
             finish(out, stats)
         }
-        Dataset::Trace(_) => Err("dataset: a trace's prompts are built as they are sent, not prepared".into()),
+        Dataset::Trace(_) => {
+            Err(FieldError::new("dataset", "a trace's prompts are built as they are sent, not prepared"))
+        }
     }
 }
 
@@ -284,7 +288,7 @@ pub async fn turn_output(
     common: &Common,
     counter: &Counter,
     stats: &mut DatasetStats,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, FieldError> {
     if let Some(o) = fixed {
         return Ok(Some(common.cap_output(o)));
     }
@@ -292,7 +296,7 @@ pub async fn turn_output(
         stats.skip("no_answer");
         return Ok(None);
     };
-    let n = counter.bare(a).await? as u64;
+    let n = counter.bare(a).await.map_err(located)? as u64;
     if n < MIN_TOKENS {
         stats.skip("too_short");
         return Ok(None);
@@ -302,21 +306,21 @@ pub async fn turn_output(
 
 /// The conversations of a sharegpt or messages dataset, what reading them
 /// skipped, and the fixed output length if one is set.
-pub fn load_conversations(d: &Dataset) -> Result<(Vec<Conversation>, DatasetStats, Option<u64>), String> {
+pub fn load_conversations(d: &Dataset) -> Result<(Vec<Conversation>, DatasetStats, Option<u64>), FieldError> {
     match d {
         Dataset::Sharegpt(d) => {
             let mut st = DatasetStats::new(&d.path);
-            Ok((conversations::load_sharegpt(&d.path, &d.common, &mut st)?, st, d.output_tokens))
+            Ok((conversations::load_sharegpt(&d.path, &d.common, &mut st).map_err(located)?, st, d.output_tokens))
         }
         Dataset::Messages(d) => {
             let mut st = DatasetStats::new(&d.path);
-            Ok((conversations::load_messages(&d.path, &d.common, &mut st)?, st, d.output_tokens))
+            Ok((conversations::load_messages(&d.path, &d.common, &mut st).map_err(located)?, st, d.output_tokens))
         }
-        other => Err(format!("dataset.type: \"{}\" holds no conversations", other.kind())),
+        other => Err(FieldError::new("dataset.type", format!("\"{}\" holds no conversations", other.kind()))),
     }
 }
 
-fn finish(out: Vec<Prepared>, mut stats: DatasetStats) -> Result<(Vec<Prepared>, Option<DatasetStats>), String> {
+fn finish(out: Vec<Prepared>, mut stats: DatasetStats) -> Result<(Vec<Prepared>, Option<DatasetStats>), FieldError> {
     stats.used = out.len() as u64;
     if out.is_empty() {
         return Err(crate::datasets::empty_error(&stats));
@@ -327,26 +331,28 @@ fn finish(out: Vec<Prepared>, mut stats: DatasetStats) -> Result<(Vec<Prepared>,
 /// The shared prefixes of a synthetic dataset's groups (`None` without
 /// `prefix_tokens`), each exactly `prefix_tokens` long with the tokens the
 /// server adds; the prompts after them then add exactly their own length.
-pub fn group_prefixes(s: &Synthetic, maker: &PromptMaker) -> Result<Option<Vec<String>>, String> {
+pub fn group_prefixes(s: &Synthetic, maker: &PromptMaker) -> Result<Option<Vec<String>>, FieldError> {
     if s.prefix_tokens == 0 {
         return Ok(None);
     }
-    need_additive(maker, "dataset.prefix_tokens")?;
-    let words = (s.prefix_tokens as usize).checked_sub(maker.fixed()).filter(|w| *w > 0).ok_or(format!(
-        "dataset.prefix_tokens: {} tokens is too few: the server adds {} of its own",
-        s.prefix_tokens,
-        maker.fixed()
-    ))?;
+    need_additive(maker).map_err(|e| FieldError::new("dataset.prefix_tokens", e))?;
+    let words = (s.prefix_tokens as usize).checked_sub(maker.fixed()).filter(|w| *w > 0).ok_or_else(|| {
+        FieldError::new(
+            "dataset.prefix_tokens",
+            format!("{} tokens is too few: the server adds {} of its own", s.prefix_tokens, maker.fixed()),
+        )
+    })?;
     Ok(Some((0..s.prefix_groups).map(|g| maker.block(words, s.seed ^ (0x7072_6566_6978 + g), true)).collect()))
 }
 
-/// Shared blocks are exact only where lengths add up over words.
-pub fn need_additive(maker: &PromptMaker, field: &str) -> Result<(), String> {
+/// Shared blocks are exact only where lengths add up over words: what is
+/// wrong otherwise, for the caller to say which field asked for them.
+pub fn need_additive(maker: &PromptMaker) -> Result<(), String> {
     if maker.additive() {
         return Ok(());
     }
     Err(format!(
-        "{field}: shared blocks need a tokenizer whose prompt lengths add up over words (byte-level BPE, SentencePiece); {} does not",
+        "shared blocks need a tokenizer whose prompt lengths add up over words (byte-level BPE, SentencePiece); {} does not",
         maker.counter().source()
     ))
 }

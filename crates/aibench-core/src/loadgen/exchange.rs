@@ -12,6 +12,7 @@ use super::http1::{BodySink, Conn, ErrorClass, Failure};
 use super::spec::{Api, Slo};
 use super::sse::{LineSplitter, SseParser, Tokens, is_ndjson};
 use super::stats::Record;
+use crate::typed::FieldError;
 
 /// Per-task buffers, reused between requests.
 #[derive(Default)]
@@ -342,19 +343,19 @@ pub(super) type LogOutcome = (u64, Option<String>);
 
 pub(super) type LogWriter = (mpsc::UnboundedSender<Option<String>>, tokio::task::JoinHandle<LogOutcome>);
 
-pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, String> {
+pub(super) fn start_log_writer(path: &str) -> Result<LogWriter, FieldError> {
     let p = std::path::Path::new(path);
     if path != "-"
         && let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        return Err(format!("per_request_log: folder '{}' does not exist", dir.display()));
+        return Err(FieldError::new("per_request_log", format!("folder '{}' does not exist", dir.display())));
     }
     // The output rules of `util::atomic_write`: `-` is standard output,
     // symlinks followed, devices and FIFOs written into (a FIFO without a
     // reader is an error, not a wait), folders and sockets refused.
     let file = crate::util::open_stream(p, crate::util::file_mode(p))
-        .map_err(|e| format!("per_request_log: cannot write '{path}': {e}"))?;
+        .map_err(|e| FieldError::new("per_request_log", format!("cannot write '{path}': {e}")))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
     let path = path.to_string();
     let h = tokio::task::spawn_blocking(move || {

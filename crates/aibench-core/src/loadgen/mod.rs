@@ -29,29 +29,11 @@ pub use ctx::RunError;
 pub use progress::Progress;
 pub use report::Report;
 pub use run::{Control, run};
-pub use spec::BenchSpec;
+pub use spec::{BenchSpec, ValidSpec};
 
 /// Parses a spec from its JSON form (from a Lua table or a recipe), with
 /// errors that name the field (`workload.users: invalid type ...`).
-pub fn spec_from_json(mut v: serde_json::Value) -> Result<BenchSpec, String> {
-    // `dataset.tokenizer` is accepted for `target.tokenizer`.
-    if let Some(t) = v.get_mut("dataset").and_then(|d| d.as_object_mut()).and_then(|d| d.remove("tokenizer")) {
-        match v.get_mut("target").and_then(|t| t.as_object_mut()) {
-            Some(target) if target.get("tokenizer").is_some_and(|x| *x != t) => {
-                return Err("dataset.tokenizer: target.tokenizer says otherwise; give one of them".into());
-            }
-            Some(target) => {
-                target.insert("tokenizer".into(), t);
-            }
-            None => {}
-        }
-    }
-    // The tagged parts first, so their errors carry the full field path.
-    if let Some(w) = v.get("workload") {
-        spec::Workload::from_json(w.clone(), "workload")?;
-    }
-    if let Some(d) = v.get("dataset") {
-        spec::Dataset::from_json(d.clone(), "dataset")?;
-    }
-    crate::typed::from_json(v, "")
+/// [`ValidSpec::from_json`] also validates it, as a run needs.
+pub fn spec_from_json(v: serde_json::Value) -> Result<BenchSpec, crate::typed::FieldError> {
+    spec::parse(v)
 }

@@ -10,13 +10,14 @@ use super::dataset;
 use super::exchange::{Scratch, Sink};
 use super::http1::{Conn, Endpoint, format_request};
 use super::sessions::Script;
-use super::spec::{Api, BenchSpec, ClosedLoop, Dataset, OpenLoop, PromptFormat, Workload};
+use super::spec::{Api, BenchSpec, ClosedLoop, Dataset, OpenLoop, ValidSpec, Workload, located};
 use crate::datasets::DatasetStats;
 use crate::datasets::trace::Trace;
 use crate::tokenize::LocalTokenizer;
 use crate::tokenize::prompts::Counter;
 use crate::tokenize::prompts::PromptMaker;
 use crate::tokenize::server::ServerTokenizer;
+use crate::typed::FieldError;
 
 /// What the server says of its model: the name (the first it lists) and,
 /// for vLLM, `max_model_len`.
@@ -67,7 +68,7 @@ pub(super) async fn counter(spec: &BenchSpec, ep: &Endpoint, model: &str) -> Res
         )),
         Some("words") => Ok(Counter::Words),
         Some(path) => Ok(Counter::Local(std::sync::Arc::new(
-            LocalTokenizer::load(path).map_err(|e| RunError::Spec(format!("target.tokenizer: {e}")))?,
+            LocalTokenizer::load(path).map_err(|e| RunError::Spec(FieldError::new("target.tokenizer", e)))?,
         ))),
         None if matches!(spec.target.api, Api::OpenaiCompletions | Api::OpenaiChat) => {
             // The server's own count when it offers one (vLLM, the simulator).
@@ -122,8 +123,11 @@ pub(super) struct Plan {
 
 fn fits_model(max: Option<u64>, prompt: u64, output: u64, what: &str) -> Result<(), RunError> {
     match max {
-        Some(max) if prompt + output > max => Err(RunError::Spec(format!(
-            "dataset: {what} of {prompt} tokens with {output} output tokens does not fit the server's max_model_len of {max}; ask for fewer prompt or output tokens"
+        Some(max) if prompt + output > max => Err(RunError::Spec(FieldError::new(
+            "dataset",
+            format!(
+                "{what} of {prompt} tokens with {output} output tokens does not fit the server's max_model_len of {max}; ask for fewer prompt or output tokens"
+            ),
         ))),
         _ => Ok(()),
     }
@@ -134,11 +138,12 @@ fn fits_model(max: Option<u64>, prompt: u64, output: u64, what: &str) -> Result<
 /// and the sessions' requests are built as they are sent. A request that
 /// cannot fit the server's `max_model_len` is refused here.
 pub(super) async fn requests(
-    spec: &BenchSpec,
+    valid: &ValidSpec,
     endpoints: &[Endpoint],
     counter: &Counter,
     max_model_len: Option<u64>,
 ) -> Result<Plan, RunError> {
+    let spec = valid.spec();
     let llm = spec.target.api.is_llm();
     let plan = |requests, meta| Plan { requests, meta, stats: None, trace: None, sessions: None };
     if !llm {
@@ -159,23 +164,18 @@ pub(super) async fn requests(
     }
     let framer = Framer::new(spec, endpoints);
     if let Workload::Sessions(w) = &spec.workload {
-        let (script, stats) = Script::new(spec, w, framer, counter).await.map_err(RunError::Spec)?;
+        let (script, stats) = Script::new(valid, w, framer, counter).await.map_err(RunError::Spec)?;
         return Ok(Plan { stats, sessions: Some(Arc::new(script)), ..plan(Requests::ByDriver, vec![(0, 0)]) });
     }
     if let Dataset::Trace(d) = &spec.dataset {
-        if spec.target.prompt_format == PromptFormat::Ids {
-            return Err(RunError::Spec(
-                "target.prompt_format: a trace's prompts are sent as text (give prompt_format = \"text\")".into(),
-            ));
-        }
         let d = d.clone();
         let (trace, stats) = tokio::task::spawn_blocking(move || {
             let mut stats = DatasetStats::new(&d.path);
             Trace::load(&d, &mut stats).map(|t| (t, stats))
         })
         .await
-        .map_err(|e| RunError::Spec(format!("dataset: reading the trace failed: {e}")))?
-        .map_err(RunError::Spec)?;
+        .map_err(|e| RunError::Spec(FieldError::new("dataset", format!("reading the trace failed: {e}"))))?
+        .map_err(|e| RunError::Spec(located(e)))?;
         if let Some((i, e)) = trace
             .entries
             .iter()
@@ -187,7 +187,7 @@ pub(super) async fn requests(
         let trace = Arc::new(trace);
         let maker = PromptMaker::new(counter.clone(), super::dataset::is_chat(spec.target.api))
             .await
-            .map_err(RunError::Spec)?;
+            .map_err(|e| RunError::Spec(located(e)))?;
         let prompts = TracePrompts::new(trace.clone(), maker, framer).map_err(RunError::Spec)?;
         return Ok(Plan {
             stats: Some(stats),

@@ -15,10 +15,11 @@ use super::ctx::{Ctx, Halt, NONE, RunError, shard_count};
 use super::http1::Endpoint;
 use super::progress::Progress;
 use super::report::Report;
-use super::spec::{Api, BenchSpec, Workload};
+use super::spec::{Api, BenchSpec, ValidSpec, Workload};
 use super::stats::Shard;
 use super::{closed, exchange, facts, open, prepare, sessions, ticker};
 use crate::tokenize::prompts::Counter;
+use crate::typed::FieldError;
 
 /// How the caller steers a run.
 pub struct Control {
@@ -33,8 +34,11 @@ const GRACE: Duration = Duration::from_secs(3);
 /// Open files beyond the connections: stdio, the log, the runtime's own.
 const FD_MARGIN: u64 = 64;
 
-/// Runs a benchmark to completion (or until stopped) and reports.
-pub async fn run(spec: BenchSpec, control: Control) -> Result<Report, RunError> {
+/// Runs a benchmark to completion (or until stopped) and reports. The spec
+/// is valid by its type; what only the run can find (the dataset's file,
+/// the server's model and `max_model_len`, the tokenizer) is a
+/// [`RunError::Spec`] naming its field.
+pub async fn run(spec: ValidSpec, control: Control) -> Result<Report, RunError> {
     // A stop asked for while the run is still being prepared (a large
     // dataset counted through /tokenize) ends the preparation at once:
     // nothing has been measured, so there is nothing to save.
@@ -80,44 +84,50 @@ struct Prepared {
     schedule: Option<open::Offsets>,
 }
 
-async fn prepare_run(mut spec: BenchSpec) -> Result<Prepared, RunError> {
-    spec.validate().map_err(RunError::Spec)?;
-    let urls = spec.target.url.list();
-    let endpoints: Vec<Endpoint> =
-        urls.iter().map(|u| Endpoint::parse(u)).collect::<Result<_, _>>().map_err(RunError::Spec)?;
+async fn prepare_run(mut valid: ValidSpec) -> Result<Prepared, RunError> {
+    let spec = valid.spec();
+    // Before the server is asked anything.
+    spec.dataset.check_file().map_err(RunError::Spec)?;
+    let endpoints = spec.target.endpoints().map_err(RunError::Spec)?;
     let open_files = check_open_files(&spec.workload, endpoints.len())?;
     let api = spec.target.api;
     let llm = api.is_llm();
     let mut max_model_len = None;
     let mut counter = Counter::Words;
     if llm {
+        let given = spec.target.model.is_some();
         match prepare::model_info(api, &endpoints[0], Duration::from_secs_f64(spec.target.timeout_s)).await {
             Ok(info) => {
                 max_model_len = info.max_model_len;
-                if spec.target.model.is_none() {
-                    spec.target.model = Some(info.name.ok_or_else(|| RunError::Unavailable {
+                if !given {
+                    let name = info.name.ok_or_else(|| RunError::Unavailable {
                         kind: "http",
-                        message: format!("target.model not given and {} lists no model; set target.model", urls[0]),
-                    })?);
+                        message: format!(
+                            "target.model not given and {} lists no model; set target.model",
+                            spec.target.url.list()[0]
+                        ),
+                    })?;
+                    valid.set_model(name);
                 }
             }
-            Err(RunError::Unavailable { kind, message }) if spec.target.model.is_none() => {
+            Err(RunError::Unavailable { kind, message }) if !given => {
                 return Err(RunError::Unavailable { kind, message: format!("target.model not given and {message}") });
             }
             Err(_) => {}
         }
+        let spec = valid.spec();
         let model = spec.target.model.clone().unwrap_or_default();
-        counter = prepare::counter(&spec, &endpoints[0], &model).await?;
+        counter = prepare::counter(spec, &endpoints[0], &model).await?;
     }
-    let plan = prepare::requests(&spec, &endpoints, &counter, max_model_len).await?;
+    let plan = prepare::requests(&valid, &endpoints, &counter, max_model_len).await?;
     // Built before the run: a schedule that cannot be made is a spec error,
     // not an open loop that silently sends nothing.
-    let schedule: Option<open::Offsets> = match &spec.workload {
+    let schedule: Option<open::Offsets> = match &valid.spec().workload {
         Workload::OpenLoop(w) => Some(Box::new(w.schedule().map_err(RunError::Spec)?)),
         Workload::Trace(w) => plan.trace.clone().map(|t| trace_offsets(t, w)),
         Workload::ClosedLoop(_) | Workload::Sessions(_) => None,
     };
-    Ok(Prepared { spec, endpoints, open_files, counter, plan, schedule })
+    Ok(Prepared { spec: valid.into_inner(), endpoints, open_files, counter, plan, schedule })
 }
 
 /// Measures a prepared run and reports.
@@ -258,10 +268,13 @@ fn check_open_files(w: &Workload, targets: usize) -> Result<u64, RunError> {
     if need <= soft {
         return Ok(soft);
     }
-    Err(RunError::Spec(format!(
-        "{field}: {conns} connections need about {need} open files, but this process may open only {soft} \
-         (hard limit {hard}); raise the limit before running (`ulimit -n {need}`, or ask the system's \
-         administrators to raise the hard limit) or use fewer connections"
+    Err(RunError::Spec(FieldError::new(
+        field,
+        format!(
+            "{conns} connections need about {need} open files, but this process may open only {soft} \
+             (hard limit {hard}); raise the limit before running (`ulimit -n {need}`, or ask the system's \
+             administrators to raise the hard limit) or use fewer connections"
+        ),
     )))
 }
 

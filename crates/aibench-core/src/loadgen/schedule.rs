@@ -7,6 +7,8 @@ use rand_distr::{Distribution, Exp, Gamma};
 
 use serde::{Deserialize, Serialize};
 
+use crate::typed::FieldError;
+
 /// How open-loop arrivals are spaced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,14 +43,17 @@ impl Schedule {
         seed: u64,
         total: Option<u64>,
         duration_s: Option<f64>,
-    ) -> Result<Schedule, String> {
+    ) -> Result<Schedule, FieldError> {
         let kind = match arrival {
             Arrival::Constant => Kind::Constant(1.0 / rate),
-            Arrival::Poisson => Kind::Exp(Exp::new(rate).map_err(|e| format!("workload.rate: {e}"))?),
+            Arrival::Poisson => Kind::Exp(Exp::new(rate).map_err(|e| FieldError::new("workload.rate", e.to_string()))?),
             Arrival::Gamma => {
                 // Mean inter-arrival 1/rate; shape = burstiness (1 = Poisson), as vLLM's benchmark does.
                 let shape = burstiness.unwrap_or(1.0);
-                Kind::Gamma(Gamma::new(shape, 1.0 / (rate * shape)).map_err(|e| format!("workload.burstiness: {e}"))?)
+                Kind::Gamma(
+                    Gamma::new(shape, 1.0 / (rate * shape))
+                        .map_err(|e| FieldError::new("workload.burstiness", e.to_string()))?,
+                )
             }
         };
         Ok(Schedule {

@@ -19,11 +19,12 @@ use super::dataset::{PromptText, group_prefixes, is_chat, load_conversations, tu
 use super::exchange::{Scratch, exec, finish_request};
 use super::http1::Conn;
 use super::schedule::{Arrival, Schedule};
-use super::spec::{BenchSpec, Dataset, History, Sessions, Synthetic, Turns};
+use super::spec::{Dataset, History, Sessions, Synthetic, Turns, ValidSpec, located};
 use super::timer::PreciseTimer;
 use crate::datasets::DatasetStats;
 use crate::tokenize::Message;
 use crate::tokenize::prompts::{Counter, PromptMaker};
+use crate::typed::FieldError;
 
 /// One turn of a session's plan.
 #[derive(Clone)]
@@ -55,21 +56,22 @@ pub(super) struct Script {
 }
 
 impl Script {
-    /// Reads the conversations (or sets up synthetic turns), checking what
-    /// the workload asks of them.
+    /// Reads the conversations (or sets up synthetic turns) for `w`, the
+    /// spec's workload.
     pub(super) async fn new(
-        spec: &BenchSpec,
+        spec: &ValidSpec,
         w: &Sessions,
         framer: Framer,
         counter: &Counter,
-    ) -> Result<(Script, Option<DatasetStats>), String> {
+    ) -> Result<(Script, Option<DatasetStats>), FieldError> {
+        let spec = spec.spec();
         let chat = is_chat(spec.target.api);
         let (source, stats) = match &spec.dataset {
             Dataset::Synthetic(s) => {
                 let Turns::Count(turns) = w.turns else {
-                    return Err("workload.turns: synthetic sessions need a number of turns (turns = N)".into());
+                    unreachable!("a valid spec's synthetic sessions have a number of turns (Workload::fits)")
                 };
-                let maker = PromptMaker::new(counter.clone(), chat).await?;
+                let maker = PromptMaker::new(counter.clone(), chat).await.map_err(located)?;
                 let prefixes = group_prefixes(s, &maker)?;
                 (Source::Synthetic { maker: Box::new(maker), spec: s.clone(), prefixes, turns }, None)
             }

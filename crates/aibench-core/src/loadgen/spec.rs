@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::typed::{FieldError, from_json_at};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchSpec {
@@ -342,21 +344,21 @@ pub struct Sessions {
 
 /// Parses a tagged JSON object (`{"pattern": ..., ...}`) into the variant
 /// named by its tag, with errors that name the field (`where.users: ...`).
-fn tagged<T: serde::de::DeserializeOwned>(mut v: serde_json::Value, tag: &str, where_: &str) -> Result<T, String> {
+fn tagged<T: serde::de::DeserializeOwned>(mut v: serde_json::Value, tag: &str, where_: &str) -> Result<T, FieldError> {
     if let Some(m) = v.as_object_mut() {
         m.remove(tag);
     }
-    crate::typed::from_json(v, where_)
+    from_json_at(v, where_)
 }
 
-fn tag_of<'a>(v: &'a serde_json::Value, tag: &str, where_: &str, choices: &[&str]) -> Result<&'a str, String> {
+fn tag_of<'a>(v: &'a serde_json::Value, tag: &str, where_: &str, choices: &[&str]) -> Result<&'a str, FieldError> {
     let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
     let list = match quoted.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
         _ => quoted.join(""),
     };
     match v.get(tag) {
-        None => Err(format!("{where_}.{tag}: missing; expected {list}")),
+        None => Err(FieldError::new(format!("{where_}.{tag}"), format!("missing; expected {list}"))),
         Some(serde_json::Value::String(s)) if choices.contains(&s.as_str()) => Ok(s),
         Some(other) => {
             let got = other.as_str().map(|s| format!("\"{s}\"")).unwrap_or_else(|| other.to_string());
@@ -365,15 +367,15 @@ fn tag_of<'a>(v: &'a serde_json::Value, tag: &str, where_: &str, choices: &[&str
                 .and_then(|s| crate::util::did_you_mean(s, choices.iter().copied()))
                 .map(|c| format!(" (did you mean \"{c}\"?)"))
                 .unwrap_or_default();
-            Err(format!("{where_}.{tag}: expected {list}, got {got}{hint}"))
+            Err(FieldError::new(format!("{where_}.{tag}"), format!("expected {list}, got {got}{hint}")))
         }
     }
 }
 
 impl Workload {
-    pub fn from_json(v: serde_json::Value, where_: &str) -> Result<Workload, String> {
+    pub fn from_json(v: serde_json::Value, where_: &str) -> Result<Workload, FieldError> {
         if !v.is_object() {
-            return Err(format!("{where_}: expected a table"));
+            return Err(FieldError::new(where_, "expected a table"));
         }
         match tag_of(&v, "pattern", where_, &["closed-loop", "open-loop", "trace", "sessions"])? {
             "closed-loop" => tagged(v, "pattern", where_).map(Workload::ClosedLoop),
@@ -520,8 +522,8 @@ pub struct PromptList {
 const DATASET_TYPES: [&str; 7] = ["synthetic", "jsonl", "csv", "list", "sharegpt", "messages", "trace"];
 
 impl Dataset {
-    pub fn from_json(mut v: serde_json::Value, where_: &str) -> Result<Dataset, String> {
-        let Some(m) = v.as_object_mut() else { return Err(format!("{where_}: expected a table")) };
+    pub fn from_json(mut v: serde_json::Value, where_: &str) -> Result<Dataset, FieldError> {
+        let Some(m) = v.as_object_mut() else { return Err(FieldError::new(where_, "expected a table")) };
         if !m.contains_key("type") {
             // The shape says which: {prompts = {...}}, {path = ...}, or synthetic.
             let kind = if m.contains_key("prompts") {
@@ -545,7 +547,7 @@ impl Dataset {
                     c.insert(k.into(), x);
                 }
             }
-            common = crate::typed::from_json(serde_json::Value::Object(c), where_)?;
+            common = from_json_at(serde_json::Value::Object(c), where_)?;
         }
         Ok(match kind.as_str() {
             "synthetic" => Dataset::Synthetic(tagged(v, "type", where_)?),
@@ -670,98 +672,248 @@ impl Slo {
 /// Bounds what a duration or a rate may be (a billion seconds is 31 years).
 const LIMIT: f64 = 1e9;
 
-fn positive(field: &str, v: f64) -> Result<(), String> {
+fn positive(field: &str, v: f64) -> Result<(), FieldError> {
     if v.is_finite() && v > 0.0 && v <= LIMIT {
         Ok(())
     } else {
-        Err(format!("{field}: expected a positive number (at most {LIMIT:e}), got {v}"))
+        Err(FieldError::new(field, format!("expected a positive number (at most {LIMIT:e}), got {v}")))
     }
 }
 
-fn non_negative(field: &str, v: f64) -> Result<(), String> {
+fn non_negative(field: &str, v: f64) -> Result<(), FieldError> {
     if v.is_finite() && (0.0..=LIMIT).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{field}: expected a non-negative number (at most {LIMIT:e}), got {v}"))
+        Err(FieldError::new(field, format!("expected a non-negative number (at most {LIMIT:e}), got {v}")))
     }
 }
 
-fn check_in_flight(v: Option<u64>) -> Result<(), String> {
+fn check_in_flight(v: Option<u64>) -> Result<(), FieldError> {
     match v {
-        Some(0) => Err("workload.max_in_flight: expected a positive integer, got 0".into()),
-        Some(n) if n > 10_000_000 => Err(format!("workload.max_in_flight: expected at most 10000000, got {n}")),
+        Some(0) => Err(FieldError::new("workload.max_in_flight", "expected a positive integer, got 0")),
+        Some(n) if n > 10_000_000 => {
+            Err(FieldError::new("workload.max_in_flight", format!("expected at most 10000000, got {n}")))
+        }
         _ => Ok(()),
     }
 }
 
+/// An error from code that still writes its field into its text
+/// (`dataset.path: ...`: the dataset readers, the length checks): the
+/// field taken back out, so that it is data here too. Only a spec field
+/// (`target`, `workload`, `dataset`, `slo`, `per_request_log`, `label`,
+/// with `.name` and `[n]` parts) counts; any other text has no field. The
+/// error reads exactly as the text did.
+pub(super) fn located(text: String) -> FieldError {
+    const ROOTS: [&str; 6] = ["target", "workload", "dataset", "slo", "per_request_log", "label"];
+    let field_len = ROOTS.iter().find_map(|root| {
+        let rest = text.strip_prefix(root)?;
+        let path = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'))
+                .len();
+        let (parts, after) = rest.split_at(path);
+        let well_formed = parts.is_empty() || parts.starts_with('.') || parts.starts_with('[');
+        (well_formed && after.starts_with(": ")).then_some(root.len() + path)
+    });
+    match field_len {
+        Some(n) => FieldError::new(&text[..n], &text[n + 2..]),
+        None => FieldError::new("", text),
+    }
+}
+
 impl BenchSpec {
-    /// Checks values the types cannot; messages name the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks values the types cannot; messages name the field. What needs
+    /// the moment of the run (the server, the dataset's file) is checked
+    /// by the run.
+    pub fn validate(&self) -> Result<(), FieldError> {
         self.target.validate()?;
         self.workload.validate()?;
         self.dataset.validate()?;
         self.workload.fits(&self.dataset)?;
+        self.target.fits(&self.dataset)?;
         self.slo.validate()
     }
 }
 
+/// A spec that [`BenchSpec::validate`] accepted: what a run takes, so that
+/// nothing after the parse checks a value again.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ValidSpec(BenchSpec);
+
+impl ValidSpec {
+    pub fn new(spec: BenchSpec) -> Result<ValidSpec, FieldError> {
+        spec.validate()?;
+        Ok(ValidSpec(spec))
+    }
+
+    /// Parses ([`super::spec_from_json`]) and validates.
+    pub fn from_json(v: serde_json::Value) -> Result<ValidSpec, FieldError> {
+        ValidSpec::new(parse(v)?)
+    }
+
+    pub fn spec(&self) -> &BenchSpec {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> BenchSpec {
+        self.0
+    }
+
+    /// The model found on the server when the spec named none (the model's
+    /// name is not one of the values `validate` checks).
+    pub(super) fn set_model(&mut self, model: String) {
+        self.0.target.model = Some(model);
+    }
+}
+
+/// The spec from its JSON form (see [`super::spec_from_json`]): the tagged
+/// parts (workload, dataset) parsed by their own `from_json`, so their
+/// errors carry the full field path, and the rest by serde, once each.
+pub(super) fn parse(mut v: serde_json::Value) -> Result<BenchSpec, FieldError> {
+    // `dataset.tokenizer` is accepted for `target.tokenizer`.
+    if let Some(t) = v.get_mut("dataset").and_then(|d| d.as_object_mut()).and_then(|d| d.remove("tokenizer")) {
+        match v.get_mut("target").and_then(|t| t.as_object_mut()) {
+            Some(target) if target.get("tokenizer").is_some_and(|x| *x != t) => {
+                return Err(FieldError::new("dataset.tokenizer", "target.tokenizer says otherwise; give one of them"));
+            }
+            Some(target) => {
+                target.insert("tokenizer".into(), t);
+            }
+            None => {}
+        }
+    }
+    // Not an object: serde's own words for the whole (it cannot be a spec).
+    if !v.is_object() {
+        return from_json_at::<BenchSpec>(v, "");
+    }
+    // Taken out in place: the other fields keep their order, and serde
+    // reports the first of their errors as it would for the whole.
+    let (workload, dataset) = match v.as_object_mut() {
+        Some(m) => (m.shift_remove("workload"), m.shift_remove("dataset")),
+        None => (None, None),
+    };
+    // In this order, as one serde parse of the whole would report them.
+    let workload = workload.map(|w| Workload::from_json(w, "workload")).transpose()?;
+    let dataset = dataset.map(|d| Dataset::from_json(d, "dataset")).transpose()?;
+    let rest: SpecRest = from_json_at(v, "")?;
+    let Some(workload) = workload else { return Err(FieldError::new("", "missing field `workload`")) };
+    Ok(BenchSpec {
+        target: rest.target,
+        workload,
+        dataset: dataset.unwrap_or_default(),
+        slo: rest.slo,
+        per_request_log: rest.per_request_log,
+        label: rest.label,
+    })
+}
+
+/// [`BenchSpec`]'s untagged fields, parsed by serde. It names the same
+/// fields in the same order, so that serde's messages (an unknown field and
+/// the fields it expected, a missing one, a wrong type) read as for
+/// `BenchSpec` itself; `workload` and `dataset` are taken out before.
+#[derive(Deserialize)]
+#[serde(rename = "BenchSpec", deny_unknown_fields)]
+struct SpecRest {
+    target: Target,
+    #[serde(default, rename = "workload")]
+    _workload: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "dataset")]
+    _dataset: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    slo: Slo,
+    #[serde(default)]
+    per_request_log: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+}
+
 impl Target {
-    pub fn validate(&self) -> Result<(), String> {
+    /// The endpoints of `url`, each error naming its entry (`target.url[2]`
+    /// when there are several).
+    pub fn endpoints(&self) -> Result<Vec<super::http1::Endpoint>, FieldError> {
         let urls = self.url.list();
         if urls.is_empty() {
-            return Err("target.url: expected a URL or a non-empty list of URLs".into());
+            return Err(FieldError::new("target.url", "expected a URL or a non-empty list of URLs"));
         }
-        for (i, u) in urls.iter().enumerate() {
-            let field = if urls.len() == 1 { "target.url".to_string() } else { format!("target.url[{}]", i + 1) };
-            super::http1::Endpoint::parse(u).map_err(|e| format!("{field}: {e}"))?;
-        }
+        let field =
+            |i: usize| if urls.len() == 1 { "target.url".to_string() } else { format!("target.url[{}]", i + 1) };
+        urls.iter()
+            .enumerate()
+            .map(|(i, u)| super::http1::Endpoint::parse(u).map_err(|e| FieldError::new(field(i), e)))
+            .collect()
+    }
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.endpoints()?;
         positive("target.timeout_s", self.timeout_s)?;
         if !(1024..=(1u64 << 30)).contains(&self.max_event_bytes) {
-            return Err(format!(
-                "target.max_event_bytes: expected a size from 1024 to 1073741824 bytes, got {}",
-                self.max_event_bytes
+            return Err(FieldError::new(
+                "target.max_event_bytes",
+                format!("expected a size from 1024 to 1073741824 bytes, got {}", self.max_event_bytes),
             ));
         }
         if let Some(m) = &self.method
             && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            return Err(format!("target.method: expected an HTTP method like GET or POST, got \"{m}\""));
+            return Err(FieldError::new(
+                "target.method",
+                format!("expected an HTTP method like GET or POST, got \"{m}\""),
+            ));
         }
         if let Some(p) = &self.path
             && !p.starts_with('/')
         {
-            return Err(format!("target.path: expected a path starting with '/', got \"{p}\""));
+            return Err(FieldError::new("target.path", format!("expected a path starting with '/', got \"{p}\"")));
         }
         for (k, v) in &self.headers {
             if k.is_empty() || k.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-                return Err(format!("target.headers: invalid header name \"{k}\""));
+                return Err(FieldError::new("target.headers", format!("invalid header name \"{k}\"")));
             }
             if v.contains('\r') || v.contains('\n') {
-                return Err(format!("target.headers.{k}: header values cannot contain line breaks"));
+                return Err(FieldError::new(format!("target.headers.{k}"), "header values cannot contain line breaks"));
             }
         }
         if self.prompt_format == PromptFormat::Ids && self.api != Api::OpenaiCompletions {
-            return Err(format!(
-                "target.prompt_format: token-id prompts are for api = \"openai-completions\", not \"{}\"",
-                self.api.name()
+            return Err(FieldError::new(
+                "target.prompt_format",
+                format!("token-id prompts are for api = \"openai-completions\", not \"{}\"", self.api.name()),
             ));
         }
         if self.tokenizer.as_deref() == Some("server") && !matches!(self.api, Api::OpenaiCompletions | Api::OpenaiChat)
         {
-            return Err(format!(
-                "target.tokenizer: \"server\" means vLLM's /tokenize, which api = \"{}\" does not have; give the model folder",
-                self.api.name()
+            return Err(FieldError::new(
+                "target.tokenizer",
+                format!(
+                    "\"server\" means vLLM's /tokenize, which api = \"{}\" does not have; give the model folder",
+                    self.api.name()
+                ),
             ));
         }
         if self.tokenizer.as_deref() == Some("") {
-            return Err("target.tokenizer: expected a model folder, tokenizer.json, \"server\" or \"words\"".into());
+            return Err(FieldError::new(
+                "target.tokenizer",
+                "expected a model folder, tokenizer.json, \"server\" or \"words\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that the target can send the dataset's prompts.
+    pub fn fits(&self, d: &Dataset) -> Result<(), FieldError> {
+        if matches!(d, Dataset::Trace(_)) && self.prompt_format == PromptFormat::Ids {
+            return Err(FieldError::new(
+                "target.prompt_format",
+                "a trace's prompts are sent as text (give prompt_format = \"text\")",
+            ));
         }
         Ok(())
     }
 }
 
 impl Workload {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         match self {
             Workload::ClosedLoop(ClosedLoop {
                 users,
@@ -775,7 +927,7 @@ impl Workload {
                 ..
             }) => {
                 if *users == 0 {
-                    return Err("workload.users: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.users", "expected a positive integer, got 0"));
                 }
                 non_negative("workload.think_time_ms", *think_time_ms)?;
                 non_negative("workload.unreachable_s", *unreachable_s)?;
@@ -785,13 +937,16 @@ impl Workload {
                     positive("workload.duration_s", *d)?;
                 }
                 if requests_per_user == &Some(0) {
-                    return Err("workload.requests_per_user: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.requests_per_user", "expected a positive integer, got 0"));
                 }
                 if total_requests == &Some(0) {
-                    return Err("workload.total_requests: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.total_requests", "expected a positive integer, got 0"));
                 }
                 if duration_s.is_none() && requests_per_user.is_none() && total_requests.is_none() {
-                    return Err("workload: a closed loop needs duration_s, requests_per_user or total_requests".into());
+                    return Err(FieldError::new(
+                        "workload",
+                        "a closed loop needs duration_s, requests_per_user or total_requests",
+                    ));
                 }
             }
             Workload::OpenLoop(OpenLoop {
@@ -812,20 +967,20 @@ impl Workload {
                 if let Some(b) = burstiness {
                     positive("workload.burstiness", *b)?;
                     if *arrival != Arrival::Gamma {
-                        return Err("workload.burstiness: only used with arrival = \"gamma\"".into());
+                        return Err(FieldError::new("workload.burstiness", "only used with arrival = \"gamma\""));
                     }
                 }
                 if max_concurrency == &Some(0) {
-                    return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.max_concurrency", "expected a positive integer, got 0"));
                 }
                 if let Some(d) = duration_s {
                     positive("workload.duration_s", *d)?;
                 }
                 if total_requests == &Some(0) {
-                    return Err("workload.total_requests: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.total_requests", "expected a positive integer, got 0"));
                 }
                 if duration_s.is_none() && total_requests.is_none() {
-                    return Err("workload: an open loop needs duration_s or total_requests".into());
+                    return Err(FieldError::new("workload", "an open loop needs duration_s or total_requests"));
                 }
             }
             Workload::Trace(TraceReplay {
@@ -840,10 +995,10 @@ impl Workload {
                 check_in_flight(self.max_in_flight())?;
                 non_negative("workload.unreachable_s", *unreachable_s)?;
                 if max_concurrency == &Some(0) {
-                    return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.max_concurrency", "expected a positive integer, got 0"));
                 }
                 if total_requests == &Some(0) {
-                    return Err("workload.total_requests: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.total_requests", "expected a positive integer, got 0"));
                 }
                 if let Some(d) = duration_s {
                     positive("workload.duration_s", *d)?;
@@ -851,28 +1006,40 @@ impl Workload {
             }
             Workload::Sessions(w) => {
                 match (w.users, w.session_rate) {
-                    (Some(0), _) => return Err("workload.users: expected a positive integer, got 0".into()),
+                    (Some(0), _) => {
+                        return Err(FieldError::new("workload.users", "expected a positive integer, got 0"));
+                    }
                     (Some(_), Some(_)) => {
-                        return Err("workload: give users (sessions at once) or session_rate (new sessions per second), not both".into());
+                        return Err(FieldError::new(
+                            "workload",
+                            "give users (sessions at once) or session_rate (new sessions per second), not both",
+                        ));
                     }
                     (None, None) => {
-                        return Err("workload: sessions need users (sessions at once) or session_rate (new sessions per second)".into());
+                        return Err(FieldError::new(
+                            "workload",
+                            "sessions need users (sessions at once) or session_rate (new sessions per second)",
+                        ));
                     }
                     (None, Some(r)) => positive("workload.session_rate", r)?,
                     (Some(_), None) => {
                         if w.max_concurrency.is_some() {
-                            return Err(
-                                "workload.max_concurrency: only with session_rate (users already bound it)".into()
-                            );
+                            return Err(FieldError::new(
+                                "workload.max_concurrency",
+                                "only with session_rate (users already bound it)",
+                            ));
                         }
                     }
                 }
                 if w.max_concurrency == Some(0) {
-                    return Err("workload.max_concurrency: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.max_concurrency", "expected a positive integer, got 0"));
                 }
                 check_in_flight(w.max_in_flight)?;
                 if w.users.is_some() && w.max_in_flight.is_some() {
-                    return Err("workload.max_in_flight: only with session_rate (users already bound it)".into());
+                    return Err(FieldError::new(
+                        "workload.max_in_flight",
+                        "only with session_rate (users already bound it)",
+                    ));
                 }
                 non_negative("workload.think_time_ms", w.think_time_ms)?;
                 non_negative("workload.ramp_up_s", w.ramp_up_s)?;
@@ -881,10 +1048,10 @@ impl Workload {
                     positive("workload.duration_s", d)?;
                 }
                 if w.total_sessions == Some(0) {
-                    return Err("workload.total_sessions: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("workload.total_sessions", "expected a positive integer, got 0"));
                 }
                 if w.duration_s.is_none() && w.total_sessions.is_none() {
-                    return Err("workload: sessions need duration_s or total_sessions".into());
+                    return Err(FieldError::new("workload", "sessions need duration_s or total_sessions"));
                 }
             }
         }
@@ -892,28 +1059,38 @@ impl Workload {
     }
 
     /// Checks that the workload and the dataset go together.
-    pub fn fits(&self, d: &Dataset) -> Result<(), String> {
+    pub fn fits(&self, d: &Dataset) -> Result<(), FieldError> {
         match (self, d) {
             (Workload::Trace(_), Dataset::Trace(_)) => Ok(()),
-            (Workload::Trace(_), other) => Err(format!(
-                "workload.pattern: \"trace\" replays a trace's timestamps and needs dataset.type = \"trace\", not \"{}\"",
-                other.kind()
+            (Workload::Trace(_), other) => Err(FieldError::new(
+                "workload.pattern",
+                format!(
+                    "\"trace\" replays a trace's timestamps and needs dataset.type = \"trace\", not \"{}\"",
+                    other.kind()
+                ),
             )),
             (Workload::Sessions(w), d) => {
                 let conversations = matches!(d, Dataset::Sharegpt(_) | Dataset::Messages(_));
                 if !conversations && !matches!(d, Dataset::Synthetic(_)) {
-                    return Err(format!(
-                        "workload.pattern: \"sessions\" needs conversations (dataset.type = \"sharegpt\" or \"messages\") or synthetic turns, not dataset.type = \"{}\"",
-                        d.kind()
+                    return Err(FieldError::new(
+                        "workload.pattern",
+                        format!(
+                            "\"sessions\" needs conversations (dataset.type = \"sharegpt\" or \"messages\") or synthetic turns, not dataset.type = \"{}\"",
+                            d.kind()
+                        ),
                     ));
                 }
                 if !conversations && w.turns == Turns::Dataset {
-                    return Err("workload.turns: synthetic sessions need a number of turns (turns = N)".into());
+                    return Err(FieldError::new(
+                        "workload.turns",
+                        "synthetic sessions need a number of turns (turns = N)",
+                    ));
                 }
                 if !conversations && w.history == History::Dataset {
-                    return Err(
-                        "workload.history: \"dataset\" needs a dataset with answers (sharegpt or messages)".into()
-                    );
+                    return Err(FieldError::new(
+                        "workload.history",
+                        "\"dataset\" needs a dataset with answers (sharegpt or messages)",
+                    ));
                 }
                 Ok(())
             }
@@ -923,16 +1100,16 @@ impl Workload {
 
     /// The open loop's send schedule (its warmup included), as the run
     /// will use it; an error for a closed loop.
-    pub fn schedule(&self) -> Result<super::schedule::Schedule, String> {
+    pub fn schedule(&self) -> Result<super::schedule::Schedule, FieldError> {
         match self {
             Workload::OpenLoop(w) => w.schedule(),
-            _ => Err("only open-loop workloads have a drawn schedule".into()),
+            _ => Err(FieldError::new("", "only open-loop workloads have a drawn schedule")),
         }
     }
 }
 
 impl OpenLoop {
-    pub fn schedule(&self) -> Result<super::schedule::Schedule, String> {
+    pub fn schedule(&self) -> Result<super::schedule::Schedule, FieldError> {
         super::schedule::Schedule::new(
             self.rate,
             self.arrival,
@@ -945,17 +1122,18 @@ impl OpenLoop {
 }
 
 impl Dataset {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the dataset's values; whether its file can be read is the
+    /// run's to find (see [`Dataset::check_file`]).
+    pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(c) = self.common() {
-            c.validate()?;
-        }
-        if let Some(path) = self.path()
-            && let Err(e) = crate::inputs::open(path, crate::inputs::Kind::Dataset)
-        {
-            return Err(format!("dataset.path: {e}"));
+            c.validate().map_err(located)?;
         }
         let out_zero = |o: u64| {
-            if o == 0 { Err("dataset.output_tokens: expected a positive integer, got 0".to_string()) } else { Ok(()) }
+            if o == 0 {
+                Err(FieldError::new("dataset.output_tokens", "expected a positive integer, got 0"))
+            } else {
+                Ok(())
+            }
         };
         match self {
             Dataset::Synthetic(Synthetic {
@@ -966,19 +1144,28 @@ impl Dataset {
                 prefix_groups,
                 ..
             }) => {
-                prompt_tokens.validate("dataset.prompt_tokens")?;
-                output_tokens.validate("dataset.output_tokens")?;
+                prompt_tokens.validate("dataset.prompt_tokens").map_err(located)?;
+                output_tokens.validate("dataset.output_tokens").map_err(located)?;
                 if !(0.0..1.0).contains(spread) {
-                    return Err(format!("dataset.spread: expected a fraction in [0, 1), got {spread}"));
+                    return Err(FieldError::new(
+                        "dataset.spread",
+                        format!("expected a fraction in [0, 1), got {spread}"),
+                    ));
                 }
                 if *spread > 0.0 && !matches!((prompt_tokens, output_tokens), (Length::Fixed(_), Length::Fixed(_))) {
-                    return Err("dataset.spread: only with fixed lengths; a distribution sets its own spread".into());
+                    return Err(FieldError::new(
+                        "dataset.spread",
+                        "only with fixed lengths; a distribution sets its own spread",
+                    ));
                 }
                 if *prefix_groups == 0 {
-                    return Err("dataset.prefix_groups: expected a positive integer, got 0".into());
+                    return Err(FieldError::new("dataset.prefix_groups", "expected a positive integer, got 0"));
                 }
                 if *prefix_groups > 1 && *prefix_tokens == 0 {
-                    return Err("dataset.prefix_groups: groups share a prefix; set prefix_tokens too".into());
+                    return Err(FieldError::new(
+                        "dataset.prefix_groups",
+                        "groups share a prefix; set prefix_tokens too",
+                    ));
                 }
             }
             Dataset::Jsonl(Jsonl { output_tokens, .. }) | Dataset::Csv(Csv { output_tokens, .. }) => {
@@ -987,13 +1174,13 @@ impl Dataset {
             Dataset::List(PromptList { prompts, output_tokens }) => {
                 out_zero(*output_tokens)?;
                 if prompts.is_empty() {
-                    return Err("dataset.prompts: expected at least one prompt".into());
+                    return Err(FieldError::new("dataset.prompts", "expected at least one prompt"));
                 }
             }
             Dataset::Sharegpt(ShareGpt { output_tokens: Some(o), .. })
             | Dataset::Messages(Messages { output_tokens: Some(o), .. }) => out_zero(*o)?,
             Dataset::Trace(TraceFile { block_size: 0, .. }) => {
-                return Err("dataset.block_size: expected a positive number of tokens, got 0".into());
+                return Err(FieldError::new("dataset.block_size", "expected a positive number of tokens, got 0"));
             }
             _ => {}
         }
@@ -1001,8 +1188,18 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// That the dataset's file (if it reads one) can be opened now.
+    pub fn check_file(&self) -> Result<(), FieldError> {
+        match self.path().map(|p| crate::inputs::open(p, crate::inputs::Kind::Dataset)) {
+            Some(Err(e)) => Err(FieldError::new("dataset.path", e)),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Slo {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (f, v) in [
             ("slo.ttft_ms", self.ttft_ms),
             ("slo.tpot_ms", self.tpot_ms),
@@ -1014,5 +1211,148 @@ impl Slo {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn url() -> Value {
+        json!({"url": "http://127.0.0.1:8000"})
+    }
+
+    fn closed() -> Value {
+        json!({"pattern": "closed-loop", "users": 1, "duration_s": 1})
+    }
+
+    fn err(v: Value) -> FieldError {
+        ValidSpec::from_json(v).unwrap_err()
+    }
+
+    #[test]
+    fn errors_carry_their_field() {
+        let e = err(json!({"target": url(), "workload": {"pattern": "open-loop", "rate": -5, "duration_s": 1}}));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("workload.rate", "expected a positive number (at most 1e9), got -5")
+        );
+        let e = err(json!({"target": url(), "workload": {"pattern": "closed-loop", "users": "ten", "duration_s": 1}}));
+        assert_eq!(e.field, "workload.users");
+        assert!(e.message.starts_with("invalid type: string \"ten\""), "{e}");
+        let e = err(json!({"target": url(), "workload": {"pattern": "zigzag"}}));
+        assert_eq!(e.field, "workload.pattern");
+        let e = err(json!({"target": url(), "workload": {"users": 1}}));
+        assert_eq!(
+            e.to_string(),
+            "workload.pattern: missing; expected \"closed-loop\", \"open-loop\", \"trace\" or \"sessions\""
+        );
+        let e = err(json!({"target": url(), "workload": {"pattern": "closed-loop", "users": 2}}));
+        assert_eq!(e.field, "workload");
+        let e = err(json!({"target": {"url": ["http://a:1", "https://b"]}, "workload": closed()}));
+        assert_eq!(e.field, "target.url[2]");
+        assert!(e.to_string().starts_with("target.url[2]: "), "{e}");
+        let e = err(
+            json!({"target": url(), "workload": closed(), "dataset": {"prompt_tokens": {"dist": "normal", "mean": 100}}}),
+        );
+        assert_eq!(e.field, "dataset.prompt_tokens.stdev");
+        let e = err(
+            json!({"target": url(), "workload": closed(), "dataset": {"type": "jsonl", "path": "x.jsonl", "sample": 0}}),
+        );
+        assert_eq!(
+            (e.field.as_str(), e.to_string().as_str()),
+            ("dataset.sample", "dataset.sample: expected a positive integer, got 0")
+        );
+        let e = err(json!({"target": {"url": "http://a:1", "headers": {"x-a": "b\nc"}}, "workload": closed()}));
+        assert_eq!(e.field, "target.headers.x-a");
+        let e = err(json!({"target": url(), "workload": {"pattern": "trace"}, "dataset": {"prompt_tokens": 4}}));
+        assert_eq!(e.field, "workload.pattern");
+        let trace = json!({"type": "trace", "path": "t.jsonl"});
+        let e = err(
+            json!({"target": {"url": "http://a:1", "prompt_format": "ids"}, "workload": {"pattern": "trace"}, "dataset": trace}),
+        );
+        assert_eq!(
+            e.to_string(),
+            "target.prompt_format: a trace's prompts are sent as text (give prompt_format = \"text\")"
+        );
+    }
+
+    #[test]
+    fn one_parse_reads_as_serde_reads_the_whole() {
+        // What serde says of the untagged fields is what it says of
+        // `BenchSpec` itself: the same fields, in the same order.
+        for v in [
+            json!({"target": url(), "workload": closed(), "bogus": 1}),
+            json!({"target": url(), "workload": closed(), "dataset": {}, "slo": {"ttft_ms": "x"}}),
+            json!({"workload": closed()}),
+            json!({"target": 5, "workload": closed()}),
+            json!({"target": {"url": "http://a:1", "apii": "x"}, "workload": closed()}),
+            json!({"target": url(), "workload": closed(), "label": 3}),
+            json!({"workload": closed(), "label": 3, "dataset": {}, "bogus": 1}),
+            json!("spec"),
+            json!([]),
+        ] {
+            let whole = from_json_at::<BenchSpec>(v.clone(), "").unwrap_err();
+            assert_eq!(parse(v).unwrap_err(), whole);
+        }
+        let e = parse(json!({"target": url()})).unwrap_err();
+        assert_eq!(e, from_json_at::<BenchSpec>(json!({"target": url()}), "").unwrap_err());
+        assert_eq!(e.to_string(), "missing field `workload`");
+        // The tagged parts' own errors come first, with their full path.
+        let e = parse(json!({"bogus": 1, "workload": {"pattern": "closed-loop", "users": -1}})).unwrap_err();
+        assert_eq!(e.field, "workload.users");
+        let e = parse(json!({"target": url(), "workload": closed(), "dataset": null})).unwrap_err();
+        assert_eq!(e.to_string(), "dataset: expected a table");
+        let e = parse(
+            json!({"target": {"url": "http://a:1", "tokenizer": "words"}, "workload": closed(), "dataset": {"tokenizer": "server"}}),
+        );
+        assert_eq!(e.unwrap_err().field, "dataset.tokenizer");
+        let s = parse(json!({"target": url(), "workload": closed(), "dataset": {"tokenizer": "words"}})).unwrap();
+        assert_eq!(s.target.tokenizer.as_deref(), Some("words"));
+    }
+
+    #[test]
+    fn a_valid_spec_serialises_as_its_spec() {
+        let v = ValidSpec::from_json(json!({"target": url(), "workload": closed(), "label": "x"})).unwrap();
+        assert_eq!(serde_json::to_value(&v).unwrap(), serde_json::to_value(v.spec()).unwrap());
+        assert_eq!(serde_json::to_value(&v).unwrap()["workload"]["pattern"], "closed-loop");
+        assert_eq!(v.into_inner().label.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn the_dataset_file_is_the_runs_to_check() {
+        let d = json!({"type": "jsonl", "path": "/no/such/prompts.jsonl"});
+        let v = ValidSpec::from_json(json!({"target": url(), "workload": closed(), "dataset": d})).unwrap();
+        let e = v.spec().dataset.check_file().unwrap_err();
+        assert_eq!(e.field, "dataset.path");
+        assert!(e.to_string().starts_with("dataset.path: cannot read '/no/such/prompts.jsonl'"), "{e}");
+        assert!(Dataset::default().check_file().is_ok());
+    }
+
+    #[test]
+    fn fields_written_into_text_are_taken_back_out() {
+        let cases = [
+            ("dataset.path: /x/p.jsonl:3: invalid JSON", "dataset.path", "/x/p.jsonl:3: invalid JSON"),
+            ("dataset: no record of 'p' is left", "dataset", "no record of 'p' is left"),
+            (
+                "dataset.prompt_tokens.mean: expected at least 1, got 0.5",
+                "dataset.prompt_tokens.mean",
+                "expected at least 1, got 0.5",
+            ),
+            ("target.url[2]: 'x': no host", "target.url[2]", "'x': no host"),
+            ("per_request_log: folder 'x' does not exist", "per_request_log", "folder 'x' does not exist"),
+            ("interrupted (SIGINT) while preparing prompts", "", "interrupted (SIGINT) while preparing prompts"),
+            ("datasets: x", "", "datasets: x"),
+            ("dataset.type = \"trace\": shared blocks", "", "dataset.type = \"trace\": shared blocks"),
+            ("/x/p.jsonl:3: bad", "", "/x/p.jsonl:3: bad"),
+            ("dataset", "", "dataset"),
+        ];
+        for (text, field, message) in cases {
+            let e = located(text.to_string());
+            assert_eq!((e.field.as_str(), e.message.as_str()), (field, message), "{text}");
+            assert_eq!(e.to_string(), text);
+        }
     }
 }

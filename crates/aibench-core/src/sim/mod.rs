@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 pub use profile::Profile;
 
+use crate::typed::FieldError;
+
 /// Fault injection for reliability tests: each request draws, from the seed,
 /// whether it fails with HTTP 500, loses its connection mid-stream, or stalls.
 #[derive(Debug, Clone, Default)]
@@ -102,22 +104,29 @@ impl SimConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        self.check_serving().map_err(|e| e.to_string())?;
+        self.profile.validate()
+    }
+
+    /// The checks of what is set beside the profile (faults, model, body
+    /// budget); an error names the setting as its field.
+    fn check_serving(&self) -> Result<(), FieldError> {
         for (name, v) in [
             ("fail_rate", self.faults.fail_rate),
             ("disconnect_rate", self.faults.disconnect_rate),
             ("stall_rate", self.faults.stall_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{name}: expected a probability between 0 and 1, got {v}"));
+                return Err(FieldError::new(name, format!("expected a probability between 0 and 1, got {v}")));
             }
         }
         if self.model.is_empty() {
-            return Err("model: expected a non-empty name".into());
+            return Err(FieldError::new("model", "expected a non-empty name"));
         }
         if self.body_budget == 0 {
-            return Err("body_budget_mib: expected a positive number of MiB, got 0".into());
+            return Err(FieldError::new("body_budget_mib", "expected a positive number of MiB, got 0"));
         }
-        self.profile.validate()
+        Ok(())
     }
 }
 
@@ -166,10 +175,12 @@ pub struct Settings {
 impl Settings {
     pub const DEFAULT_PROFILE: &str = "opt-125m-cpu";
 
-    /// The configuration, checked; errors name the setting (`stall_s: ...`).
-    pub fn config(&self) -> Result<SimConfig, String> {
+    /// The configuration, checked. An error's field is the setting it is
+    /// about (`stall_s`), or `profile` when the profile cannot be loaded (its
+    /// message then says what is wrong, in full).
+    pub fn config(&self) -> Result<SimConfig, FieldError> {
         let profile = Profile::load(self.profile.as_deref().unwrap_or(Self::DEFAULT_PROFILE))
-            .map_err(|e| format!("profile: {e}"))?;
+            .map_err(|e| FieldError::new("profile", e))?;
         let mut cfg = SimConfig::with_overrides(
             profile,
             Overrides {
@@ -185,7 +196,7 @@ impl Settings {
         let stall_s = self.stall_s.unwrap_or(1.0);
         for (name, v) in [("stall_s", stall_s), ("startup_delay_s", self.startup_delay_s)] {
             if !v.is_finite() || !(0.0..=1e9).contains(&v) {
-                return Err(format!("{name}: expected a non-negative number of seconds, got {v}"));
+                return Err(FieldError::new(name, format!("expected a non-negative number of seconds, got {v}")));
             }
         }
         cfg.faults = Faults {
@@ -200,20 +211,33 @@ impl Settings {
         }
         if let Some(b) = self.block_size {
             if b == 0 {
-                return Err("block_size: expected a positive integer, got 0".into());
+                return Err(FieldError::new("block_size", "expected a positive integer, got 0"));
             }
             cfg.profile.block_size = b;
         }
         if let Some(mib) = self.body_budget_mib {
-            cfg.body_budget = usize::try_from(mib)
-                .ok()
-                .and_then(|m| m.checked_mul(1 << 20))
-                .ok_or_else(|| format!("body_budget_mib: {mib} MiB is more than this machine can address"))?;
+            cfg.body_budget = usize::try_from(mib).ok().and_then(|m| m.checked_mul(1 << 20)).ok_or_else(|| {
+                FieldError::new("body_budget_mib", format!("{mib} MiB is more than this machine can address"))
+            })?;
         }
         if let Some(t) = self.tokenizer.as_ref().or(cfg.profile.tokenizer.as_ref()) {
-            cfg.tokenizer = tokens::SimTokenizer::load(t).map_err(|e| format!("tokenizer: {e}"))?;
+            cfg.tokenizer = tokens::SimTokenizer::load(t).map_err(|e| FieldError::new("tokenizer", e))?;
         }
-        cfg.validate()?;
+        cfg.check_serving()?;
+        // The profile was checked as it was loaded: what can be wrong in it
+        // now is an override, checked here (as `Profile::validate` does, in
+        // its order) so that the error names the setting.
+        let p = &cfg.profile;
+        if p.max_num_seqs == 0 {
+            return Err(FieldError::new("max_num_seqs", "expected a positive integer, got 0"));
+        }
+        for (name, v) in [("max_model_len", u64::from(p.max_model_len)), ("kv_cache_tokens", p.kv_cache_tokens)] {
+            if v < 2 {
+                return Err(FieldError::new(name, format!("expected at least 2, got {v}")));
+            }
+        }
+        // Anything else is a bug, reported as the profile words it.
+        cfg.profile.validate().map_err(|e| FieldError::new("", e))?;
         Ok(cfg)
     }
 }

@@ -5,8 +5,8 @@
 use aibench_core::hpc::{cost, node, sacct};
 use mlua::prelude::*;
 
-use super::convert::{from_lua_typed, to_lua, to_lua_plain};
-use super::{Fallible, OpError};
+use crate::binding::{Fallible, OpError};
+use crate::convert::{from_lua_typed, to_lua, to_lua_plain};
 
 fn json<T: serde::Serialize>(lua: &Lua, v: &T) -> LuaResult<LuaValue> {
     to_lua(lua, &serde_json::to_value(v).map_err(LuaError::external)?)

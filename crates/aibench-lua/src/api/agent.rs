@@ -4,7 +4,7 @@
 use aibench_core::agent::AgentSpec;
 use mlua::prelude::*;
 
-use super::convert;
+use crate::convert;
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     let t = lua.create_table()?;
@@ -12,7 +12,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "encode",
         lua.create_function(|lua, spec: LuaValue| {
             let json = convert::to_json(lua, &spec)
-                .map_err(|e| LuaError::runtime(format!("agent.encode: {}", super::error_text(&e))))?;
+                .map_err(|e| LuaError::runtime(format!("agent.encode: {}", crate::binding::error_text(&e))))?;
             AgentSpec::encode(json).map_err(|e| LuaError::runtime(format!("agent.encode: {e}")))
         })?,
     )?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts};
+use crate::binding::{Fallible, OpError, Opts};
 
 /// An I/O error as an `err` table naming the path.
 pub fn io_err(op: &str, path: &Path, e: &std::io::Error) -> OpError {

@@ -15,7 +15,7 @@ impl LuaUserData for Guard {
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         m.add_method("signal", |_, g, ()| Ok(g.0.borrow().as_ref().and_then(|g| g.signal()).map(|s| s.name())));
         m.add_async_method("sleep", |_, g, s: f64| async move {
-            let d = super::seconds("guard:sleep", "duration", s)?;
+            let d = crate::binding::seconds("guard:sleep", "duration", s)?;
             if g.0.borrow().is_none() {
                 tokio::time::sleep(d).await;
                 return Ok(None);
@@ -53,6 +53,34 @@ fn error_message(lua: &Lua, v: LuaValue) -> LuaResult<String> {
         Some(i) => text[..i].to_string(),
         None => text,
     })
+}
+
+/// A raised error as data: `{kind, field, message}`. A field error (a bad
+/// spec, recipe or job field) has kind "invalid" and its field; anything
+/// else has kind "error" and the message of [`error_message`]. An error
+/// table (`nil, err` raised with `error(err)`) is returned as it is.
+fn error_info(lua: &Lua, v: LuaValue) -> LuaResult<LuaTable> {
+    if let LuaValue::Table(t) = &v
+        && t.contains_key("kind")?
+    {
+        return Ok(t.clone());
+    }
+    let field = match &v {
+        LuaValue::Error(e) => crate::binding::field_error_of(e).cloned(),
+        LuaValue::UserData(_) => match LuaError::from_lua(v.clone(), lua) {
+            Ok(e) => crate::binding::field_error_of(&e).cloned(),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let op = match field {
+        Some(fe) => crate::binding::field_error(fe),
+        None => crate::binding::OpError::new("error", error_message(lua, v)?),
+    };
+    match op.into_lua(lua)? {
+        LuaValue::Table(t) => Ok(t),
+        _ => Err(LuaError::runtime("error_info: not a table")),
+    }
 }
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
@@ -95,15 +123,16 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set("stock_recipes", lua.create_function(|lua, ()| lua.create_sequence_from(crate::assets::recipe_paths()))?)?;
     t.set(
         "check_name",
-        lua.create_function(|_, v: String| -> LuaResult<super::Fallible<bool>> {
-            Ok(aibench_core::util::check_name(&v).map(|_| true).map_err(|m| super::OpError::new("invalid", m)))
+        lua.create_function(|_, v: String| -> LuaResult<crate::binding::Fallible<bool>> {
+            Ok(aibench_core::util::check_name(&v).map(|_| true).map_err(|m| crate::binding::OpError::new("invalid", m)))
         })?,
     )?;
     t.set("error_message", lua.create_function(error_message)?)?;
+    t.set("error_info", lua.create_function(error_info)?)?;
     t.set(
         "schema",
         lua.create_function(|lua, name: String| match aibench_core::schema::recipe_section(&name) {
-            Some(v) => super::convert::to_lua_plain(lua, &v),
+            Some(v) => crate::convert::to_lua_plain(lua, &v),
             None => Err(LuaError::runtime(format!(
                 "aibench.schema: no section '{name}' (expected target, slo or resources)"
             ))),

@@ -6,7 +6,8 @@ use std::time::Duration;
 use aibench_core::httpc;
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts, convert};
+use crate::binding::{Fallible, OpError, Opts};
+use crate::convert;
 
 /// A failed request as an `err` (kind connect, timeout or http).
 pub fn op_error(e: httpc::HttpError) -> OpError {
@@ -42,14 +43,14 @@ fn parse_req(
             return Err(LuaError::runtime(format!("{func}: give 'body' or 'json', not both")));
         }
         let j = convert::to_json(lua, &json_v)
-            .map_err(|e| LuaError::runtime(format!("{func}: json: {}", super::error_text(&e))))?;
+            .map_err(|e| LuaError::runtime(format!("{func}: json: {}", crate::binding::error_text(&e))))?;
         body = Some(serde_json::to_vec(&j).map_err(LuaError::external)?);
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             headers.push(("content-type".into(), "application/json".into()));
         }
     }
     let timeout = match o.get::<f64>("timeout_s")? {
-        Some(t) => super::seconds(func, "timeout_s", t)?,
+        Some(t) => crate::binding::seconds(func, "timeout_s", t)?,
         None => Duration::from_secs(30),
     };
     o.finish()?;

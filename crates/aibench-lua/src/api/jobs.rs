@@ -8,7 +8,8 @@ use std::time::Duration;
 use aibench_core::jobs::{self, ExecError, Executor, JobInfo, JobSpec, JobState, Wait, WaitError};
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts, convert};
+use crate::binding::{Fallible, OpError, Opts};
+use crate::convert;
 
 fn exec_err(e: ExecError) -> OpError {
     OpError::new(e.kind(), e.to_string())
@@ -51,7 +52,7 @@ impl LuaUserData for Job {
             Ok(executor(j.executor).info(&j.id).await.map(|i| i.node).map_err(exec_err))
         });
         m.add_async_method("cancel", |_, j, grace_s: Option<f64>| async move {
-            let grace = super::seconds("job:cancel", "grace", grace_s.unwrap_or(10.0))?;
+            let grace = crate::binding::seconds("job:cancel", "grace", grace_s.unwrap_or(10.0))?;
             Ok(executor(j.executor).cancel(&j.id, grace).await.map(|_| true).map_err(exec_err))
         });
         m.add_async_method("wait", |lua, j, opts: Option<LuaTable>| async move {
@@ -68,8 +69,8 @@ impl LuaUserData for Job {
             };
             let w = Wait {
                 until,
-                timeout: super::seconds("job:wait", "timeout_s", timeout)?,
-                poll: super::seconds("job:wait", "poll_s", poll)?.max(Duration::from_millis(50)),
+                timeout: crate::binding::seconds("job:wait", "timeout_s", timeout)?,
+                poll: crate::binding::seconds("job:wait", "poll_s", poll)?.max(Duration::from_millis(50)),
             };
             match executor(j.executor).wait(&j.id, &w).await {
                 Ok(state) => Ok(Ok(state.name().to_string())),
@@ -120,6 +121,24 @@ pub fn module(lua: &Lua, name: &'static str) -> LuaResult<LuaTable> {
         })?,
     )?;
     t.set(
+        "check",
+        lua.create_function(move |_, spec: LuaValue| -> LuaResult<Fallible<bool>> {
+            let de = mlua::serde::Deserializer::new(spec);
+            let parsed: Result<JobSpec, _> = serde_path_to_error::deserialize(de);
+            let spec = match parsed {
+                Ok(s) => s,
+                Err(e) => {
+                    let fe = aibench_core::typed::FieldError::new(
+                        aibench_core::typed::join("", &e.path().to_string()),
+                        aibench_core::typed::located("", "", &e.inner().to_string()),
+                    );
+                    return Ok(Err(crate::binding::field_error(fe)));
+                }
+            };
+            Ok(spec.check().map(|_| true).map_err(crate::binding::field_error))
+        })?,
+    )?;
+    t.set(
         "job",
         lua.create_function(move |lua, (id, dir): (String, Option<String>)| {
             lua.create_userdata(Job { executor: name, id, dir })
@@ -149,7 +168,7 @@ pub fn module(lua: &Lua, name: &'static str) -> LuaResult<LuaTable> {
     t.set(
         "time_limit_seconds",
         lua.create_function(|_, s: String| -> LuaResult<Fallible<u64>> {
-            Ok(jobs::script::time_limit_seconds(&s).map_err(|m| OpError::new("invalid", m)))
+            Ok(jobs::script::time_limit_seconds(&s).map_err(crate::binding::field_error))
         })?,
     )?;
     t.set("is_final", lua.create_function(|_, state: String| Ok(jobs::is_final_name(&state)))?)?;

@@ -2,7 +2,8 @@
 
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts, convert};
+use crate::binding::{Fallible, OpError, Opts};
+use crate::convert;
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     let t = lua.create_table()?;
@@ -14,7 +15,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
             let pretty: bool = o.get("pretty")?.unwrap_or(false);
             o.finish()?;
             let j = convert::to_json(lua, &v)
-                .map_err(|e| LuaError::runtime(format!("json.encode: {}", super::error_text(&e))))?;
+                .map_err(|e| LuaError::runtime(format!("json.encode: {}", crate::binding::error_text(&e))))?;
             let s = if pretty { serde_json::to_string_pretty(&j) } else { serde_json::to_string(&j) };
             s.map_err(|e| LuaError::runtime(format!("json.encode: {e}")))
         })?,

@@ -2,7 +2,7 @@
 
 use mlua::prelude::*;
 
-use super::convert;
+use crate::convert;
 use aibench_core::plot::{BarChart, LineChart};
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts};
+use crate::binding::{Fallible, OpError, Opts};
 use aibench_core::procs::{self, Finished, Output, Spec};
 
 fn parse_spec(lua: &Lua, func: &'static str, cmd: LuaValue, opts: Option<LuaTable>) -> LuaResult<Spec> {
@@ -51,7 +51,7 @@ fn parse_spec(lua: &Lua, func: &'static str, cmd: LuaValue, opts: Option<LuaTabl
     spec.cwd = o.get::<String>("cwd")?.map(Into::into);
     spec.stdin = o.get::<LuaString>("stdin")?.map(|s| s.as_bytes().to_vec());
     if let Some(t) = o.get::<f64>("timeout_s")? {
-        spec.timeout = Some(super::seconds(func, "timeout_s", t)?);
+        spec.timeout = Some(crate::binding::seconds(func, "timeout_s", t)?);
     }
     spec.new_group = o.get("group")?.unwrap_or(false);
     spec.stdout = output(func, "stdout", o.get("stdout")?)?;
@@ -119,7 +119,7 @@ impl LuaUserData for Handle {
 
     fn add_methods<M: LuaUserDataMethods<Self>>(m: &mut M) {
         m.add_async_method("wait", |lua, h, timeout_s: Option<f64>| async move {
-            let timeout = timeout_s.map(|t| super::seconds("handle:wait", "timeout", t)).transpose()?;
+            let timeout = timeout_s.map(|t| crate::binding::seconds("handle:wait", "timeout", t)).transpose()?;
             match h.inner.wait(timeout).await {
                 Ok(f) => finished_result(&lua, &f, &h.argv0),
                 Err(e) => Ok(Err(proc_err(e))),

@@ -6,7 +6,8 @@ use aibench_core::prom::config::{self, ConfigSpec};
 use aibench_core::prom::expfmt::{self, Family, Histogram};
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, convert};
+use crate::binding::{Fallible, OpError};
+use crate::convert;
 
 fn labels_table(lua: &Lua, l: &std::collections::BTreeMap<String, String>) -> LuaResult<LuaTable> {
     let t = lua.create_table()?;
@@ -170,7 +171,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set(
         "scrape",
         lua.create_async_function(|lua, (url, timeout_s): (String, Option<f64>)| async move {
-            let timeout = super::seconds("prom.scrape", "timeout_s", timeout_s.unwrap_or(10.0))?;
+            let timeout = crate::binding::seconds("prom.scrape", "timeout_s", timeout_s.unwrap_or(10.0))?;
             match aibench_core::prom::scrape(&url, timeout).await {
                 Ok(f) => Ok(Ok(families_table(&lua, &f)?)),
                 Err(e) => Ok(Err(OpError::new(e.kind, e.message))),

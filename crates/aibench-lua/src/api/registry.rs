@@ -4,7 +4,8 @@ use mlua::prelude::*;
 
 use serde_json::json;
 
-use super::{Fallible, OpError, convert};
+use crate::binding::{Fallible, OpError};
+use crate::convert;
 use aibench_core::registry::{Instance, Registry, RegistryError};
 
 fn open() -> Result<Registry, OpError> {

@@ -7,7 +7,8 @@ use tokio::sync::Mutex;
 
 use aibench_core::sim::{Profile, Settings, SimConfig, SimServer};
 
-use super::{Fallible, OpError, convert};
+use crate::binding::{Fallible, OpError};
+use crate::convert;
 
 struct Handle {
     url: String,
@@ -45,8 +46,9 @@ fn config(lua: &Lua, opts: Option<LuaTable>) -> LuaResult<SimConfig> {
         None => LuaValue::Table(lua.create_table()?),
     };
     // Table keys are options in the Lua API's words.
-    let settings: Settings = convert::from_lua_typed(lua, &v, "sim.start")
-        .map_err(|e| LuaError::runtime(super::error_text(&e).replace("unknown field '", "unknown option '")))?;
+    let settings: Settings = convert::from_lua_typed(lua, &v, "sim.start").map_err(|e| {
+        LuaError::runtime(crate::binding::error_text(&e).replace("unknown field '", "unknown option '"))
+    })?;
     settings.config().map_err(|e| LuaError::runtime(format!("sim.start: {e}")))
 }
 

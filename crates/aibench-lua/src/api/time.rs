@@ -6,7 +6,7 @@ use std::time::Instant;
 use aibench_core::clock;
 use mlua::prelude::*;
 
-use super::{Fallible, OpError};
+use crate::binding::{Fallible, OpError};
 
 fn epoch() -> Instant {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -21,7 +21,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     t.set(
         "sleep",
         lua.create_async_function(|_, s: f64| async move {
-            let d = super::seconds("time.sleep", "duration", s)?;
+            let d = crate::binding::seconds("time.sleep", "duration", s)?;
             tokio::time::sleep(d).await;
             Ok(())
         })?,

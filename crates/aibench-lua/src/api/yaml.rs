@@ -2,7 +2,8 @@
 
 use mlua::prelude::*;
 
-use super::{Fallible, OpError, Opts, convert};
+use crate::binding::{Fallible, OpError, Opts};
+use crate::convert;
 
 /// YAML text -> JSON model. Map keys that are not strings become strings.
 pub fn parse(text: &str) -> Result<serde_json::Value, OpError> {
@@ -82,7 +83,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
         "encode",
         lua.create_function(|lua, v: LuaValue| {
             let j = convert::to_json(lua, &v)
-                .map_err(|e| LuaError::runtime(format!("yaml.encode: {}", super::error_text(&e))))?;
+                .map_err(|e| LuaError::runtime(format!("yaml.encode: {}", crate::binding::error_text(&e))))?;
             serde_yaml_ng::to_string(&j).map_err(|e| LuaError::runtime(format!("yaml.encode: {e}")))
         })?,
     )?;

@@ -1,29 +1,17 @@
-//! Measurements: HdrHistograms (microseconds, 3 significant digits, up to an
-//! hour) kept per shard and merged at the end, error counts by class with a
-//! few sample messages, and a per-second time series.
+//! What each finished request adds to a shard: the histograms by metric,
+//! error counts by class with a few sample messages, the per-second series,
+//! and the sums of tokens, turns and sessions; shards merge at the end.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::http1::ErrorClass;
+use super::codec::{add_into, new_hist, us};
+use crate::loadgen::http1::ErrorClass;
 
-pub const HIST_MAX_US: u64 = 3_600_000_000;
 const SAMPLES_PER_CLASS: usize = 5;
-
-pub fn new_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds")
-}
-
-/// Adds `h` into an optional histogram, made on first use.
-pub fn add_into(into: &mut Option<Histogram<u64>>, h: &Histogram<u64>) {
-    let _ = into.get_or_insert_with(new_hist).add(h);
-}
 
 /// Adds an error message to a class's samples: at most `SAMPLES_PER_CLASS`, no repeats.
 pub fn add_sample(samples: &mut Vec<String>, msg: &str) {
@@ -79,94 +67,6 @@ impl Hists {
 impl Default for Hists {
     fn default() -> Self {
         Hists::new()
-    }
-}
-
-/// What the once-a-second progress shows, kept with atomics beside the
-/// shards: the ticker reads these and never touches a shard, so recording a
-/// request never waits for it.
-#[derive(Default)]
-pub struct Live {
-    pub successes: AtomicU64,
-    pub failures: AtomicU64,
-    pub output_tokens: AtomicU64,
-    pub ttft: LiveHist,
-    pub latency: LiveHist,
-}
-
-impl Live {
-    /// A measured (non-warmup) request.
-    pub fn note(&self, r: &Record) {
-        if r.failure.is_some() {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        self.successes.fetch_add(1, Ordering::Relaxed);
-        self.output_tokens.fetch_add(r.output_tokens, Ordering::Relaxed);
-        self.latency.record(us(r.e2e_end().saturating_duration_since(r.sent)));
-        if let Some(f) = r.first {
-            self.ttft.record(us(f.saturating_duration_since(r.sent)));
-        }
-    }
-}
-
-/// Sub-buckets per power of two in a `LiveHist` (about 3% wide).
-const LIVE_SUB: u32 = 32;
-const LIVE_BUCKETS: usize = (LIVE_SUB + (64 - LIVE_SUB.trailing_zeros()) * LIVE_SUB) as usize;
-
-/// A lock-free log-linear histogram of microseconds for progress display
-/// (p50 to about 3%); results use the exact HdrHistograms.
-pub struct LiveHist {
-    counts: Box<[AtomicU64]>,
-}
-
-impl Default for LiveHist {
-    fn default() -> Self {
-        LiveHist { counts: (0..LIVE_BUCKETS).map(|_| AtomicU64::new(0)).collect() }
-    }
-}
-
-impl LiveHist {
-    fn index(v: u64) -> usize {
-        if v < LIVE_SUB as u64 {
-            return v as usize;
-        }
-        let top = 63 - v.leading_zeros();
-        let shift = top - LIVE_SUB.trailing_zeros();
-        (LIVE_SUB + shift * LIVE_SUB) as usize + ((v >> shift) as usize & (LIVE_SUB as usize - 1))
-    }
-
-    /// The middle of bucket `i`.
-    fn value(i: usize) -> f64 {
-        let sub = LIVE_SUB as usize;
-        if i < sub {
-            return i as f64;
-        }
-        let shift = (i - sub) / sub;
-        let low = ((sub + (i - sub) % sub) as u64) << shift;
-        low as f64 + ((1u64 << shift) as f64 - 1.0) / 2.0
-    }
-
-    pub fn record(&self, v: u64) {
-        self.counts[Self::index(v)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The value at quantile `q` (None when empty).
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        let counts: Vec<u64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Some(Self::value(i));
-            }
-        }
-        None
     }
 }
 
@@ -365,10 +265,6 @@ impl AskedServedSums {
     }
 }
 
-fn us(d: Duration) -> u64 {
-    d.as_micros().min(HIST_MAX_US as u128) as u64
-}
-
 impl Shard {
     fn record_turn(&mut self, t: usize, r: &Record) {
         if self.turns.len() <= t {
@@ -515,115 +411,6 @@ impl Shard {
     }
 }
 
-/// Distribution summary in milliseconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Summary {
-    pub count: u64,
-    pub mean: f64,
-    pub min: f64,
-    pub max: f64,
-    pub stdev: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub p999: f64,
-}
-
-impl Summary {
-    /// A histogram of microseconds, in milliseconds.
-    pub fn of(h: &Histogram<u64>) -> Option<Summary> {
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |v: u64| v as f64 / 1000.0;
-        // Quantiles report the highest value equivalent to the bucket, like HdrHistogram's tools.
-        let q = |p: f64| ms(h.highest_equivalent(h.value_at_quantile(p)));
-        Some(Summary {
-            count: h.len(),
-            mean: h.mean() / 1000.0,
-            min: ms(h.min()),
-            max: ms(h.highest_equivalent(h.max())),
-            stdev: h.stdev() / 1000.0,
-            p50: q(0.50),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            p999: q(0.999),
-        })
-    }
-}
-
-impl Summary {
-    /// Exact, from value -> count (token lengths); quantiles are the lowest
-    /// value with at least that share of the counts at or below it.
-    pub fn of_counts(counts: &BTreeMap<u64, u64>) -> Option<Summary> {
-        let n: u64 = counts.values().sum();
-        if n == 0 {
-            return None;
-        }
-        let mean = counts.iter().map(|(v, c)| *v as f64 * *c as f64).sum::<f64>() / n as f64;
-        let var = counts.iter().map(|(v, c)| (*v as f64 - mean).powi(2) * *c as f64).sum::<f64>() / n as f64;
-        let q = |p: f64| {
-            let rank = ((p * n as f64).ceil() as u64).clamp(1, n);
-            let mut seen = 0;
-            for (v, c) in counts {
-                seen += c;
-                if seen >= rank {
-                    return *v as f64;
-                }
-            }
-            0.0
-        };
-        Some(Summary {
-            count: n,
-            mean,
-            min: *counts.keys().next().unwrap_or(&0) as f64,
-            max: *counts.keys().next_back().unwrap_or(&0) as f64,
-            stdev: var.sqrt(),
-            p50: q(0.50),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            p999: q(0.999),
-        })
-    }
-}
-
-/// The percentiles of a latency curve (reports plot these).
-pub const CURVE_PERCENTILES: [f64; 13] =
-    [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0];
-
-/// (percentile, value in ms) for each of `ps`, as HdrHistogram's tools
-/// report them (the highest value equivalent to the bucket).
-pub fn percentile_curve(h: &Histogram<u64>, ps: &[f64]) -> Result<Vec<(f64, f64)>, String> {
-    ps.iter()
-        .map(|p| {
-            if !(0.0..=100.0).contains(p) {
-                return Err(format!("{p} is not a percentile (0-100)"));
-            }
-            Ok((*p, h.highest_equivalent(h.value_at_percentile(*p)) as f64 / 1000.0))
-        })
-        .collect()
-}
-
-/// HdrHistogram V2 encoding, base64: exact and mergeable across machines.
-pub fn encode(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
-    let _ = V2Serializer::new().serialize(h, &mut buf);
-    base64::engine::general_purpose::STANDARD.encode(buf)
-}
-
-pub fn decode(s: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| format!("not base64: {e}"))?;
-    let h: Histogram<u64> =
-        Deserializer::new().deserialize(&mut &bytes[..]).map_err(|e| format!("not an HdrHistogram: {e:?}"))?;
-    // Re-home into our bounds so histograms from any source add up.
-    let mut out = new_hist();
-    out.add(&h).map_err(|e| format!("histogram out of range: {e:?}"))?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,66 +429,6 @@ mod tests {
         ];
         for (i, name) in named {
             assert_eq!(METRICS[i], name);
-        }
-    }
-
-    #[test]
-    fn encode_decode_exact() {
-        let mut h = new_hist();
-        for v in [1u64, 10, 100, 1000, 123_456, 9_999_999] {
-            h.record(v).unwrap();
-        }
-        let back = decode(&encode(&h)).unwrap();
-        assert_eq!(back, h);
-        assert!(decode("!!").is_err());
-    }
-
-    #[test]
-    fn summary_of_counts_is_exact() {
-        let counts: BTreeMap<u64, u64> = [(100, 50), (4000, 49), (4001, 1)].into_iter().collect();
-        let s = Summary::of_counts(&counts).unwrap();
-        assert_eq!((s.count, s.min, s.max, s.p50, s.p99), (100, 100.0, 4001.0, 100.0, 4000.0));
-        assert_eq!(s.p999, 4001.0);
-        assert!((s.mean - (5000.0 + 196_000.0 + 4001.0) / 100.0).abs() < 1e-9);
-        assert!(Summary::of_counts(&BTreeMap::new()).is_none());
-    }
-
-    #[test]
-    fn summary_in_ms() {
-        let mut h = new_hist();
-        for v in 1..=1000u64 {
-            h.record(v * 1000).unwrap();
-        }
-        let s = Summary::of(&h).unwrap();
-        assert_eq!(s.count, 1000);
-        assert!((s.mean - 500.5).abs() < 0.5);
-        assert!((s.p50 - 500.0).abs() < 1.0, "{}", s.p50);
-        assert!((s.p99 - 990.0).abs() < 1.0, "{}", s.p99);
-        assert_eq!(s.min, 1.0);
-    }
-
-    #[test]
-    fn live_hist_quantiles_within_its_bucket_width() {
-        let h = LiveHist::default();
-        assert_eq!(h.quantile(0.5), None);
-        for v in 1..=100_000u64 {
-            h.record(v);
-        }
-        for (q, want) in [(0.5, 50_000.0), (0.9, 90_000.0), (0.01, 1_000.0)] {
-            let got = h.quantile(q).unwrap();
-            assert!((got - want).abs() / want < 0.035, "q{q}: {got} vs {want}");
-        }
-        // Small values are exact; the largest fit.
-        let h = LiveHist::default();
-        h.record(7);
-        assert_eq!(h.quantile(0.5), Some(7.0));
-        h.record(u64::MAX);
-        assert!(h.quantile(1.0).unwrap() > 1e19);
-        for v in [0u64, 1, 31, 32, 33, 63, 64, 1000, 1 << 40, u64::MAX] {
-            let i = LiveHist::index(v);
-            assert!(i < LIVE_BUCKETS, "{v}");
-            let mid = LiveHist::value(i);
-            assert!((mid - v as f64).abs() <= (v as f64 / 32.0).max(0.5), "{v}: bucket middle {mid}");
         }
     }
 }

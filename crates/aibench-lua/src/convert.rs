@@ -9,6 +9,8 @@
 //! - Otherwise an empty table is an object `{}`; a table whose keys are exactly
 //!   `1..n` is an array; any other table is an object whose integer keys are
 //!   written as strings.
+//! - Serialisable userdata (bench results and specs) encode as their Rust
+//!   value does (a result as the result file).
 
 use mlua::prelude::*;
 use serde_json::{Map, Number, Value as Json};
@@ -43,6 +45,16 @@ fn conv(lua: &Lua, v: &LuaValue, path: &str, seen: &mut Vec<usize>, depth: usize
             seen.pop();
             out
         }
+        // Serialisable userdata (a bench result, a bench spec) writes its
+        // own form: a result encodes as the result file does.
+        LuaValue::UserData(ud) => match serde_json::to_value(ud) {
+            Ok(j) => j,
+            Err(_) => {
+                return Err(LuaError::runtime(format!(
+                    "cannot encode {path}: values of type userdata have no JSON form"
+                )));
+            }
+        },
         other => {
             return Err(LuaError::runtime(format!(
                 "cannot encode {path}: values of type {} have no JSON form",
