@@ -104,6 +104,29 @@ pub struct DeployArgs {
     pub set: Vec<String>,
 }
 
+/// The subcommands every recipe-driven command ends with, in its words:
+/// `KIND` ([`SERVER`], [`CLIENT`] or [`MONITOR`]) names the kind of recipe
+/// in the help. Each command flattens it in as an untagged variant, so that
+/// it parses and serialises as if its variants were the command's own:
+/// `{"action": "info", "name": "vllm-sim"}` (`recipe_action` in
+/// `lua/aibench/cli.lua` reads it).
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum RecipeCmd<const KIND: usize> {
+    #[command(about = format!("List the {} recipes", RECIPE_KINDS[KIND]))]
+    Recipes,
+    #[command(about = format!("Describe a {} recipe", RECIPE_KINDS[KIND]))]
+    Info { name: String },
+    #[command(about = format!("Print a starter {} recipe", RECIPE_KINDS[KIND]))]
+    Template { name: Option<String> },
+}
+
+/// `RecipeCmd`'s kinds: an index into [`RECIPE_KINDS`].
+pub const SERVER: usize = 0;
+pub const CLIENT: usize = 1;
+pub const MONITOR: usize = 2;
+const RECIPE_KINDS: [&str; 3] = ["server", "client", "monitor"];
+
 #[derive(Subcommand, Debug, serde::Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum ServerCmd {
@@ -136,12 +159,10 @@ pub enum ServerCmd {
     Stop { id: String },
     /// Stop every running deployment.
     StopAll,
-    /// List the server recipes.
-    Recipes,
-    /// Describe a server recipe.
-    Info { name: String },
-    /// Print a starter server recipe.
-    Template { name: Option<String> },
+    // recipes, info, template
+    #[command(flatten)]
+    #[serde(untagged)]
+    Recipe(RecipeCmd<SERVER>),
 }
 
 #[derive(Subcommand, Debug, serde::Serialize)]
@@ -173,12 +194,10 @@ pub enum ClientCmd {
     },
     /// Stop every running client job.
     StopAll,
-    /// List the client recipes.
-    Recipes,
-    /// Describe a client recipe.
-    Info { name: String },
-    /// Print a starter client recipe.
-    Template { name: Option<String> },
+    // recipes, info, template
+    #[command(flatten)]
+    #[serde(untagged)]
+    Recipe(RecipeCmd<CLIENT>),
 }
 
 #[derive(Subcommand, Debug, serde::Serialize)]
@@ -227,12 +246,10 @@ pub enum MonitorCmd {
         #[arg(long)]
         out: Option<String>,
     },
-    /// List the monitor recipes.
-    Recipes,
-    /// Describe a monitor recipe.
-    Info { name: String },
-    /// Print a starter monitor recipe.
-    Template { name: Option<String> },
+    // recipes, info, template
+    #[command(flatten)]
+    #[serde(untagged)]
+    Recipe(RecipeCmd<MONITOR>),
 }
 
 #[derive(Subcommand, Debug, serde::Serialize)]
@@ -371,42 +388,79 @@ async fn run_gpu_exporter(args: &GpuExporterArgs) -> u8 {
             return 2;
         }
     };
+    serve_until_signal("gpu-exporter", async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
+        let host = if args.host == "0.0.0.0" { "127.0.0.1" } else { args.host.as_str() };
+        let url = format!("http://{host}:{port}");
+        // Said once: a node without a GPU still serves (aibench_gpu_metrics_available 0).
+        let note = match &source {
+            Source::Off(why) => format!("{why}; serving aibench_gpu_metrics_available 0 at {url}/metrics"),
+            s => format!("GPU metrics from {} at {url}/metrics", s.describe()),
+        };
+        let ex = std::sync::Arc::new(Exporter { source, hostname: crate::util::hostname(), service: None });
+        Ok(Serving {
+            url,
+            note,
+            run: async move { crate::gpu::exporter::serve(listener, ex).await.map_err(|e| e.to_string()) },
+            // Dropping the listener stops it.
+            stop: async {},
+        })
+    })
+    .await
+}
+
+/// A small server started by a command that serves in the foreground
+/// (`sim`, `gpu-exporter`); see [`serve_until_signal`].
+struct Serving<R, S> {
+    /// The base URL, printed as the first line of stdout.
+    url: String,
+    /// What is served where, said once on stderr.
+    note: String,
+    /// Serving: ends only when it fails.
+    run: R,
+    /// Stops the server after a signal.
+    stop: S,
+}
+
+/// The skeleton of `sim` and `gpu-exporter`: SIGTERM and SIGINT handlers
+/// first (a signal right after the URL is printed must not kill us), then
+/// `start`, the URL on stdout, a note on stderr, serving until a signal,
+/// and stopping. Exits 0 after a signal; 1 when the handlers, the start or
+/// the serving fail (the error on stderr, after `aibench NAME: `).
+async fn serve_until_signal<R, S>(name: &str, start: impl Future<Output = Result<Serving<R, S>, String>>) -> u8
+where
+    R: Future<Output = Result<(), String>>,
+    S: Future<Output = ()>,
+{
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        eprintln!("aibench gpu-exporter: cannot install signal handlers");
+        eprintln!("aibench {name}: cannot install signal handlers");
         return 1;
     };
-    let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
-        Ok(l) => l,
+    let server = match start.await {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("aibench gpu-exporter: cannot listen on {}:{}: {e}", args.host, args.port);
+            eprintln!("aibench {name}: {e}");
             return 1;
         }
     };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
-    let host = if args.host == "0.0.0.0" { "127.0.0.1" } else { args.host.as_str() };
-    aibench_core::print_line(&format!("http://{host}:{port}"));
+    aibench_core::print_line(&server.url);
     crate::flush_std();
-    // Said once: a node without a GPU still serves (aibench_gpu_metrics_available 0).
-    match &source {
-        Source::Off(why) => {
-            eprintln!(
-                "aibench gpu-exporter: {why}; serving aibench_gpu_metrics_available 0 at http://{host}:{port}/metrics"
-            )
-        }
-        s => eprintln!("aibench gpu-exporter: GPU metrics from {} at http://{host}:{port}/metrics", s.describe()),
-    }
-    let ex = std::sync::Arc::new(Exporter { source, hostname: crate::util::hostname(), service: None });
+    eprintln!("aibench {name}: {}", server.note);
     tokio::select! {
-        r = crate::gpu::exporter::serve(listener, ex) => {
+        r = server.run => {
             if let Err(e) = r {
-                eprintln!("aibench gpu-exporter: {e}");
+                eprintln!("aibench {name}: {e}");
                 return 1;
             }
         }
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    server.stop.await;
     0
 }
 
@@ -492,13 +546,35 @@ impl SimArgs {
 
     /// The checked configuration; an error names the flag (`--stall-s: ...`).
     pub fn to_config(&self) -> Result<crate::sim::SimConfig, String> {
-        self.settings().config().map_err(|e| match e.split_once(": ") {
-            Some(("profile", rest)) => rest.to_string(),
-            Some(("startup_delay_s", rest)) => format!("--startup-delay: {rest}"),
-            Some((field, rest)) if field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
-                format!("--{}: {rest}", field.replace('_', "-"))
-            }
-            _ => e,
+        self.settings().config().map_err(|e| match Self::flag(&e.field) {
+            Some(flag) => format!("{flag}: {}", e.message),
+            // The profile's errors say what they are about (`--profile: cannot read ...`).
+            None if e.field == "profile" => e.message,
+            None => e.to_string(),
+        })
+    }
+
+    /// The flag that sets a [`Settings`](crate::sim::Settings) field: the
+    /// inverse of [`SimArgs::settings`]. (`enable_prefix_caching` is left
+    /// out: its flag, `--no-prefix-caching`, says the opposite.)
+    fn flag(field: &str) -> Option<&'static str> {
+        Some(match field {
+            "host" => "--host",
+            "port" => "--port",
+            "model" => "--model",
+            "max_num_seqs" => "--max-num-seqs",
+            "kv_cache_tokens" => "--kv-cache-tokens",
+            "max_model_len" => "--max-model-len",
+            "seed" => "--seed",
+            "fail_rate" => "--fail-rate",
+            "body_budget_mib" => "--body-budget-mib",
+            "disconnect_rate" => "--disconnect-rate",
+            "stall_rate" => "--stall-rate",
+            "stall_s" => "--stall-s",
+            "startup_delay_s" => "--startup-delay",
+            "tokenizer" => "--tokenizer",
+            "block_size" => "--block-size",
+            _ => return None,
         })
     }
 }
@@ -511,29 +587,19 @@ async fn run_sim(args: &SimArgs) -> u8 {
             return 2;
         }
     };
-    // Handlers first: a signal right after the URL is printed must not kill us.
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        eprintln!("aibench sim: cannot install signal handlers");
-        return 1;
-    };
-    let (profile, model) = (cfg.profile.name.clone(), cfg.model.clone());
-    let mut server = match crate::sim::start(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("aibench sim: {e}");
-            return 1;
-        }
-    };
-    aibench_core::print_line(&server.url().to_string());
-    crate::flush_std();
-    eprintln!("aibench sim: simulated vLLM serving '{model}' (profile {profile}) at {}", server.url());
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    server.stop(std::time::Duration::from_secs(5)).await;
-    0
+    serve_until_signal("sim", async move {
+        let (profile, model) = (cfg.profile.name.clone(), cfg.model.clone());
+        let mut server = crate::sim::start(cfg).await?;
+        let url = server.url();
+        Ok(Serving {
+            note: format!("simulated vLLM serving '{model}' (profile {profile}) at {url}"),
+            url,
+            // The simulator serves in the background.
+            run: std::future::pending(),
+            stop: async move { server.stop(std::time::Duration::from_secs(5)).await },
+        })
+    })
+    .await
 }
 
 pub fn parse() -> Cli {

@@ -421,3 +421,59 @@ fn repl_terminal_session(term: &str, prompt: &str) {
     let history = std::fs::read_to_string(home.path().join("repl_history")).unwrap();
     assert!(history.contains("return 6 * 7"), "{history}");
 }
+
+/// `aibench sim` with `flags`, which it must refuse before it binds: killed
+/// (and the test failed) if it starts serving instead.
+fn sim_refusing(flags: &[&str]) -> Output {
+    use std::time::{Duration, Instant};
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aibench"))
+        .args(["sim", "--port", "0"])
+        .args(flags)
+        .env("AIBENCH_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("aibench sim {flags:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sim_setting_errors_name_the_flag() {
+    // Each setting's error names the flag that sets it, renamed ones
+    // (startup_delay_s) and the profile overrides included.
+    for (flags, want) in [
+        (&["--startup-delay=-1"][..], "--startup-delay: expected a non-negative number of seconds, got -1"),
+        (&["--stall-s=inf"], "--stall-s: expected a non-negative number of seconds, got inf"),
+        (&["--max-num-seqs", "0"], "--max-num-seqs: expected a positive integer, got 0"),
+        (&["--kv-cache-tokens", "1"], "--kv-cache-tokens: expected at least 2, got 1"),
+        (&["--max-model-len", "1"], "--max-model-len: expected at least 2, got 1"),
+        (&["--block-size", "0"], "--block-size: expected a positive integer, got 0"),
+        (&["--body-budget-mib", "0"], "--body-budget-mib: expected a positive number of MiB, got 0"),
+        (&["--model", ""], "--model: expected a non-empty name"),
+        (&["--disconnect-rate", "2"], "--disconnect-rate: expected a probability between 0 and 1, got 2"),
+    ] {
+        let o = sim_refusing(flags);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stderr).trim(), format!("aibench sim: {want}"), "{flags:?}");
+        assert!(o.stdout.is_empty(), "{flags:?}: {}", text(&o.stdout));
+    }
+    // A profile's errors are said as they are, without a field.
+    let o = sim_refusing(&["--profile", "instnt"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.starts_with("aibench sim: unknown simulator profile 'instnt' (did you mean 'instant'?)"), "{err}");
+    let o = sim_refusing(&["--profile", "/no/such/profile.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.starts_with("aibench sim: --profile: cannot read '/no/such/profile.yaml'"), "{err}");
+}
