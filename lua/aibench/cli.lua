@@ -1,5 +1,26 @@
 --- The workflow commands of the `aibench` binary. Rust parses the flags (clap)
 --- and calls `main(command, opts)`; each command returns an exit code.
+-- Every module is required here, once: nothing requires this module (no
+-- cycle), and loading them all costs a few milliseconds per command.
+local aibench = require("aibench")
+local bench = require("aibench.bench")
+local fs = require("aibench.fs")
+local json = require("aibench.json")
+local yaml = require("aibench.yaml")
+local registry = require("aibench.registry")
+local util = require("aibench.util")
+local recipe = require("aibench.recipe")
+local report = require("aibench.report")
+local format = require("aibench.report.format")
+local results = require("aibench.results")
+local deploy = require("aibench.deploy")
+local hpc = require("aibench.hpc")
+local server = require("aibench.server")
+local client = require("aibench.client")
+local monitor = require("aibench.monitor")
+local services = require("aibench.services")
+local scenario = require("aibench.scenario")
+
 local M = {}
 
 local CliError = {}
@@ -24,9 +45,7 @@ function M.check(v, err, what)
   return v
 end
 
-local function present(v)
-  return v ~= nil and v ~= require("aibench.json").null
-end
+local present = util.present
 
 --- The exit status a finished run earns, saying why on stderr when it is
 --- not 0: 130 (SIGINT) or 143 (SIGTERM) when interrupted, 1 when the server
@@ -37,17 +56,17 @@ function M.outcome(command, r)
   local code = 0
   local log = r.per_request_log
   if present(log) and present(log.error) then
-    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(log.error), "\n")
+    io.stderr:write("aibench ", command, ": ", report.clean(log.error), "\n")
     code = 1
   end
   if (r.not_sent or 0) > 0 then
     io.stderr:write(string.format("aibench %s: %d scheduled requests were not sent (client overloaded: workload.max_in_flight was reached, or they waited for a slot past the run's end); the run is marked client-limited\n", command, r.not_sent))
   end
   if r.interrupted then
-    return require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT")
+    return aibench.exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT")
   end
   if present(r.stopped_early) then
-    io.stderr:write("aibench ", command, ": ", require("aibench.report").clean(r.stopped_early.message), "\n")
+    io.stderr:write("aibench ", command, ": ", report.clean(r.stopped_early.message), "\n")
     code = 1
   end
   if (r.successes or 0) == 0 then
@@ -61,7 +80,7 @@ function M.outcome(command, r)
     table.sort(classes)
     for _, class in ipairs(classes) do
       local samples = r.error_samples and r.error_samples[class]
-      firsts[#firsts + 1] = string.format("%s %d: %s", class, r.errors_by_class[class], require("aibench.report").clean(samples and samples[1] or "?"))
+      firsts[#firsts + 1] = string.format("%s %d: %s", class, r.errors_by_class[class], report.clean(samples and samples[1] or "?"))
     end
     io.stderr:write(string.format("aibench %s: no request succeeded (%d sent)%s\n", command, r.total_requests or 0,
       #firsts > 0 and ("; " .. table.concat(firsts, "; ")) or ""))
@@ -70,52 +89,54 @@ function M.outcome(command, r)
   return code
 end
 
--- The spec fields `aibench bench` sets, by flag: errors name the flag.
+-- The flag that sets each spec field `aibench bench` fills in: an error
+-- about the field names the flag (`target.url[2]` is --url's second value).
 local BENCH_FLAGS = {
-  { "workload.users", "--users" },
-  { "workload.rate", "--rate" },
-  { "workload.duration_s", "--duration" },
-  { "workload.total_requests", "--requests" },
-  { "workload.think_time_ms", "--think-ms" },
-  { "workload.warmup_s", "--warmup" },
-  { "workload.max_concurrency", "--max-concurrency" },
-  { "workload.max_in_flight", "--max-in-flight" },
-  { "workload.arrival", "--arrival" },
-  { "dataset.prompt_tokens", "--prompt-tokens" },
-  { "dataset.output_tokens", "--output-tokens" },
-  { "target.url[%d]*", "--url" },
-  { "target.timeout_s", "--timeout" },
-  { "target.method", "--method" },
-  { "target.api", "--api" },
-  { "per_request_log", "--log" },
-  { "target.tokenizer", "--tokenizer" },
-  { "target.prompt_format", "--prompt-format" },
+  ["workload.users"] = "--users",
+  ["workload.rate"] = "--rate",
+  ["workload.duration_s"] = "--duration",
+  ["workload.total_requests"] = "--requests",
+  ["workload.think_time_ms"] = "--think-ms",
+  ["workload.warmup_s"] = "--warmup",
+  ["workload.max_concurrency"] = "--max-concurrency",
+  ["workload.max_in_flight"] = "--max-in-flight",
+  ["workload.arrival"] = "--arrival",
+  ["dataset.prompt_tokens"] = "--prompt-tokens",
+  ["dataset.output_tokens"] = "--output-tokens",
+  ["target.url"] = "--url",
+  ["target.timeout_s"] = "--timeout",
+  ["target.method"] = "--method",
+  ["target.api"] = "--api",
+  ["per_request_log"] = "--log",
+  ["target.tokenizer"] = "--tokenizer",
+  ["target.prompt_format"] = "--prompt-format",
 }
 
---- Runs `f(spec)` (bench.validate, bench.run); a spec it refuses is a bad
---- flag: exit 2 with one line naming the flag.
-local function with_flags(f, spec)
-  local ok, res, err = pcall(f, spec)
+--- A field error (`aibench.error_info`) in the command line's words: the
+--- flag that set the field, else the field.
+local function flag_message(e)
+  local field = e.field or ""
+  local flag = BENCH_FLAGS[field] or BENCH_FLAGS[field:match("^(.-)%[%d+%]$") or ""]
+  if flag then
+    return flag .. ": " .. e.message
+  end
+  return field ~= "" and (field .. ": " .. e.message) or e.message
+end
+
+--- Runs `bench.run(spec)`; what it raises (a spec it refuses at run time: a
+--- tokenizer that cannot be loaded, prompts over the server's limit) is a
+--- bad flag: exit 2 with one line naming the flag.
+local function run_flags(spec)
+  local ok, res, err = pcall(bench.run, spec)
   if ok then
     return res, err
   end
-  local msg = require("aibench").error_message(res):gsub("^bench%.[%w_]+: ", "")
-  for _, f in ipairs(BENCH_FLAGS) do
-    local pat = "^" .. f[1]:gsub("%.", "%%.") .. ":"
-    if msg:match(pat) then
-      msg = msg:gsub(pat, f[2] .. ":", 1)
-      break
-    end
-  end
-  M.fail(msg, 2)
+  M.fail(flag_message(aibench.error_info(res)), 2)
 end
 
 local commands = {}
 
 function commands.bench(o)
-  local bench = require("aibench.bench")
-  local report = require("aibench.report")
-  local fs = require("aibench.fs")
   local workload
   if o.rate then
     if o.users then
@@ -143,7 +164,10 @@ function commands.bench(o)
     spec.target.body = o.body
     spec.target.method = o.method
   end
-  with_flags(bench.validate, spec)
+  local valid, verr = bench.spec(spec)
+  if not valid then
+    M.fail(flag_message(verr), 2)
+  end
   -- Found before the run, not after it: the result would be lost.
   for _, f in ipairs({ { "--json", o.json }, { "--log", o.log } }) do
     if f[2] then
@@ -153,13 +177,13 @@ function commands.bench(o)
       end
     end
   end
-  local r = M.check(with_flags(bench.run, spec))
+  local r = M.check(run_flags(valid))
   -- The measurement is written before anything else runs on it: a summary
   -- that fails cannot lose it, and a full disk sends it to a rescue place.
   local code = 0
   local written
   if o.json then
-    local where, werr = require("aibench.results").write(o.json, bench.to_json(r) .. "\n")
+    local where, werr = results.write(o.json, bench.to_json(r) .. "\n")
     M.check(where, werr, "writing " .. o.json)
     written = where
     if werr then
@@ -174,7 +198,7 @@ function commands.bench(o)
   elseif ok then
     print(summary)
   else
-    io.stderr:write("aibench bench: warning: the summary could not be printed: ", require("aibench").error_message(summary), "\n")
+    io.stderr:write("aibench bench: warning: the summary could not be printed: ", aibench.error_message(summary), "\n")
     code = 1
   end
   if written then
@@ -183,12 +207,9 @@ function commands.bench(o)
   return math.max(M.outcome("bench", r), code)
 end
 
-local function columns(rows)
-  return require("aibench.report").columns(rows)
-end
+local columns = report.columns
 
 local function recipes_table(kind)
-  local recipe = require("aibench.recipe")
   local rows = { { "NAME", "SERVICE", "SOURCE", "DESCRIPTION" } }
   for _, r in ipairs(recipe.list(kind)) do
     local ok, doc = pcall(recipe.load, kind, r.source == "stock" and r.name or r.file)
@@ -204,8 +225,6 @@ local function recipes_table(kind)
 end
 
 local function recipe_info(kind, name)
-  local recipe = require("aibench.recipe")
-  local yaml = require("aibench.yaml")
   local r, file = recipe.load(kind, name)
   print("# " .. file)
   io.write(yaml.encode(r))
@@ -219,55 +238,31 @@ local function recipe_action(kind, o)
   elseif o.action == "info" then
     return recipe_info(kind, o.name)
   elseif o.action == "template" then
-    io.write(require("aibench.recipe").template(kind, o.name))
+    io.write(recipe.template(kind, o.name))
     return 0
   end
 end
 
---- What SLURM accounted for stopped server jobs: printed, and kept as
---- accounting.json in each job's folder.
-local function stopped_accounting(stopped)
-  local ids, by_id = {}, {}
-  for _, m in ipairs(stopped) do
-    if m.executor == "slurm" and m.job_id then
-      ids[#ids + 1] = m.job_id
-      by_id[m.job_id] = m
-    end
-  end
-  if #ids == 0 then
-    return
-  end
-  local acc, err = require("aibench.accounting").sacct(ids)
-  if not acc then
-    print("accounting: " .. err.message)
-    return
-  end
-  local num = require("aibench.report").num
-  for _, j in ipairs(acc.jobs) do
-    local one = require("aibench.accounting").totals({ j })
-    print(string.format("job %s (%s): %d s, %s node-hours, %s GPU-hours, %s CPU-hours used%s", j.job_id, j.state, j.elapsed_s,
-      num(one.node_hours, 4), num(one.gpu_hours, 4), num(one.cpu_used_hours, 4), j.energy_j and j.energy_j ~= require("aibench.json").null and string.format(", %s kJ", num(j.energy_j / 1000, 2)) or ""))
-    local m = by_id[j.job_id]
-    if m and m.dir then
-      require("aibench.fs").write(require("aibench.fs").join(m.dir, "accounting.json"), require("aibench.json").encode(one, { pretty = true }) .. "\n")
-    end
+--- Prints what SLURM accounted for stopped server jobs (hpc.stopped_accounting
+--- also keeps it as accounting.json in each job's folder).
+local function print_accounting(stopped)
+  for _, line in ipairs(hpc.stopped_accounting(stopped)) do
+    print(line)
   end
 end
 
 local function deployments_table(list)
-  local deploy = require("aibench.deploy")
   local rows = { { "INSTANCE", "RECIPE", "SERVICE", "EXECUTOR", "JOB", "STATE", "NODE", "URL", "AGE" } }
   for _, m in ipairs(list) do
     rows[#rows + 1] = {
       m.instance_id or "-", m.recipe or "-", m.service or "-", m.executor, m.job_id, m.state or "?",
-      m.node or "-", m.instance and m.instance.url or "-", deploy.age(m.submitted_at),
+      m.node or "-", m.instance and m.instance.url or "-", util.age(m.submitted_at),
     }
   end
   print(columns(rows))
 end
 
 function commands.server(o)
-  local server = require("aibench.server")
   local a = o.action
   local done = recipe_action("server", o)
   if done then
@@ -291,8 +286,6 @@ function commands.server(o)
     return 0
   elseif a == "status" then
     local list = M.check(server.list({ all = true }))
-    local json = require("aibench.json")
-    local deploy = require("aibench.deploy")
     for _, m in ipairs(list) do
       if not o.id or m.instance_id == o.id or m.job_id == o.id or (m.instance_id or ""):sub(1, #o.id) == o.id then
         print(string.format("%s  %s  job %s (%s) %s%s", m.instance_id, m.recipe, m.job_id, m.executor, m.state, m.reason and (" - " .. m.reason) or ""))
@@ -302,9 +295,9 @@ function commands.server(o)
         print("  node " .. tostring(m.node or "-") .. "  url " .. (m.instance and m.instance.url or "-") .. "  folder " .. m.dir)
         if m.instance then
           print("  registered " .. m.instance.registered_at .. " as " .. m.service .. ": " .. json.encode(m.instance.ports) .. " ports")
-          local tl = require("aibench.hpc").timeline(m.instance.extra and m.instance.extra.timeline)
+          local tl = hpc.timeline(m.instance.extra and m.instance.extra.timeline)
           if tl then
-            print("  " .. require("aibench.report.format").timeline_text(tl))
+            print("  " .. format.timeline_text(tl))
           end
         end
         if deploy.is_final(m.state) then
@@ -316,12 +309,12 @@ function commands.server(o)
   elseif a == "stop" then
     local stopped = M.check(server.stop(o.id))
     deployments_table(stopped)
-    stopped_accounting(stopped)
+    print_accounting(stopped)
     return 0
   elseif a == "stop-all" then
     local stopped = M.check(server.stop_all())
     print(string.format("stopped %d server deployment(s)", #stopped))
-    stopped_accounting(stopped)
+    print_accounting(stopped)
     return 0
   end
   M.fail("unknown server action " .. tostring(a), 2)
@@ -334,12 +327,11 @@ function commands.client(o)
     return done
   end
   if a == "run" then
-    local report = require("aibench.report")
-    local saved = M.check(require("aibench.client").run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir, detach = o.detach }))
+    local saved = M.check(client.run({ recipe = o.recipe, runs = o.runs, executor = o.executor, set = o.set, url = o.url, out_dir = o.out_dir, detach = o.detach }))
     if o.detach then
       deployments_table(saved)
       for _, m in ipairs(saved) do
-        print(string.format("result of job %s: %s", m.job_id, require("aibench.fs").join(m.dir, "result.json")))
+        print(string.format("result of job %s: %s", m.job_id, fs.join(m.dir, "result.json")))
       end
       return 0
     end
@@ -348,7 +340,7 @@ function commands.client(o)
       if #saved > 1 then
         print(string.format("== run %d of %d", i, #saved))
       end
-      require("aibench.scenario").print(rec, { definitions = i == #saved })
+      scenario.print(rec, { definitions = i == #saved })
       local c = M.outcome("client run", rec.bench)
       if c == 0 and rec.rescued then
         c = 1
@@ -359,10 +351,10 @@ function commands.client(o)
     end
     return code
   elseif a == "list" then
-    deployments_table(M.check(require("aibench.deploy").list("client", { all = o.all })))
+    deployments_table(M.check(deploy.list("client", { all = o.all })))
     return 0
   elseif a == "stop-all" then
-    local stopped = M.check(require("aibench.deploy").stop_all("client"))
+    local stopped = M.check(deploy.stop_all("client"))
     print(string.format("stopped %d client job(s)", #stopped))
     return 0
   end
@@ -370,7 +362,6 @@ function commands.client(o)
 end
 
 function commands.monitor(o)
-  local monitor = require("aibench.monitor")
   local a = o.action
   local done = recipe_action("monitor", o)
   if done then
@@ -430,7 +421,7 @@ function commands.monitor(o)
   elseif a == "export" then
     local text = M.check(monitor.export({ id = o.id, format = o.format, type = o.kind, start = o.start, ["end"] = o["end"], step = o.step }))
     if o.out then
-      local ok, err = require("aibench.fs").write(o.out, text, { mkdir = true })
+      local ok, err = fs.write(o.out, text, { mkdir = true })
       M.check(ok, err, "writing " .. o.out)
       io.stderr:write("exported to " .. o.out .. "\n")
     else
@@ -463,8 +454,6 @@ local function report_threshold(v)
 end
 
 function commands.report(o)
-  local report = require("aibench.report")
-  local fs = require("aibench.fs")
   local clean = report.clean
   local threshold = report_threshold(o.threshold)
   -- A file in a folder that cannot be read is skipped with a warning; one
@@ -525,24 +514,22 @@ function commands.report(o)
 end
 
 commands["job-monitor"] = function(o)
-  return require("aibench.monitor").job_main(o.spec)
+  return monitor.job_main(o.spec)
 end
 
 commands["job-client"] = function(o)
-  local r = require("aibench.client").exec(o.spec, o.out)
-  return r.interrupted and require("aibench").exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT") or 0
+  local r = client.exec(o.spec, o.out)
+  return r.interrupted and aibench.exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT") or 0
 end
 
 function commands.services(o)
-  local registry = require("aibench.registry")
-  local deploy = require("aibench.deploy")
   local a = o.action
   if a == "list" then
     local rows = { { "SERVICE", "INSTANCE", "URL", "NODE", "JOB", "EXECUTOR", "STATUS", "REGISTERED" } }
-    local scan = M.check(require("aibench.services").scan())
+    local scan = M.check(services.scan())
     for _, s in ipairs(scan.names) do
       for _, i in ipairs(scan.services[s]) do
-        rows[#rows + 1] = { s, i.instance_id, i.url, i.node, i.job_id, i.executor, i.status, deploy.age(i.registered_at) .. " ago" }
+        rows[#rows + 1] = { s, i.instance_id, i.url, i.node, i.job_id, i.executor, i.status, util.age(i.registered_at) .. " ago" }
       end
     end
     if #rows == 1 then
@@ -555,10 +542,9 @@ function commands.services(o)
     local list = M.check(registry.list(o.name))
     if #list == 0 then
       local names = M.check(registry.services())
-      local hint = require("aibench.recipe").suggest(o.name, names)
-      M.fail(string.format("no instance of service '%s' is registered%s", o.name, hint and (" (did you mean '" .. hint .. "'?)") or ""), 1)
+      M.fail(string.format("no instance of service '%s' is registered%s", o.name, util.did_you_mean(o.name, names)), 1)
     end
-    print(require("aibench.json").encode(list, { pretty = true }))
+    print(json.encode(list, { pretty = true }))
     return 0
   elseif a == "clear" then
     local n, files = registry.clear(o.name)
@@ -569,7 +555,7 @@ function commands.services(o)
     print(string.format("removed %d registry entr%s%s", n, n == 1 and "y" or "ies", o.name and (" of " .. o.name) or ""))
     return 0
   elseif a == "prune" then
-    local removed, moved = require("aibench.services").prune()
+    local removed, moved = services.prune()
     M.check(removed, moved)
     for _, c in ipairs(moved) do
       print(string.format("moved %s aside to %s (not a registry file: %s)", c.path, c.moved_to, c.message))
@@ -601,7 +587,7 @@ function M.main(command, opts)
     -- Errors raised without a source position are messages for the user
     -- (bad recipe, bad flag, a spec a native function refused, which comes
     -- as an error object); the others are bugs and get a traceback.
-    local msg = require("aibench").error_message(e)
+    local msg = aibench.error_message(e)
     if not msg:match("^[^\n]-%.lua:%d+:") then
       return setmetatable({ message = msg, code = 1 }, CliError)
     end
@@ -612,7 +598,7 @@ function M.main(command, opts)
   end
   -- Messages may quote what a server sent: control characters are shown,
   -- never sent to the terminal.
-  local clean = require("aibench.report").clean
+  local clean = report.clean
   if getmetatable(res) == CliError then
     io.stderr:write("aibench ", command, ": ", clean(tostring(res.message)), "\n")
     return res.code

@@ -11,6 +11,7 @@ local time = require("aibench.time")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
 local results = require("aibench.results")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -36,18 +37,18 @@ end
 --- Checks that every instance is alive (job running, answering); raises
 --- nothing, returns nil, err naming the first dead one.
 local function check_alive(service, list)
+  -- Copies: the registry's entries are not given job states. Instances of
+  -- an executor this aibench does not know are only asked over HTTP.
   local jobs = {}
   for _, i in ipairs(list) do
-    if deploy.executors[i.executor] then
-      jobs[#jobs + 1] = { executor = i.executor, job_id = i.job_id }
-    end
+    jobs[#jobs + 1] = { executor = i.executor, job_id = i.job_id }
   end
-  local _, rerr = deploy.refresh(jobs)
-  if rerr then
+  local known, rerr = deploy.refresh_known(jobs)
+  if not known then
     return nil, rerr
   end
   local state_of = {}
-  for _, j in ipairs(jobs) do
+  for _, j in ipairs(known) do
     state_of[j.executor .. ":" .. j.job_id] = j.state
   end
   for _, i in ipairs(list) do
@@ -121,24 +122,23 @@ function M.spec(r, urls)
   }
 end
 
---- Checks a spec, naming the recipe file in errors.
+--- A spec (table or JSON text) as a validated spec (bench.spec), or an
+--- error naming the file (the recipe, the job's spec.json) and the field.
 local function validate(spec, file)
-  local ok, err = pcall(bench.validate, spec)
-  if not ok then
-    local msg = aibench.error_message(err):gsub("^bench%.run: ", ""):gsub("^bench%.validate: ", "")
-    error(file .. ": " .. msg, 0)
+  local s, err = bench.spec(spec)
+  if not s then
+    error(file .. ": " .. (err.field and (err.field .. ": ") or "") .. err.message, 0)
   end
+  return s
 end
 
-local function run_local(spec, opts)
-  local s = {}
-  for k, v in pairs(spec) do
-    s[k] = v
+local function run_local(spec, file, opts)
+  local s = spec
+  if opts.per_request_log then
+    s = util.copy(spec)
+    s.per_request_log = opts.per_request_log
   end
-  s.progress = opts.progress ~= false
-  s.on_progress = opts.on_progress
-  s.per_request_log = opts.per_request_log
-  return bench.run(s)
+  return bench.run(validate(s, file), { progress = opts.progress ~= false, on_progress = opts.on_progress })
 end
 
 --- Seconds before a client job's time limit at which SLURM warns it
@@ -157,19 +157,12 @@ local function submit_jobs(r, file, executor, spec, cache, guard)
   local metas = {}
   for i = 1, k do
     local dir, instance_id = deploy.new_job_dir(r.name)
-    local s = {}
-    for key, v in pairs(spec) do
-      s[key] = v
-    end
-    s.progress = false
+    local s = util.copy(spec)
     -- Each instance draws its own arrivals and prompts: identical seeds would
     -- send K-wide bursts of the same prompts instead of K independent clients.
     for _, part in ipairs({ "workload", "dataset" }) do
       if type(spec[part]) == "table" then
-        local copy = {}
-        for key, v in pairs(spec[part]) do
-          copy[key] = v
-        end
+        local copy = util.copy(spec[part])
         copy.seed = (tonumber(copy.seed) or 0) + i - 1
         s[part] = copy
       end
@@ -186,7 +179,7 @@ local function submit_jobs(r, file, executor, spec, cache, guard)
     end
     deploy.check_job_spec(jspec, file, r)
     local files = {
-      [fs.join(dir, "spec.json")] = json.encode(s, { pretty = true }) .. "\n",
+      [fs.join(dir, "spec.json")] = validate(s, file):to_json() .. "\n",
       [fs.join(dir, "agent.json")] = require("aibench.agent").encode({
         instance_id = instance_id,
         recipe_name = r.name,
@@ -238,8 +231,10 @@ local function collect_jobs(metas, opts, guard)
   for _, m in ipairs(metas) do
     job_ids[#job_ids + 1] = m.job_id
     local text = fs.read(fs.join(m.dir, "result.json"))
-    if text then
-      parts[#parts + 1] = json.decode(text)
+    -- Read once into a result; one that cannot be read counts as missing.
+    local ok, part = pcall(bench.result, text or "")
+    if text and ok then
+      parts[#parts + 1] = part
     else
       missing[#missing + 1] = m
     end
@@ -252,8 +247,7 @@ local function collect_jobs(metas, opts, guard)
   local merged = #parts == 1 and parts[1] or bench.merge(parts)
   if sig then
     -- The jobs stopped on their own SIGTERM; the run was interrupted by this one.
-    merged.interrupted = true
-    merged.interrupted_by = sig
+    merged:mark_interrupted(sig)
   end
   return merged, nil, job_ids
 end
@@ -314,7 +308,7 @@ function M.run(o)
     local res, rerr, job_ids
     local id = results.new_id()
     if in_process then
-      res, rerr = run_local(spec, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name, id) or nil })
+      res, rerr = run_local(spec, file, { progress = o.progress, per_request_log = (r.output and r.output.per_request_log) and results.log_path(out_dir, r.name, id) or nil })
     else
       local guard = aibench.guard()
       local metas, serr = submit_jobs(r, file, executor, spec, cache, guard)
@@ -377,9 +371,9 @@ end
 --- Returns the result.
 function M.exec(spec_path, out_path)
   local text = assert(fs.read(spec_path))
-  local spec = json.decode(text)
-  spec.progress = false
-  local res, err = bench.run(spec)
+  -- The job folder's spec, validated here once (the submitting side wrote
+  -- it from a validated spec; the file may have been edited since).
+  local res, err = bench.run(validate(text, spec_path), { progress = false })
   if not res then
     error(err.message, 0)
   end

@@ -7,13 +7,16 @@ local accounting = require("aibench.accounting")
 local registry = require("aibench.registry")
 local json = require("aibench.json")
 local env = require("aibench.env")
+local fs = require("aibench.fs")
+local util = require("aibench.util")
+local num = require("aibench.report.format").num
 
 local M = {}
 
 --- t[k], with JSON null as nil.
 local function field(t, k)
   local v = t[k]
-  return v ~= nil and v ~= json.null and v or nil
+  return util.present(v) and v or nil
 end
 
 local function me()
@@ -184,7 +187,6 @@ end
 --- The config files `pricing:` is read from: those recipe.slurm_defaults
 --- reads, in its order (a later file's `pricing:` replaces an earlier one's).
 function M.config_files()
-  local fs = require("aibench.fs")
   return { fs.join(require("aibench").home(), "config", "slurm.yml"), fs.join("config", "slurm.yml") }
 end
 
@@ -194,7 +196,7 @@ end
 --- the file and the field: a cost worked out without the price that was
 --- meant must never look like one worked out with it.
 function M.pricing(warnings)
-  local fs, yaml = require("aibench.fs"), require("aibench.yaml")
+  local yaml = require("aibench.yaml")
   local found
   for _, p in ipairs(M.config_files()) do
     local text = fs.read(p)
@@ -221,7 +223,7 @@ local function usable(v, what, warnings)
   if type(v) == "number" and v == v and v >= 0 and v < math.huge then
     return v
   end
-  if v ~= nil and v ~= json.null then
+  if util.present(v) then
     warnings[#warnings + 1] = string.format("%s: %s is not a usable number; left out", what, tostring(v))
   end
   return 0
@@ -299,7 +301,7 @@ local function collect(o, out, warnings)
     end
   end
   local energy, source
-  local gpu = o.server ~= nil and o.server ~= json.null and o.server.gpu or nil
+  local gpu = util.present(o.server) and o.server.gpu or nil
   if gpu and gpu ~= json.null and gpu.energy_j and gpu.energy_j ~= json.null then
     energy, source = gpu.energy_j, "gpu exporter (DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION over the window)"
   elseif covered and slurm_j > 0 then
@@ -361,6 +363,40 @@ function M.collect(o)
   end
   out.warnings = warnings
   return out
+end
+
+--- What SLURM accounted for stopped server jobs: kept as accounting.json in
+--- each job's folder, and returned as lines to print (one per job, or the
+--- one line that says why there is no accounting).
+---@param stopped table[] the stopped deployments' metas
+---@return string[]
+function M.stopped_accounting(stopped)
+  local lines = {}
+  local ids, by_id = {}, {}
+  for _, m in ipairs(stopped) do
+    if m.executor == "slurm" and m.job_id then
+      ids[#ids + 1] = m.job_id
+      by_id[m.job_id] = m
+    end
+  end
+  if #ids == 0 then
+    return lines
+  end
+  local acc, err = accounting.sacct(ids)
+  if not acc then
+    lines[#lines + 1] = "accounting: " .. err.message
+    return lines
+  end
+  for _, j in ipairs(acc.jobs) do
+    local one = accounting.totals({ j })
+    lines[#lines + 1] = string.format("job %s (%s): %d s, %s node-hours, %s GPU-hours, %s CPU-hours used%s", j.job_id, j.state, j.elapsed_s,
+      num(one.node_hours, 4), num(one.gpu_hours, 4), num(one.cpu_used_hours, 4), j.energy_j and j.energy_j ~= json.null and string.format(", %s kJ", num(j.energy_j / 1000, 2)) or "")
+    local m = by_id[j.job_id]
+    if m and m.dir then
+      fs.write(fs.join(m.dir, "accounting.json"), json.encode(one, { pretty = true }) .. "\n")
+    end
+  end
+  return lines
 end
 
 return M

@@ -12,6 +12,7 @@ local registry = require("aibench.registry")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
 local config = require("aibench.monitor.config")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -78,10 +79,7 @@ function M.start(o)
   for _, a in ipairs({ aibench.exe(), "job-monitor", fs.join(dir, "monitor.json") }) do
     command[#command + 1] = a
   end
-  local res = { partition = nil, cpu_cores = M.DEFAULTS.cpu_cores, memory_gb = M.DEFAULTS.memory_gb }
-  for k, v in pairs(p.resources or (r.orchestration and r.orchestration.resources) or {}) do
-    res[k] = v
-  end
+  local res = util.merge({ partition = nil, cpu_cores = M.DEFAULTS.cpu_cores, memory_gb = M.DEFAULTS.memory_gb }, p.resources or (r.orchestration and r.orchestration.resources))
   local jr = { orchestration = { resources = res, sbatch_args = r.orchestration and r.orchestration.sbatch_args } }
   local jspec = deploy.job_spec(jr, executor, "aibench-" .. r.name, dir, command, "monitor recipe " .. r.name .. " (" .. file .. ")")
   deploy.check_job_spec(jspec, file, jr)

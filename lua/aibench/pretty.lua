@@ -32,23 +32,7 @@ local function scalar(v)
   return "<" .. tostring(v) .. ">"
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    keys[#keys + 1] = k
-  end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta ~= tb then
-      return ta < tb
-    end
-    if ta == "number" or ta == "string" then
-      return a < b
-    end
-    return tostring(a) < tostring(b)
-  end)
-  return keys
-end
+local sorted_keys = require("aibench.util").sorted_keys
 
 local function is_sequence(t)
   local n = #t

@@ -10,6 +10,7 @@ local schema = require("aibench.recipe.schema")
 local check = require("aibench.recipe.check")
 local find = require("aibench.recipe.find")
 local set = require("aibench.recipe.set")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -19,11 +20,8 @@ M.validate = check.validate
 M.list, M.find = find.list, find.find
 M.parse_set, M.apply_sets = set.parse_set, set.apply_sets
 
---- The closest name in `names` to `s`, if close enough (the rule the Rust
---- side uses too, so every did-you-mean agrees).
-function M.suggest(s, names)
-  return aibench.suggest(s, names)
-end
+--- The closest name in `names` to `s`, if close enough (aibench.util.suggest).
+M.suggest = util.suggest
 
 -- Loading ----------------------------------------------------------------------
 
@@ -43,9 +41,7 @@ function M.slurm_defaults()
       if #errs > 0 then
         error(p .. ": " .. table.concat(errs, "\n" .. p .. ": "), 0)
       end
-      for k, x in pairs(v) do
-        d[k] = x
-      end
+      util.merge(d, v)
     end
   end
   for k, var in pairs({ account = "SLURM_ACCOUNT", partition = "SLURM_PARTITION", qos = "SLURM_QOS" }) do

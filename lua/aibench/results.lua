@@ -8,6 +8,7 @@ local json = require("aibench.json")
 local time = require("aibench.time")
 local uuid = require("aibench.uuid")
 local env = require("aibench.env")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -113,10 +114,7 @@ local function kind(k, t)
   return t
 end
 local function req(s)
-  local c = {}
-  for k, v in pairs(s) do
-    c[k] = v
-  end
+  local c = util.copy(s)
   c.required = true
   return c
 end
@@ -198,10 +196,7 @@ M.BENCH_FIELDS = obj({
 
 local SERVER_HIST = obj({ mean = N, count = N, p50 = N, p50_le = N, p90 = N, p90_le = N, p99 = N, p99_le = N })
 local TIMELINE = { total_s = N, from = TXT, parts = arr(obj({ name = req(S), seconds = N })) }
-local CLIENT_TIMELINE = { job_id = req(TXT) }
-for k, v in pairs(TIMELINE) do
-  CLIENT_TIMELINE[k] = v
-end
+local CLIENT_TIMELINE = util.merge({ job_id = req(TXT) }, TIMELINE)
 local NODES = obj({ nodes = arr(obj({ node = req(S), other_jobs = req(arr(ANY)) })) })
 
 M.RECORD_FIELDS = obj({
@@ -324,6 +319,17 @@ function M.check_fields(v, bare)
   return check(v, M.RECORD_FIELDS, "")
 end
 
+--- A decoded bench part as a result (bench.result: read into the engine's
+--- report once; reports, merges and comparisons use it), or nil, err
+--- naming the file.
+local function as_result(t, path, where)
+  local ok, r = pcall(require("aibench.bench").result, t)
+  if not ok then
+    return nil, { kind = "invalid", message = string.format("%s: %s%s", path, where, aibench.error_message(r)) }
+  end
+  return r
+end
+
 --- Reads a result file (a stored record, or a bare bench result as written
 --- by `aibench bench --json`). Errors name the file and what is wrong.
 function M.load(path)
@@ -349,6 +355,11 @@ function M.load(path)
     if bad then
       return nil, { kind = "invalid", message = string.format("%s: %s", path, bad) }
     end
+    local b, berr = as_result(v.bench, path, "bench: ")
+    if not b then
+      return nil, berr
+    end
+    v.bench = b
     v.path = path
     return v
   end
@@ -357,7 +368,11 @@ function M.load(path)
     if bad then
       return nil, { kind = "invalid", message = string.format("%s: %s", path, bad) }
     end
-    return { schema = M.SCHEMA, id = fs.basename(path), recipe = { name = v.label ~= json.null and v.label or fs.basename(path) }, environment = {}, bench = v, server = json.null, path = path }
+    local b, berr = as_result(v, path, "")
+    if not b then
+      return nil, berr
+    end
+    return { schema = M.SCHEMA, id = fs.basename(path), recipe = { name = v.label ~= json.null and v.label or fs.basename(path) }, environment = {}, bench = b, server = json.null, path = path }
   end
   if v.schema == nil then
     return nil, { kind = "invalid", message = path .. ": not an aibench result (no 'schema' field)" }

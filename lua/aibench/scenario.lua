@@ -9,6 +9,7 @@ local monitor = require("aibench.monitor")
 local report = require("aibench.report")
 local registry = require("aibench.registry")
 local deploy = require("aibench.deploy")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -29,13 +30,7 @@ local FLAGS = {
 ---@param argv table the script's `arg`
 ---@param extra? table<string, "number"|"string"|"boolean"> script-specific flags
 function M.args(argv, extra)
-  local spec = {}
-  for k, v in pairs(FLAGS) do
-    spec[k] = v
-  end
-  for k, v in pairs(extra or {}) do
-    spec[k] = v
-  end
+  local spec = util.merge(util.copy(FLAGS), extra)
   local out, i = {}, 1
   while argv[i] do
     local a = argv[i]
@@ -43,13 +38,8 @@ function M.args(argv, extra)
     name = name or a:match("^%-%-([%w-]+)$")
     local kind = name and spec[name]
     if not kind then
-      local names = {}
-      for k in pairs(spec) do
-        names[#names + 1] = k
-      end
-      table.sort(names)
-      local hint = name and require("aibench.recipe").suggest(name, names)
-      error(string.format("unknown argument '%s'%s; known: --%s", a, hint and (" (did you mean --" .. hint .. "?)") or "", table.concat(names, ", --")), 0)
+      local names = util.sorted_keys(spec)
+      error(string.format("unknown argument '%s'%s; known: --%s", a, util.did_you_mean(name, names, " (did you mean --%s?)"), table.concat(names, ", --")), 0)
     end
     local key = name:gsub("-", "_")
     if kind == "boolean" then
@@ -76,19 +66,15 @@ function M.args(argv, extra)
   return out
 end
 
---- `--set` overrides for a client recipe from the parsed arguments.
+--- Overrides for a client recipe from the parsed arguments, as
+--- `{["workload.duration_seconds"] = 20, ...}` (what client.run's `set`
+--- takes; a script may add entries, or "k=v" strings to its list part).
 function M.sets(o)
-  local sets = {}
-  if o.duration then
-    sets[#sets + 1] = "workload.duration_seconds=" .. o.duration
-  end
-  if o.requests then
-    sets[#sets + 1] = "workload.requests_per_user=" .. math.floor(o.requests)
-  end
-  if o.users then
-    sets[#sets + 1] = "workload.concurrent_users=" .. math.floor(o.users)
-  end
-  return sets
+  return {
+    ["workload.duration_seconds"] = o.duration,
+    ["workload.requests_per_user"] = o.requests and math.floor(o.requests),
+    ["workload.concurrent_users"] = o.users and math.floor(o.users),
+  }
 end
 
 local function say(fmt, ...)
@@ -116,7 +102,7 @@ function M.with_environment(o, f)
         local m, merr = monitor.start({
           recipe = "vllm-monitor",
           executor = o.executor,
-          set = { "prometheus.scrape_interval=" .. (o.scrape_interval or "5s"), "prometheus.refresh_interval=1s" },
+          set = { ["prometheus.scrape_interval"] = o.scrape_interval or "5s", ["prometheus.refresh_interval"] = "1s" },
         })
         if m then
           env.monitor = m
@@ -146,7 +132,8 @@ function M.with_environment(o, f)
 end
 
 --- Runs one client recipe in an environment; prints and returns the record.
---- `sets` overrides the recipe (default: from the common flags).
+--- `sets` overrides the recipe (default: from the common flags, M.sets):
+--- `path = value` entries, and/or "k=v" strings.
 function M.bench(env, client_recipe, o, sets)
   local saved, err = client.run({
     recipe = client_recipe,
@@ -181,7 +168,7 @@ end
 
 --- A whole scenario: environment, one client recipe, summary. `opts`:
 --- `flags` (script-specific, as for M.args) and `sets(o)` (the recipe
---- overrides; default M.sets).
+--- overrides, as M.bench takes them; default M.sets).
 function M.run(client_recipe, argv, opts)
   opts = opts or {}
   local o = M.args(argv, opts.flags)

@@ -7,11 +7,12 @@ local prom = require("aibench.prom")
 local json = require("aibench.json")
 local metricsets = require("aibench.metricsets")
 local deploy = require("aibench.deploy")
+local registry = require("aibench.registry")
+local util = require("aibench.util")
 
 local M = {}
 
 local HISTOGRAMS, COUNTERS = metricsets.HISTOGRAMS, metricsets.COUNTERS
-local registry = require("aibench.registry")
 -- The key of the node-side scrapes in a `before` snapshot.
 local NODES = "\0nodes"
 
@@ -296,7 +297,7 @@ end
 function M.for_urls(urls)
   local want = {}
   for _, u in ipairs(urls) do
-    want[(u:gsub("^http://", ""):gsub("/.*$", ""))] = true
+    want[util.host_port(u)] = true
   end
   local list = deploy.list("monitor") or {}
   for _, m in ipairs(list) do
@@ -336,12 +337,7 @@ function M.timeseries(urls, t0, t1)
           end
         end
       end
-      local ts = {}
-      for t in pairs(by_t) do
-        ts[#ts + 1] = t
-      end
-      table.sort(ts)
-      for _, t in ipairs(ts) do
+      for _, t in ipairs(util.sorted_keys(by_t)) do
         local mean = q[3] == "fraction" or q[3] == "%"
         points[#points + 1] = { t - t0, mean and by_t[t] / n_t[t] or by_t[t] }
       end

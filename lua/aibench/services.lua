@@ -2,6 +2,7 @@
 --- instances whose job is gone, move damaged files aside.
 local registry = require("aibench.registry")
 local deploy = require("aibench.deploy")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -22,12 +23,7 @@ function M.scan()
       io.stderr:write(string.format("aibench: warning: skipping %s: not a registry file (%s); `aibench services prune` moves it aside\n", c.path, c.message))
     end
   end
-  local names = {}
-  for name in pairs(scan.services) do
-    names[#names + 1] = name
-  end
-  table.sort(names)
-  return { names = names, services = scan.services, corrupt = scan.corrupt }
+  return { names = util.sorted_keys(scan.services), services = scan.services, corrupt = scan.corrupt }
 end
 
 --- Removes every registry entry whose job is no longer pending or running
@@ -51,26 +47,13 @@ function M.prune()
     end
   end
   local entries = {}
-  local names = {}
-  for name in pairs(scan.services) do
-    names[#names + 1] = name
-  end
-  table.sort(names)
-  for _, s in ipairs(names) do
+  for _, s in ipairs(util.sorted_keys(scan.services)) do
     for _, i in ipairs(scan.services[s]) do
       entries[#entries + 1] = { service = s, instance_id = i.instance_id, job_id = i.job_id, executor = i.executor }
     end
   end
   -- Entries from an executor this aibench does not know cannot be checked: gone.
-  local known = {}
-  for _, e in ipairs(entries) do
-    if deploy.executors[e.executor] then
-      known[#known + 1] = e
-    else
-      e.state = "UNKNOWN"
-    end
-  end
-  local _, rerr = deploy.refresh(known)
+  local _, rerr = deploy.refresh_known(entries, "UNKNOWN")
   if rerr then
     return nil, rerr
   end

@@ -1,7 +1,9 @@
 ---@meta aibench.bench
 
----The native load generator. `bench.run(spec)` runs entirely in Rust (the hot
----loop never calls Lua) and returns a result table (schema `aibench.bench/2`; `/1` results still load).
+---The native load generator. `bench.spec(t)` validates a spec once and returns
+---it as a `Spec` (userdata); `bench.run(spec)` runs entirely in Rust (the hot
+---loop never calls Lua) and returns a `Result` (userdata around the report:
+---fields read as in the file, schema `aibench.bench/2`; `/1` results still load).
 ---Metric definitions follow vLLM's benchmark: TTFT = request sent -> first
 ---streamed chunk with content; ITL = gaps between content chunks, pooled;
 ---TPOT = (E2E - TTFT) / (output tokens - 1); E2E = sent -> last content chunk.
@@ -110,7 +112,8 @@ local bench = {}
 ---@field p50_ttft_ms number?
 ---@field p50_latency_ms number?
 
----@class aibench.bench.Spec
+---A spec as a table, before it is validated (`bench.spec` makes a Spec of it).
+---@class aibench.bench.SpecTable
 ---@field target aibench.bench.Target
 ---@field workload aibench.bench.ClosedLoop|aibench.bench.OpenLoop|aibench.bench.TraceReplay|aibench.bench.Sessions
 ---@field dataset? aibench.bench.Dataset
@@ -119,6 +122,26 @@ local bench = {}
 ---@field label? string
 ---@field progress? boolean progress bar on a terminal (default true; silent when not a TTY)
 ---@field on_progress? fun(p: aibench.bench.Progress) called about once a second
+
+---A validated spec (userdata): fields read as in the table, with defaults
+---filled in; read-only. `json.encode(spec)` writes it.
+---@class aibench.bench.Spec
+---@field target aibench.bench.Target
+---@field workload aibench.bench.ClosedLoop|aibench.bench.OpenLoop|aibench.bench.TraceReplay|aibench.bench.Sessions
+---@field dataset aibench.bench.Dataset
+---@field slo? aibench.bench.Slo
+---@field per_request_log? string
+---@field label? string
+local Spec = {}
+
+---The spec as JSON text (what a job folder's spec.json holds).
+---@param opts? {pretty?: boolean} default pretty
+---@return string
+function Spec:to_json(opts) end
+
+---A plain table copy, to change and make a new spec of.
+---@return aibench.bench.SpecTable
+function Spec:to_table() end
 
 ---@class aibench.bench.Summary
 ---@field count integer
@@ -162,18 +185,69 @@ local bench = {}
 ---@field validity {client_limited: boolean, reasons: string[], cpu_util: number, cores: integer, loop_delay_p99_ms: number?, send_lag_p99_ms: number?, connect_p99_ms: number?, connects: integer, client_gap_ms: number?}
 ---@field warnings string[] approximate prompt lengths, served prompts off by more than 2%, a client-limited run
 ---@field interrupted boolean
+---@field interrupted_by string?
 ---@field duration_s number
+---A result (userdata around the engine's report): fields read as in the result
+---file and are read-only; `json.encode(r)` writes the file's form; `pairs(r)`
+---walks the fields.
+local Result = {}
 
----Runs a benchmark. Bad specs raise (naming the field); a target that cannot
----be used at all (model discovery fails) returns nil, err.
+---A metric's value at a percentile, in ms (nil when the result has no such histogram).
+---@param metric "latency"|"ttft"|"tpot"|"itl"|"queue"|"send_lag"|"latency_from_intended"|"connect"
+---@param p number 0-100
+---@return number?
+function Result:percentile(metric, p) end
+
+---`{{percentile, ms}, ...}` for a metric (default percentiles as bench.percentiles).
+---@param metric string
+---@param percentiles? number[]
+---@return number[][]?
+function Result:percentiles(metric, percentiles) end
+
+---This result merged with others, exactly (histograms added): a new result.
+---@param ... aibench.bench.Result
+---@return aibench.bench.Result
+function Result:merge(...) end
+
+---The result as JSON text (the result file format).
+---@param opts? {pretty?: boolean} default pretty
+---@return string
+function Result:to_json(opts) end
+
+---A plain table copy of the fields.
+---@return table
+function Result:to_table() end
+
+---Marks the run as interrupted by a signal (e.g. "SIGTERM"): the one change a result takes.
+---@param by string
+function Result:mark_interrupted(by) end
+
+---Validates a spec once: the Spec, or nil and an error whose `field` names
+---the spec field (`workload.rate`) and whose `message` says what was expected.
+---@param spec aibench.bench.SpecTable|string a table or JSON text
+---@return aibench.bench.Spec? spec
+---@return aibench.Error? err {kind = "invalid", field?, message}
+function bench.spec(spec) end
+
+---Runs a benchmark. A spec given as a table is validated first; a bad one
+---raises naming the field (`aibench.error_info(err).field`), as do run-time
+---problems with a field (an unreadable dataset, prompts over the server's
+---max_model_len). A target that cannot be used at all (model discovery
+---fails) returns nil, err.
 ---@async
----@param spec aibench.bench.Spec
+---@param spec aibench.bench.Spec|aibench.bench.SpecTable
+---@param opts? {progress?: boolean, on_progress?: fun(p: aibench.bench.Progress)} (a table spec may carry these itself)
 ---@return aibench.bench.Result? result
 ---@return aibench.Error? err
-function bench.run(spec) end
+function bench.run(spec, opts) end
+
+---A result from a result table or JSON text (the file format), checked once.
+---@param result table|string|aibench.bench.Result
+---@return aibench.bench.Result
+function bench.result(result) end
 
 ---Merges results (e.g. from several client nodes) exactly: histograms added.
----@param results aibench.bench.Result[]
+---@param results (aibench.bench.Result|table)[]
 ---@return aibench.bench.Result
 function bench.merge(results) end
 
@@ -183,9 +257,9 @@ function bench.merge(results) end
 ---@return string
 function bench.to_json(result, opts) end
 
----Checks a spec without running it; returns it with defaults filled in.
----@param spec aibench.bench.Spec
----@return table
+---Like bench.spec, but a bad spec raises naming the field.
+---@param spec aibench.bench.SpecTable|aibench.bench.Spec
+---@return aibench.bench.Spec
 function bench.validate(spec) end
 
 ---The intended send times (seconds from start) of an open-loop workload.

@@ -97,6 +97,13 @@ function Executor.statuses(ids) end
 ---@return aibench.Error? err
 function Executor.available() end
 
+---Checks a job spec without rendering it: true, or nil and an error whose
+---`field` names the job-spec field (`resources.nodes`, `env.X`, `command[2]`).
+---@param spec aibench.JobSpec
+---@return boolean? ok
+---@return aibench.Error? err {kind = "invalid", field?, message}
+function Executor.check(spec) end
+
 ---Seconds of a SLURM time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS).
 ---@param s string
 ---@return integer? seconds

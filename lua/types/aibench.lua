@@ -4,6 +4,7 @@
 ---@class aibench.Error
 ---@field kind string    short machine-readable class (`not_found`, `timeout`, `parse`, `connect`, ...)
 ---@field message string what went wrong, for a person
+---@field field? string the field an "invalid" error is about (`workload.rate`, `resources.nodes`), when there is one
 
 ---Facts about the running aibench binary.
 ---@class aibench
@@ -61,6 +62,16 @@ function aibench.schema(name) end
 ---@param err any
 ---@return string
 function aibench.error_message(err) end
+
+---An error value as data. A field error raised by a native function (a bad
+---spec, recipe or job field) gives `{kind = "invalid", field = "workload.rate",
+---message = "expected ..."}`, the message without the field, so a caller can
+---name the field in its own terms (a recipe field, a flag). Any other error
+---gives `{kind = "error", message = aibench.error_message(err)}`; an error
+---table is returned as it is.
+---@param err any
+---@return aibench.Error
+function aibench.error_info(err) end
 
 ---While held, SIGINT (Ctrl-C) and SIGTERM do not end the process: they are
 ---reported to the holder, which stops cleanly. A second Ctrl-C still quits.

@@ -6,7 +6,7 @@ local t = require("aibench.testing")
 
 local missing = {}
 
--- The stubs' folder in the Lua crate (the tests run from the repository root).
+-- The stubs' folder, lua/types at the repository root (where the tests run).
 local TYPES = "lua/types/"
 
 --- The stub file declaring `---@class name` (its text), if any.

@@ -7,6 +7,7 @@ local yaml = require("aibench.yaml")
 local proc = require("aibench.proc")
 local prom = require("aibench.prom")
 local registry = require("aibench.registry")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -53,7 +54,7 @@ function M.node_targets_for(target)
     for _, u in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
       if i.status == "RUNNING" and type(u) == "string" and not seen[u] then
         seen[u] = true
-        groups[#groups + 1] = group(target, i, (u:gsub("^https?://", ""):gsub("/.*$", "")))
+        groups[#groups + 1] = group(target, i, util.host_port(u))
       end
     end
   end

@@ -2,6 +2,7 @@
 --- aibench.recipe.schema, collecting every problem as "field.path: message".
 local aibench = require("aibench")
 local json = require("aibench.json")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -28,20 +29,7 @@ local function show(v)
   return tostring(v)
 end
 
-function M.keys_of(t)
-  local out = {}
-  for k in pairs(t) do
-    out[#out + 1] = k
-  end
-  table.sort(out)
-  return out
-end
-
---- The closest name in `names` to `s`, if close enough (the rule the
---- Rust side uses too, so every did-you-mean agrees).
-local function suggest(s, names)
-  return aibench.suggest(s, names)
-end
+M.keys_of = util.sorted_keys
 
 local function join(path, key)
   if path == "" then
@@ -107,7 +95,7 @@ function M.check(v, schema, path, errs)
     else
       local _, err = local_.time_limit_seconds(tostring(v))
       if err then
-        errs[#errs + 1] = path .. ": " .. err.message:gsub("^time_limit: ", "")
+        errs[#errs + 1] = path .. ": " .. err.message
       end
     end
   elseif k == "oneof" then
@@ -120,8 +108,7 @@ function M.check(v, schema, path, errs)
     for i, s in ipairs(schema.values) do
       quoted[i] = string.format("%q", s)
     end
-    local hint = type(v) == "string" and suggest(v, schema.values)
-    errs[#errs + 1] = string.format("%s: expected one of %s, got %s%s", path, table.concat(quoted, ", "), show(v), hint and (" (did you mean \"" .. hint .. "\"?)") or "")
+    errs[#errs + 1] = string.format("%s: expected one of %s, got %s%s", path, table.concat(quoted, ", "), show(v), util.did_you_mean(v, schema.values, ' (did you mean "%s"?)'))
   elseif k == "list" then
     if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
       bad("a list")
@@ -157,8 +144,7 @@ function M.check(v, schema, path, errs)
       if sub then
         M.check(x, sub, join(path, key), errs)
       else
-        local hint = type(key) == "string" and suggest(key, known)
-        errs[#errs + 1] = string.format("%s: unknown field%s", join(path, key), hint and (" (did you mean '" .. hint .. "'?)") or "")
+        errs[#errs + 1] = string.format("%s: unknown field%s", join(path, key), util.did_you_mean(key, known))
       end
     end
   end

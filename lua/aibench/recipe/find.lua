@@ -3,6 +3,7 @@
 local fs = require("aibench.fs")
 local env = require("aibench.env")
 local aibench = require("aibench")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -90,8 +91,7 @@ function M.find(kind, name)
   for _, r in ipairs(M.list(kind)) do
     names[#names + 1] = r.name
   end
-  local hint = aibench.suggest(name, names)
-  error(string.format("unknown %s recipe '%s'%s; available: %s", kind, name, hint and (" (did you mean '" .. hint .. "'?)") or "", #names > 0 and table.concat(names, ", ") or "none"), 0)
+  error(string.format("unknown %s recipe '%s'%s; available: %s", kind, name, util.did_you_mean(name, names), #names > 0 and table.concat(names, ", ") or "none"), 0)
 end
 
 return M

@@ -2,6 +2,7 @@
 --- (aibench.recipe.check). Sections whose shape a Rust type owns (target,
 --- slo, resources) come from Rust (aibench.schema).
 local aibench = require("aibench")
+local util = require("aibench.util")
 
 local M = {}
 
@@ -36,9 +37,7 @@ local SCALAR = { kind = "scalar" }
 --- recipe's own extra fields: one source of truth for its fields and kinds.
 local function rust_section(name, extra)
   local s = aibench.schema(name)
-  for k, v in pairs(extra or {}) do
-    s.fields[k] = v
-  end
+  util.merge(s.fields, extra)
   return s
 end
 

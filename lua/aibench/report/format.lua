@@ -1,5 +1,7 @@
 --- What every report format shares: the metric definitions, number and
 --- column formatting, and the rows of a result's headline and distributions.
+local util = require("aibench.util")
+
 local M = {}
 
 --- The metric definitions, stated once in every report.
@@ -194,9 +196,7 @@ function M.client_check(b)
   return table.concat(parts, ", ") .. (v.client_limited and " -> CLIENT-LIMITED" or " -> not limiting")
 end
 
-function M.present(v)
-  return v ~= nil and v ~= require("aibench.json").null
-end
+M.present = util.present
 
 function M.workload_line(w)
   if not w then
@@ -343,11 +343,7 @@ function M.hpc_warnings(rec)
       end
     end
   end
-  local names = {}
-  for n in pairs(nodes) do
-    names[#names + 1] = n
-  end
-  table.sort(names)
+  local names = util.sorted_keys(nodes)
   return { string.format("shared node: %d other job(s) ran on %s during the run; their load may have interfered with these numbers", h.other_jobs or 0, table.concat(names, ", ")) }
 end
 

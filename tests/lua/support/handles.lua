@@ -2,7 +2,28 @@
 local proc = require("aibench.proc")
 local sim = require("aibench.sim")
 
+local bench = require("aibench.bench")
+
+--- A small spec: one request to a port nothing listens on (it fails fast).
+local function small_spec()
+  return { target = { url = "http://127.0.0.1:9", model = "m" }, workload = { pattern = "closed-loop", users = 1, total_requests = 1 } }
+end
+
 return {
+  {
+    module = "aibench.bench",
+    class = "Spec",
+    make = function()
+      return bench.validate(small_spec())
+    end,
+  },
+  {
+    module = "aibench.bench",
+    class = "Result",
+    make = function()
+      return assert(bench.run(small_spec(), { progress = false }))
+    end,
+  },
   {
     module = "aibench.local",
     class = "Job", -- documented with aibench.Executor

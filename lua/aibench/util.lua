@@ -1,0 +1,115 @@
+--- Small helpers the rest of the library shares: table keys and copies,
+--- absent values (nil or JSON null), did-you-mean hints, a URL's
+--- host:port and an age for listings. Each is written once, here.
+local aibench = require("aibench")
+local json = require("aibench.json")
+local time = require("aibench.time")
+
+local M = {}
+
+-- Tables ---------------------------------------------------------------------------
+
+--- Orders keys of mixed types: by type name first, then by value
+--- (numbers and strings), or by their text (anything else).
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then
+    return ta < tb
+  end
+  if ta == "number" or ta == "string" then
+    return a < b
+  end
+  return tostring(a) < tostring(b)
+end
+
+--- The keys of `t`, sorted (numbers and strings by value; mixed types by
+--- type name first).
+---@param t table
+---@return any[]
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, key_less)
+  return keys
+end
+
+--- Copies the fields of `src` (when given) into `dst`, shallowly; returns `dst`.
+---@param dst table
+---@param src? table
+---@return table
+function M.merge(dst, src)
+  for k, v in pairs(src or {}) do
+    dst[k] = v
+  end
+  return dst
+end
+
+--- A shallow copy of `t` (a new table with the same fields; no metatable).
+---@param t? table nil gives an empty table
+---@return table
+function M.copy(t)
+  return M.merge({}, t)
+end
+
+-- Values ---------------------------------------------------------------------------
+
+--- True unless `v` is nil or JSON null (a field a result or recipe left out).
+function M.present(v)
+  return v ~= nil and v ~= json.null
+end
+
+-- Did you mean ---------------------------------------------------------------------
+
+--- The closest name in `names` to `s`, if close enough (the rule the Rust
+--- side uses too, so every did-you-mean agrees).
+---@param s string
+---@param names string[]
+---@return string?
+function M.suggest(s, names)
+  return aibench.suggest(s, names)
+end
+
+--- The did-you-mean part of an error message: `fmt` (default
+--- " (did you mean '%s'?)") with the closest name in `names` to `s`, or ""
+--- when none is close enough or `s` is not a string.
+---@param s any
+---@param names string[]
+---@param fmt? string
+---@return string
+function M.did_you_mean(s, names, fmt)
+  local hint = type(s) == "string" and M.suggest(s, names) or nil
+  if not hint then
+    return ""
+  end
+  return string.format(fmt or " (did you mean '%s'?)", hint)
+end
+
+-- URLs and times -------------------------------------------------------------------
+
+--- The host:port of an http(s) URL ("http://node1:8000/v1" gives "node1:8000").
+---@param url string
+---@return string
+function M.host_port(url)
+  return (url:gsub("^https?://", ""):gsub("/.*$", ""))
+end
+
+--- Human-readable age since an ISO time ("42s", "17m", "3.5h"; "-" without one).
+---@param iso? string
+---@return string
+function M.age(iso)
+  local t = iso and time.parse(iso)
+  if not t then
+    return "-"
+  end
+  local s = math.max(0, time.now() - t)
+  if s < 120 then
+    return string.format("%ds", math.floor(s))
+  elseif s < 7200 then
+    return string.format("%dm", math.floor(s / 60))
+  end
+  return string.format("%.1fh", s / 3600)
+end
+
+return M
