@@ -116,9 +116,13 @@ local BENCH_FLAGS = {
 --- flag that set the field, else the field.
 local function flag_message(e)
   local field = e.field or ""
-  local flag = BENCH_FLAGS[field] or BENCH_FLAGS[field:match("^(.-)%[%d+%]$") or ""]
-  if flag then
-    return flag .. ": " .. e.message
+  if BENCH_FLAGS[field] then
+    return BENCH_FLAGS[field] .. ": " .. e.message
+  end
+  -- One of a repeated flag's values: `target.url[2]` is the second --url.
+  local base, n = field:match("^(.-)%[(%d+)%]$")
+  if base and BENCH_FLAGS[base] then
+    return string.format("%s (value %s): %s", BENCH_FLAGS[base], n, e.message)
   end
   return field ~= "" and (field .. ": " .. e.message) or e.message
 end

@@ -151,22 +151,35 @@ local function warn_lead_s(r)
   return math.max(10, math.min(120, limit // 10))
 end
 
---- Submits K client jobs on an executor; returns their metas.
-local function submit_jobs(r, file, executor, spec, cache, guard)
-  local k = (r.orchestration and r.orchestration.instances) or 1
-  local metas = {}
+--- The K instances' specs as JSON, each checked before any is submitted.
+--- Each instance draws its own arrivals and prompts: identical seeds would
+--- send K-wide bursts of the same prompts instead of K independent clients.
+--- Only parts whose type has a seed get one (a trace or a list of prompts
+--- has none).
+local function instance_specs(spec, file, k)
+  local base = validate(spec, file)
+  local out = {}
   for i = 1, k do
-    local dir, instance_id = deploy.new_job_dir(r.name)
     local s = util.copy(spec)
-    -- Each instance draws its own arrivals and prompts: identical seeds would
-    -- send K-wide bursts of the same prompts instead of K independent clients.
     for _, part in ipairs({ "workload", "dataset" }) do
-      if type(spec[part]) == "table" then
+      if type(spec[part]) == "table" and base[part].seed ~= nil then
         local copy = util.copy(spec[part])
         copy.seed = (tonumber(copy.seed) or 0) + i - 1
         s[part] = copy
       end
     end
+    out[i] = (i == 1 and base or validate(s, file)):to_json() .. "\n"
+  end
+  return out
+end
+
+--- Submits K client jobs on an executor; returns their metas.
+local function submit_jobs(r, file, executor, spec, cache, guard)
+  local k = (r.orchestration and r.orchestration.instances) or 1
+  local specs = instance_specs(spec, file, k)
+  local metas = {}
+  for i = 1, k do
+    local dir, instance_id = deploy.new_job_dir(r.name)
     local command = deploy.agent_command(dir, nil)
     for _, a in ipairs({ aibench.exe(), "job-client", fs.join(dir, "spec.json"), fs.join(dir, "result.json") }) do
       command[#command + 1] = a
@@ -179,7 +192,7 @@ local function submit_jobs(r, file, executor, spec, cache, guard)
     end
     deploy.check_job_spec(jspec, file, r)
     local files = {
-      [fs.join(dir, "spec.json")] = validate(s, file):to_json() .. "\n",
+      [fs.join(dir, "spec.json")] = specs[i],
       [fs.join(dir, "agent.json")] = require("aibench.agent").encode({
         instance_id = instance_id,
         recipe_name = r.name,

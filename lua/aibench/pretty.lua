@@ -34,6 +34,22 @@ end
 
 local sorted_keys = require("aibench.util").sorted_keys
 
+--- A userdata's fields as a table when it offers them (a bench result or
+--- spec: `:to_table()`), else nil.
+local function fields_of(x)
+  if type(x) ~= "userdata" or x == NULL then
+    return nil
+  end
+  local ok, f = pcall(function()
+    return x.to_table
+  end)
+  if not ok or type(f) ~= "function" then
+    return nil
+  end
+  local ok2, t = pcall(f, x)
+  return ok2 and type(t) == "table" and t or nil
+end
+
 local function is_sequence(t)
   local n = #t
   local count = 0
@@ -54,6 +70,7 @@ function M.render(v, opts)
   local visiting = {}
 
   local function go(x, depth)
+    x = fields_of(x) or x
     if type(x) ~= "table" then
       return scalar(x)
     end

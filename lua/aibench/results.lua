@@ -325,7 +325,9 @@ end
 local function as_result(t, path, where)
   local ok, r = pcall(require("aibench.bench").result, t)
   if not ok then
-    return nil, { kind = "invalid", message = string.format("%s: %s%s", path, where, aibench.error_message(r)) }
+    local e = aibench.error_info(r)
+    local what = e.field and string.format("field %s%s: ", where, e.field) or ""
+    return nil, { kind = "invalid", message = string.format("%s: %s%s", path, what, e.message) }
   end
   return r
 end
@@ -355,7 +357,7 @@ function M.load(path)
     if bad then
       return nil, { kind = "invalid", message = string.format("%s: %s", path, bad) }
     end
-    local b, berr = as_result(v.bench, path, "bench: ")
+    local b, berr = as_result(v.bench, path, "bench.")
     if not b then
       return nil, berr
     end

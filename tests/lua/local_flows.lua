@@ -48,6 +48,16 @@ t.case("server run --count 3, client run, stop-all", function()
   t.eq(multi.bench.total_requests, 2 * 3 * 4)
   t.eq(multi.bench.latency_ms.count, 24)
   t.eq(multi.server.requests, 24)
+  -- A trace workload has no seed: two instances of it are two jobs, not a
+  -- spec refused for a field the recipe never set.
+  local trace = assert(client.run({
+    recipe = "vllm-trace-replay",
+    set = { "orchestration.instances=2", "workload.total_requests=5", "workload.time_scale=0.01" },
+    out_dir = fs.join(dir, "results"),
+    progress = false,
+  }))[1]
+  t.eq(#trace.environment.job_ids, 2)
+  t.eq(trace.bench.total_requests, 10)
   local stopped = assert(server.stop_all())
   t.eq(#stopped, 3)
   for _, m in ipairs(stopped) do

@@ -139,6 +139,13 @@ fn cached_field(
     Ok(lv)
 }
 
+/// `__pairs` of the bench userdata: `next` over a copy of the fields.
+fn pairs_of(lua: &Lua, fields: &serde_json::Value) -> LuaResult<(LuaFunction, LuaValue, LuaValue)> {
+    let t = convert::to_lua(lua, fields)?;
+    let next: LuaFunction = lua.globals().raw_get("next")?;
+    Ok((next, t, LuaValue::Nil))
+}
+
 /// `__newindex` of the bench userdata: their fields are read-only.
 fn read_only(what: &str, key: &LuaValue, instead: &str) -> LuaError {
     let k = match key {
@@ -196,7 +203,7 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
             }
             let w = loadgen::spec::Workload::from_json(json, "workload").map_err(raise_field)?;
             w.validate().map_err(raise_field)?;
-            let times = w.schedule().map_err(|e| LuaError::runtime(format!("bench.arrivals: {e}")))?;
+            let times = w.schedule().map_err(raise_field)?;
             let out = lua.create_sequence_from(times)?;
             out.set_metatable(Some(lua.array_metatable()))?;
             Ok(out)

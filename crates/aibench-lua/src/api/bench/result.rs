@@ -63,16 +63,7 @@ impl BenchResult {
     /// The decoded histogram of `metric` (`ttft`, `latency`, ...; a trailing
     /// `_ms` is accepted), decoded on first use.
     fn histogram(&self, func: &str, metric: &str) -> LuaResult<Option<Rc<Histogram<u64>>>> {
-        let metric = metric.strip_suffix("_ms").unwrap_or(metric);
-        if !loadgen::stats::METRICS.contains(&metric) {
-            let hint = aibench_core::util::did_you_mean(metric, loadgen::stats::METRICS.iter().copied())
-                .map(|s| format!(" (did you mean '{s}'?)"))
-                .unwrap_or_default();
-            return Err(LuaError::runtime(format!(
-                "{func}: unknown metric '{metric}'{hint}; expected one of: {}",
-                loadgen::stats::METRICS.join(", ")
-            )));
-        }
+        let metric = metric_name(func, metric)?;
         if let Some(h) = self.hists.borrow().get(metric) {
             return Ok(h.clone());
         }
@@ -97,6 +88,22 @@ impl BenchResult {
         let s = if pretty { serde_json::to_string_pretty(&self.report) } else { serde_json::to_string(&self.report) };
         s.map_err(LuaError::external)
     }
+}
+
+/// A histogram's name (`ttft`; `ttft_ms` is taken too), or an error naming
+/// the ones there are.
+fn metric_name<'a>(func: &str, metric: &'a str) -> LuaResult<&'a str> {
+    let metric = metric.strip_suffix("_ms").unwrap_or(metric);
+    if loadgen::stats::METRICS.contains(&metric) {
+        return Ok(metric);
+    }
+    let hint = aibench_core::util::did_you_mean(metric, loadgen::stats::METRICS.iter().copied())
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default();
+    Err(LuaError::runtime(format!(
+        "{func}: unknown metric '{metric}'{hint}; expected one of: {}",
+        loadgen::stats::METRICS.join(", ")
+    )))
 }
 
 /// Makes the userdata (serialisable: `json.encode` writes the report).
@@ -137,7 +144,8 @@ pub fn report_of(lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<Report> {
             loadgen::report::OLDER_SCHEMAS.join(", ")
         )));
     }
-    aibench_core::typed::from_json(j, what).map_err(LuaError::runtime)
+    // A field that does not fit the report type is named as data (`aibench.error_info`).
+    aibench_core::typed::from_json_at(j, "").map_err(crate::binding::raise_field)
 }
 
 /// Runs `f` on the result inside `v` if it is a result userdata, else on one
@@ -170,6 +178,7 @@ pub fn merge(lua: &Lua, parts: &[LuaValue], what: &str) -> LuaResult<LuaAnyUserD
 pub fn table_curve(t: &LuaTable, metric: &str, ps: Option<Vec<f64>>) -> LuaResult<Option<Vec<(f64, f64)>>> {
     let hists: LuaTable =
         t.get("histograms").map_err(|_| LuaError::runtime("bench.percentiles: the result has no histograms"))?;
+    let metric = metric_name("bench.percentiles", metric)?;
     let Some(enc) = hists.get::<Option<String>>(metric)? else { return Ok(None) };
     let h = loadgen::stats::decode(&enc).map_err(|e| LuaError::runtime(format!("bench.percentiles: {metric}: {e}")))?;
     let ps = ps.unwrap_or_else(|| loadgen::stats::CURVE_PERCENTILES.to_vec());
@@ -236,10 +245,8 @@ impl LuaUserData for BenchResult {
             ))
         });
         m.add_meta_function(LuaMetaMethod::Pairs, |lua, ud: LuaAnyUserData| {
-            let this = ud.borrow::<BenchResult>()?;
-            let t = convert::to_lua(lua, &Json::Object((*this.fields()?).clone()))?;
-            let next: LuaFunction = lua.globals().get("next")?;
-            Ok((next, t, LuaValue::Nil))
+            let fields = ud.borrow::<BenchResult>()?.fields()?;
+            super::pairs_of(lua, &Json::Object((*fields).clone()))
         });
         m.add_meta_method(LuaMetaMethod::ToString, |_, this, ()| {
             let r = &this.report;

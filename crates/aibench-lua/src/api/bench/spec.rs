@@ -108,6 +108,13 @@ impl LuaUserData for Spec {
                 "a spec is validated once; change s:to_table() and make a spec of it",
             ))
         });
+        m.add_meta_function(LuaMetaMethod::Pairs, |lua, ud: LuaAnyUserData| {
+            let v = {
+                let this = ud.borrow::<Spec>()?;
+                to_value(&this)?
+            };
+            super::pairs_of(lua, &v)
+        });
         m.add_meta_method(LuaMetaMethod::ToString, |_, this, ()| {
             let s = this.0.spec();
             Ok(format!(
