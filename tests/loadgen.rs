@@ -10,7 +10,10 @@ use tokio::sync::watch;
 
 mod support;
 
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Tests that measure timing run alone (`write`); the others may run beside
+/// each other (`read`) but never beside a timing test, whose schedule a
+/// busy neighbour on a 2-core machine would bend.
+static TIMING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
     let mut cfg = SimConfig::new(Profile::load(profile).unwrap());
@@ -44,7 +47,7 @@ fn reason(m: &[expfmt::Family], r: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_and_token_timings_match_the_simulator() {
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let p = Profile::load("opt-125m-cpu").unwrap();
     let s = sim("opt-125m-cpu", |_| {}).await;
     let r = bench(json!({
@@ -98,6 +101,7 @@ fn expected_faults(seed: u64, n: u64, fail: f64, disc: f64) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_classified_and_no_request_is_lost() {
+    let _shared = TIMING.read().await;
     let seed = 11;
     let s = sim("instant", |c| {
         c.seed = seed;
@@ -148,7 +152,7 @@ async fn faults_are_classified_and_no_request_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_throughput_follows_littles_law() {
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     // The MeluXina report's stress scenario shape: 20 users, 100 ms think time.
     let s = sim("opt-125m-cpu", |_| {}).await;
     let r = bench(json!({
@@ -172,7 +176,7 @@ async fn closed_loop_throughput_follows_littles_law() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_poisson_arrivals_fit() {
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let s = sim("instant", |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("req.jsonl");
@@ -270,7 +274,7 @@ fn arrival_server() -> (String, Arrivals) {
 // delay the sends. Seen from the server, not from the client's own clock.
 #[tokio::test(flavor = "current_thread")]
 async fn requests_go_out_on_time_while_the_runtime_is_busy() {
-    let _t = TIMING.lock().await;
+    let _t = TIMING.write().await;
     let (url, seen) = arrival_server();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("r.jsonl");
@@ -317,7 +321,7 @@ async fn requests_go_out_on_time_while_the_runtime_is_busy() {
 // still run, and every request is still sent, answered and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overloaded_pacer_gives_up_real_time_and_loses_nothing() {
-    let _t = TIMING.lock().await;
+    let _t = TIMING.write().await;
     let (url, seen) = arrival_server();
     let n = 20_000u64;
     let r = bench(json!({
@@ -349,6 +353,7 @@ fn hist_from(values: impl Iterator<Item = u64>) -> hdrhistogram::Histogram<u64> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_equals_one_run_over_both() {
+    let _shared = TIMING.read().await;
     let s = sim("opt-125m-cpu", |c| c.profile.step_base_ms = 0.3).await;
     let dir = tempfile::tempdir().unwrap();
     let mut reports = Vec::new();
@@ -398,6 +403,7 @@ async fn merge_equals_one_run_over_both() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_gives_partial_results() {
+    let _shared = TIMING.read().await;
     let s = sim("opt-125m-cpu", |_| {}).await;
     let (tx, rx) = watch::channel(None);
     let spec = loadgen::ValidSpec::from_json(json!({
@@ -419,6 +425,7 @@ async fn stop_gives_partial_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apis_urls_and_progress() {
+    let _shared = TIMING.read().await;
     let a = sim("instant", |_| {}).await;
     let b = sim("instant", |_| {}).await;
     let r = bench(json!({
@@ -505,6 +512,7 @@ fn bad_specs_name_the_field() {
 
 #[tokio::test]
 async fn unreadable_dataset_is_a_spec_error() {
+    let _shared = TIMING.read().await;
     let (_tx, rx) = watch::channel(None);
     // Checked before the server is asked anything (no model given here).
     let spec = loadgen::ValidSpec::from_json(json!({
@@ -533,7 +541,7 @@ fn dead_url() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_users_back_off_from_a_dead_server_and_the_run_stops_early() {
     // Load beside the timing tests would skew them.
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let started = std::time::Instant::now();
     let r = bench(json!({
         "target": {"url": dead_url(), "model": "m"},
@@ -557,7 +565,7 @@ async fn closed_loop_users_back_off_from_a_dead_server_and_the_run_stops_early()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_loop_keeps_its_schedule_against_a_dead_server_then_stops() {
     // Load beside the timing tests would skew them.
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let r = bench(json!({
         "target": {"url": dead_url(), "model": "m"},
         "workload": {"pattern": "open-loop", "rate": 200, "arrival": "constant", "duration_s": 30, "unreachable_s": 1},
@@ -574,7 +582,7 @@ async fn the_open_loop_keeps_its_schedule_against_a_dead_server_then_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_going_runs_on_against_an_unreachable_server() {
     // Load beside the timing tests would skew them.
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let started = std::time::Instant::now();
     let r = bench(json!({
         "target": {"url": dead_url(), "model": "m"},
@@ -588,7 +596,7 @@ async fn keep_going_runs_on_against_an_unreachable_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_gone_mid_run_ends_it_early_with_every_request_counted() {
     // Load beside the timing tests would skew them.
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let mut s = sim("instant", |_| {}).await;
     let spec = loadgen::ValidSpec::from_json(json!({
         "target": {"url": s.url(), "timeout_s": 5},
@@ -609,7 +617,7 @@ async fn a_server_gone_mid_run_ends_it_early_with_every_request_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_cut_short_are_short_outputs_kept_out_of_tpot() {
-    let _g = TIMING.lock().await;
+    let _g = TIMING.write().await;
     let mut s = sim("opt-125m-cpu", |_| {}).await;
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("r.jsonl");

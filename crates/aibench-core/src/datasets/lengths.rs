@@ -1,6 +1,7 @@
 //! Lengths of synthetic prompts and outputs: a fixed number, or a seeded
 //! draw from a distribution (`{dist = "lognormal", mean = 300, stdev = 200}`).
 
+use crate::typed::FieldError;
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, LogNormal, Normal};
 use serde::{Deserialize, Serialize};
@@ -57,43 +58,46 @@ impl<'de> Deserialize<'de> for Length {
 
 impl Length {
     /// Checks the parameters; `field` names the length in messages.
-    pub fn validate(&self, field: &str) -> Result<(), String> {
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
         let d = match self {
-            Length::Fixed(0) => return Err(format!("{field}: expected a positive integer, got 0")),
+            Length::Fixed(0) => return Err(FieldError::new(field, "expected a positive integer, got 0")),
             Length::Fixed(_) => return Ok(()),
             Length::Dist(d) => d,
         };
         let need = |what: &str, v: Option<f64>| {
-            v.ok_or_else(|| format!("{field}.{what}: required for dist = \"{}\"", d.name()))
+            v.ok_or_else(|| FieldError::new(format!("{field}.{what}"), format!("required for dist = \"{}\"", d.name())))
         };
         if d.min == Some(0) {
-            return Err(format!("{field}.min: expected a positive integer, got 0"));
+            return Err(FieldError::new(format!("{field}.min"), "expected a positive integer, got 0"));
         }
         if let (Some(a), Some(b)) = (d.min, d.max)
             && a > b
         {
-            return Err(format!("{field}: min ({a}) is above max ({b})"));
+            return Err(FieldError::new(field, format!("min ({a}) is above max ({b})")));
         }
         match d.dist {
             DistKind::Fixed => {
                 let m = need("mean", d.mean)?;
                 if !(m >= 1.0 && m.is_finite()) {
-                    return Err(format!("{field}.mean: expected at least 1, got {m}"));
+                    return Err(FieldError::new(format!("{field}.mean"), format!("expected at least 1, got {m}")));
                 }
             }
             DistKind::Uniform => {
                 if d.min.is_none() || d.max.is_none() {
-                    return Err(format!("{field}: dist = \"uniform\" needs min and max"));
+                    return Err(FieldError::new(field, "dist = \"uniform\" needs min and max"));
                 }
             }
             DistKind::Normal | DistKind::Lognormal => {
                 let m = need("mean", d.mean)?;
                 let s = need("stdev", d.stdev)?;
                 if !(m >= 1.0 && m.is_finite()) {
-                    return Err(format!("{field}.mean: expected at least 1, got {m}"));
+                    return Err(FieldError::new(format!("{field}.mean"), format!("expected at least 1, got {m}")));
                 }
                 if !(s >= 0.0 && s.is_finite()) {
-                    return Err(format!("{field}.stdev: expected a non-negative number, got {s}"));
+                    return Err(FieldError::new(
+                        format!("{field}.stdev"),
+                        format!("expected a non-negative number, got {s}"),
+                    ));
                 }
             }
         }
@@ -185,9 +189,11 @@ mod tests {
     #[test]
     fn bad_parameters_name_the_field() {
         let e = parse(serde_json::json!({"dist": "normal", "mean": 10})).validate("dataset.prompt_tokens");
-        assert_eq!(e.unwrap_err(), "dataset.prompt_tokens.stdev: required for dist = \"normal\"");
+        let e = e.unwrap_err();
+        assert_eq!(e.field, "dataset.prompt_tokens.stdev");
+        assert_eq!(e.to_string(), "dataset.prompt_tokens.stdev: required for dist = \"normal\"");
         let e = parse(serde_json::json!({"dist": "uniform", "min": 9, "max": 3})).validate("x");
-        assert_eq!(e.unwrap_err(), "x: min (9) is above max (3)");
+        assert_eq!(e.unwrap_err().to_string(), "x: min (9) is above max (3)");
         assert!(serde_json::from_value::<Length>(serde_json::json!({"dist": "zipf"})).is_err());
         assert!(serde_json::from_value::<Length>(serde_json::json!("many")).is_err());
     }

@@ -52,14 +52,14 @@ pub const COMMON_KEYS: [&str; 6] =
     ["max_prompt_tokens", "max_output_tokens", "sample", "shuffle", "seed", "on_bad_line"];
 
 impl Common {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::typed::FieldError> {
         for (f, v) in [
             ("dataset.max_prompt_tokens", self.max_prompt_tokens),
             ("dataset.max_output_tokens", self.max_output_tokens),
             ("dataset.sample", self.sample),
         ] {
             if v == Some(0) {
-                return Err(format!("{f}: expected a positive integer, got 0"));
+                return Err(crate::typed::FieldError::new(f, "expected a positive integer, got 0"));
             }
         }
         Ok(())

@@ -1126,7 +1126,7 @@ impl Dataset {
     /// run's to find (see [`Dataset::check_file`]).
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(c) = self.common() {
-            c.validate().map_err(located)?;
+            c.validate()?;
         }
         let out_zero = |o: u64| {
             if o == 0 {
@@ -1144,8 +1144,8 @@ impl Dataset {
                 prefix_groups,
                 ..
             }) => {
-                prompt_tokens.validate("dataset.prompt_tokens").map_err(located)?;
-                output_tokens.validate("dataset.output_tokens").map_err(located)?;
+                prompt_tokens.validate("dataset.prompt_tokens")?;
+                output_tokens.validate("dataset.output_tokens")?;
                 if !(0.0..1.0).contains(spread) {
                     return Err(FieldError::new(
                         "dataset.spread",
