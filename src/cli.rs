@@ -82,6 +82,12 @@ pub enum Command {
     /// (internal) Run a client spec inside a job and write its result.
     #[command(hide = true)]
     JobClient { spec: String, out: String },
+    /// Print a completion script for a shell: `aibench completions bash > /etc/bash_completion.d/aibench`,
+    /// or `source <(aibench completions bash)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Write the LuaLS type stubs and a .luarc.json for script authors.
     Types {
         /// Folder to write into (stubs go to DIR/types, settings to DIR/.luarc.json).
@@ -626,6 +632,18 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::JobAgent { spec, command } => {
             let cmd: Vec<String> = command.into_iter().skip_while(|a| a == "--").collect();
             crate::agent::run(std::path::Path::new(&spec), cmd).await.clamp(0, 255) as u8
+        }
+        Command::Completions { shell } => {
+            // The internal (hidden) commands are not offered.
+            let full = <Cli as clap::CommandFactory>::command();
+            let mut cmd = clap::Command::new("aibench")
+                .version(env!("CARGO_PKG_VERSION"))
+                .args(full.get_arguments().cloned())
+                .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "aibench", &mut out);
+            aibench_core::print_line(String::from_utf8_lossy(&out).trim_end());
+            0
         }
         Command::Types { out } => match aibench_lua::types::write(std::path::Path::new(&out)) {
             Ok(written) => {

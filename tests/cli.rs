@@ -260,6 +260,17 @@ fn server_and_services_commands() {
     assert!(text(&o.stderr).contains("no server with id 'nope'"));
     let o = aibench(&["client", "run", "--recipe", "vllm-simple-test", "--executor", "slrum"]);
     assert!(text(&o.stderr).contains("unknown executor 'slrum' (did you mean 'slurm'?)"), "{}", text(&o.stderr));
+    // A bad flag value exits 2, as the README's table says (issue 23).
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let o = aibench(&["server", "run", "--recipe", "vllm-sim", "--set", "orchestration.resources.cpus=4"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--set orchestration.resources.cpus=4: unknown field 'cpus'"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = aibench(&["server", "run", "--recipe", "vllm-sim", "--set", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
 
 #[test]
@@ -476,4 +487,28 @@ fn sim_setting_errors_name_the_flag() {
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.starts_with("aibench sim: --profile: cannot read '/no/such/profile.yaml'"), "{err}");
+}
+
+#[test]
+fn completions_for_each_shell_know_the_commands_and_flags() {
+    let o = aibench(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let bash = text(&o.stdout);
+    for word in ["aibench", "client", "monitor", "--recipe", "--executor", "completions"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(!bash.contains("job-agent"), "internal commands are not offered");
+    // The script is valid bash.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aibench.bash");
+    std::fs::write(&path, &o.stdout).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+    assert!(check.status.success(), "bash -n: {}", text(&check.stderr));
+    let fish = aibench(&["completions", "fish"]);
+    assert!(text(&fish.stdout).contains("complete -c aibench"), "{}", text(&fish.stdout));
+    let zsh = aibench(&["completions", "zsh"]);
+    assert!(text(&zsh.stdout).starts_with("#compdef aibench"), "{}", text(&zsh.stdout));
+    let bad = aibench(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("invalid value 'tcsh'"), "{}", text(&bad.stderr));
 }

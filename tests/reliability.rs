@@ -417,14 +417,26 @@ fn bad_flags_get_one_line_naming_the_flag_and_exit_2() {
 fn recipe_mistakes_name_the_file_and_field_without_a_traceback() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
+    // A --set typo is a bad flag value (exit 2) and names the --set, not the
+    // stock file it did not come from (issue 23).
     let o = run(h, &["client", "run", "--recipe", "vllm-simple-test", "--set", "workload.concurent_users=3"]);
     let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.starts_with("aibench client: stock:clients/vllm-simple-test.yaml: workload.concurent_users: unknown field 'concurent_users' (did you mean 'concurrent_users'?)"),
+        err.starts_with("aibench client: --set workload.concurent_users=3: unknown field 'concurent_users' (did you mean 'concurrent_users'?)"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+    // The same mistake in the recipe file names the file and the field.
+    std::fs::write(
+        h.join("typo.yaml"),
+        "name: typo\nservice_name: vllm\nworkload: {pattern: closed-loop, concurent_users: 3, duration_seconds: 1}\n",
+    )
+    .unwrap();
+    let o = run(h, &["client", "run", "--recipe", h.join("typo.yaml").to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("typo.yaml: workload.concurent_users: unknown field 'concurent_users'"), "{err}");
     // Values only the job-script renderer checks name the recipe's field too.
     std::fs::write(
         h.join("bad.yaml"),

@@ -398,7 +398,7 @@ function commands.monitor(o)
       print(string.format("monitor %s  %s  job %s %s", st.monitor.instance_id, st.monitor.client.url, st.monitor.job_id, st.monitor.state))
       local rows = { { "TARGET", "JOB", "HEALTH", "LAST SCRAPE", "ERROR" } }
       for _, tg in ipairs(st.targets) do
-        rows[#rows + 1] = { tg.scrapeUrl, tg.labels.job or "-", tg.health, tg.lastScrape or "-", tg.lastError ~= "" and tg.lastError or "-" }
+        rows[#rows + 1] = { tg.scrapeUrl, tg.labels.job or "-", tg.health, monitor.scrape_time(tg), tg.lastError ~= "" and tg.lastError or "-" }
       end
       print(columns(rows))
       local firing = 0
@@ -587,6 +587,9 @@ function M.main(command, opts)
   local ok, res = xpcall(f, function(e)
     if getmetatable(e) == CliError then
       return e
+    end
+    if util.is_usage_error(e) then
+      return setmetatable({ message = e.message, code = 2 }, CliError)
     end
     -- Errors raised without a source position are messages for the user
     -- (bad recipe, bad flag, a spec a native function refused, which comes

@@ -122,11 +122,28 @@ function M.spec(r, urls)
   }
 end
 
+--- The `--set key.path=value` argument that set a spec field (a spec's
+--- workload, dataset, target and slo fields are the recipe's), and whether
+--- it set exactly that field.
+local function set_for(field, sets)
+  for _, s in ipairs(sets or {}) do
+    local path = type(s) == "string" and s:match("^([^=]+)=")
+    if path and (field == path or field:sub(1, #path + 1) == path .. "." or field:sub(1, #path + 1) == path .. "[") then
+      return s, field == path
+    end
+  end
+end
+
 --- A spec (table or JSON text) as a validated spec (bench.spec), or an
---- error naming the file (the recipe, the job's spec.json) and the field.
-local function validate(spec, file)
+--- error naming the file (the recipe, the job's spec.json) and the field;
+--- a field a `--set` gave is that flag's error (usage, exit 2).
+local function validate(spec, file, sets)
   local s, err = bench.spec(spec)
   if not s then
+    local set, exact = set_for(err.field or "", sets)
+    if set then
+      util.usage_error("--set " .. set .. ": " .. (exact and "" or (err.field .. ": ")) .. err.message)
+    end
     error(file .. ": " .. (err.field and (err.field .. ": ") or "") .. err.message, 0)
   end
   return s
@@ -279,7 +296,7 @@ function M.run(o)
     return nil, xerr
   end
   -- The recipe's mistakes first, before looking for a server.
-  validate(M.spec(r, { o.url or "http://localhost:1" }), file)
+  validate(M.spec(r, { o.url or "http://localhost:1" }), file, o.set)
   local urls, err = M.targets(r, o.url)
   if not urls then
     return nil, err

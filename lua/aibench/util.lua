@@ -112,4 +112,23 @@ function M.age(iso)
   return string.format("%.1fh", s / 3600)
 end
 
+local UsageError = {
+  __tostring = function(e)
+    return e.message
+  end,
+}
+
+--- Raises a usage error: a bad flag or flag value (an unknown executor, a
+--- `--set` that does not parse or names no field). The command line exits 2
+--- with `message`; a script sees an error whose text is the message.
+---@param message string
+function M.usage_error(message)
+  error(setmetatable({ kind = "usage", message = message, code = 2 }, UsageError), 0)
+end
+
+--- True for an error raised by M.usage_error.
+function M.is_usage_error(e)
+  return getmetatable(e) == UsageError
+end
+
 return M

@@ -142,4 +142,26 @@ t.case("table overrides: values are not read as YAML; paths are checked", functi
   t.raises("recipe overrides: expected \"key.path=value\" strings in the list, got", recipe.load, "server", "vllm-sim", { set = { 4 } })
 end)
 
+t.case("issue 23: a target not yet scraped says so; a running job's accounting is not final", function()
+  local monitor = require("aibench.monitor")
+  t.eq(monitor.scrape_time({ lastScrape = "0001-01-01T00:00:00Z" }), "not scraped yet")
+  t.eq(monitor.scrape_time({}), "not scraped yet")
+  t.eq(monitor.scrape_time({ lastScrape = "2026-12-07T18:00:01.5Z" }), "2026-12-07T18:00:01.5Z")
+  local format = require("aibench.report.format")
+  local function accounting_line(states)
+    local jobs = {}
+    for i, st in ipairs(states) do
+      jobs[i] = { job_id = tostring(40 + i), state = st }
+    end
+    local rec = { hpc = { accounting = { jobs = jobs, node_hours = 0.1, gpu_hours = 0, cpu_hours = 0.2, cpu_used_hours = 0, peak_rss_mb = 0 } } }
+    for _, row in ipairs(format.hpc_lines(rec)) do
+      if row[1] == "accounting" then
+        return row[2]
+      end
+    end
+  end
+  t.eq(accounting_line({ "COMPLETED", "RUNNING" }), "running: not final (job 42 still runs when the result was saved)")
+  t.contains(accounting_line({ "COMPLETED", "CANCELLED" }), "peak memory 0 MiB")
+end)
+
 t.run()

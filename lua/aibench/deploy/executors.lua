@@ -10,7 +10,7 @@ M.executors = { ["local"] = require("aibench.local"), slurm = require("aibench.s
 function M.executor(name)
   local ex = M.executors[name]
   if not ex then
-    error(string.format("unknown executor '%s'%s; expected local or slurm", tostring(name), util.did_you_mean(tostring(name), { "local", "slurm" })), 0)
+    util.usage_error(string.format("unknown executor '%s'%s; expected local or slurm", tostring(name), util.did_you_mean(tostring(name), { "local", "slurm" })))
   end
   return ex
 end

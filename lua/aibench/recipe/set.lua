@@ -22,7 +22,7 @@ end
 function M.parse_set(s)
   local path, value = s:match("^([%w_%.%-%[%]]+)=(.*)$")
   if not path then
-    error(string.format("--set %s: expected key.path=value", s), 0)
+    util.usage_error(string.format("--set %s: expected key.path=value", s))
   end
   local v = yaml.decode(value)
   if v == nil or (type(v) == "table" and not json.is_array(v) and next(v) == nil and value ~= "{}") then
@@ -80,7 +80,12 @@ function M.apply_sets(kind, doc, sets)
       local field = parent.fields[parts[i]]
       if not field then
         local prefix = table.concat(parts, ".", 1, i - 1)
-        error(string.format("%s: unknown field '%s'%s%s", what, parts[i], prefix ~= "" and (" in " .. prefix) or "", util.did_you_mean(tostring(parts[i]), check.keys_of(parent.fields))), 0)
+        local msg = string.format("%s: unknown field '%s'%s%s", what, parts[i], prefix ~= "" and (" in " .. prefix) or "", util.did_you_mean(tostring(parts[i]), check.keys_of(parent.fields)))
+        -- A --set typo is a bad flag value; a script's override is its own error.
+        if o.set then
+          util.usage_error(msg)
+        end
+        error(msg, 0)
       end
       parent = field
     end

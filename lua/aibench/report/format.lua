@@ -304,7 +304,17 @@ function M.hpc_lines(rec)
     out[#out + 1] = { "client job " .. ct.job_id, M.timeline_text(ct):gsub("^first serve", "done") }
   end
   local a = M.present(h.accounting) and h.accounting or nil
-  if a then
+  local running = {}
+  for _, j in ipairs(a and M.present(a.jobs) and a.jobs or {}) do
+    if type(j) == "table" and type(j.state) == "string" and not require("aibench.deploy.executors").is_final(j.state) then
+      running[#running + 1] = j.job_id
+    end
+  end
+  if a and #running > 0 then
+    -- sacct's usage of a job still running is not its usage: no figures.
+    out[#out + 1] = { "accounting", string.format("running: not final (job%s %s still %s when the result was saved)",
+      #running == 1 and "" or "s", table.concat(running, ", "), #running == 1 and "runs" or "run") }
+  elseif a then
     out[#out + 1] = { "accounting", string.format("%d SLURM job%s: %s node-hours, %s GPU-hours, %s CPU-hours allocated (%s used), peak memory %s MiB%s",
       #a.jobs, #a.jobs == 1 and "" or "s", num(a.node_hours, 4), num(a.gpu_hours, 4), num(a.cpu_hours, 4), num(a.cpu_used_hours, 4), num(a.peak_rss_mb, 0),
       M.present(a.energy_j) and string.format(", energy %s kJ", num(a.energy_j / 1000, 2)) or "") }
