@@ -192,6 +192,9 @@ pub enum ClientCmd {
         /// result in its job folder.
         #[arg(long)]
         detach: bool,
+        /// Print the metric definitions (TTFT, TPOT, ITL, E2E) after the summary.
+        #[arg(long)]
+        explain: bool,
     },
     /// Client jobs (on an executor).
     List {
@@ -291,6 +294,9 @@ pub struct ReportArgs {
     /// Write the terminal or Markdown report here instead of stdout.
     #[arg(long)]
     pub out: Option<String>,
+    /// Print the metric definitions (TTFT, TPOT, ITL, E2E, as vLLM's benchmark defines them) after the summary.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -298,6 +304,9 @@ pub struct BenchArgs {
     /// Server base URL (repeat for several instances: round-robin).
     #[arg(long, required = true)]
     pub url: Vec<String>,
+    /// Print the metric definitions (TTFT, TPOT, ITL, E2E, as vLLM's benchmark defines them) after the summary.
+    #[arg(long)]
+    pub explain: bool,
     /// openai-completions, openai-chat, ollama-generate, ollama-chat or http.
     #[arg(long, default_value = "openai-completions")]
     pub api: String,

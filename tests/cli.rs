@@ -190,7 +190,11 @@ fn bench_command_prints_a_summary_and_writes_json() {
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert!(stdout.contains("20 total"), "{stdout}");
     assert!(stdout.contains("Little's law"), "{stdout}");
-    assert!(stdout.contains("TTFT: request sent -> first streamed chunk with content"));
+    // Issue 23: the definitions are one line unless asked for (--explain).
+    assert!(!stdout.contains("TTFT: request sent"), "{stdout}");
+    assert!(stdout.contains("--explain prints the definitions"), "{stdout}");
+    let explained = aibench(&["bench", "--url", &sim.url, "--users", "1", "--requests", "2", "--explain"]);
+    assert!(text(&explained.stdout).contains("TTFT: request sent -> first streamed chunk with content"));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(r["schema"], "aibench.bench/2");
     assert_eq!(r["successes"], 20);
@@ -511,4 +515,21 @@ fn completions_for_each_shell_know_the_commands_and_flags() {
     let bad = aibench(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("invalid value 'tcsh'"), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn client_recipes_show_how_long_each_runs_and_whole_first_sentences() {
+    let o = aibench(&["client", "recipes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.lines().next().unwrap_or("").contains("LENGTH"), "{out}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
+    assert!(line("vllm-simple-test ").contains("120 s"), "{out}");
+    assert!(line("vllm-high-throughput-test").contains("5000 requests"), "{out}");
+    assert!(line("vllm-trace-replay").contains("the trace"), "{out}");
+    // The first sentence whole, not cut at 70 characters.
+    assert!(
+        line("vllm-simple-test ").contains("50-token prompts, 20-token outputs, 500 ms think time, 2 minutes."),
+        "{out}"
+    );
 }

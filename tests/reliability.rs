@@ -423,7 +423,7 @@ fn recipe_mistakes_name_the_file_and_field_without_a_traceback() {
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.starts_with("aibench client: --set workload.concurent_users=3: unknown field 'concurent_users' (did you mean 'concurrent_users'?)"),
+        err.starts_with("aibench client: --set workload.concurent_users=3: workload.concurent_users: unknown field 'concurent_users' (did you mean 'concurrent_users'?)"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -194,7 +194,7 @@ function commands.bench(o)
       code = 1
     end
   end
-  local ok, summary = pcall(report.summary, r)
+  local ok, summary = pcall(report.summary, r, { definitions = o.explain or nil })
   if ok and o.json == "-" then
     -- Standard output holds the JSON for a script; the summary goes aside.
     io.stderr:write(summary, "\n")
@@ -213,16 +213,54 @@ end
 
 local columns = report.columns
 
+--- A recipe description for one line of a table: its first sentence, cut
+--- at a word (with "...") only past `width` characters.
+local function short_description(desc, width)
+  desc = (desc or ""):gsub("%s+", " "):gsub("^ ", "")
+  local first = desc:match("^(.-%.) ") or desc
+  if #first <= width then
+    return first
+  end
+  local cut = first:sub(1, width - 3):match("^(.*) ") or first:sub(1, width - 3)
+  return cut .. "..."
+end
+
+--- How long a client recipe runs, in a few words: its duration, its
+--- request count, or a trace's own length.
+local function planned_length(doc)
+  local w = type(doc) == "table" and type(doc.workload) == "table" and doc.workload or {}
+  local d = w.duration_s or w.duration_seconds
+  if w.pattern == "trace" then
+    return "the trace" .. (d and string.format(" (at most %s s)", d) or "")
+  end
+  local users = w.users or w.concurrent_users
+  local n = w.total_requests or w.total_sessions or (w.requests_per_user and users and w.requests_per_user * users)
+  local parts = {}
+  if d then
+    parts[#parts + 1] = d .. " s"
+  end
+  if n then
+    parts[#parts + 1] = n .. (w.total_sessions and " sessions" or " requests")
+  elseif w.requests_per_user then
+    parts[#parts + 1] = w.requests_per_user .. " per user"
+  end
+  return #parts > 0 and table.concat(parts, ", ") or "-"
+end
+
 local function recipes_table(kind)
-  local rows = { { "NAME", "SERVICE", "SOURCE", "DESCRIPTION" } }
+  local head = { "NAME", "SERVICE", "SOURCE", "DESCRIPTION" }
+  if kind == "client" then
+    table.insert(head, 4, "LENGTH")
+  end
+  local rows = { head }
   for _, r in ipairs(recipe.list(kind)) do
     local ok, doc = pcall(recipe.load, kind, r.source == "stock" and r.name or r.file)
-    local desc = ok and doc.description or ("(invalid: " .. tostring(doc):match("[^\n]*") .. ")")
-    desc = (desc or ""):gsub("%s+", " ")
-    if #desc > 70 then
-      desc = desc:sub(1, 67) .. "..."
+    local desc = ok and short_description(doc.description, 200) or ("(invalid: " .. tostring(doc):match("[^\n]*") .. ")")
+    local row = { r.name, ok and (doc.service_name or "-") or "-", r.source == "stock" and "stock" or r.file, desc }
+    if kind == "client" then
+      table.insert(row, 4, ok and planned_length(doc) or "-")
     end
-    rows[#rows + 1] = { r.name, ok and (doc.service_name or "-") or "-", r.source == "stock" and "stock" or r.file, desc }
+    rows[#rows + 1] = row
   end
   print(columns(rows))
   return 0
@@ -344,7 +382,8 @@ function commands.client(o)
       if #saved > 1 then
         print(string.format("== run %d of %d", i, #saved))
       end
-      scenario.print(rec, { definitions = i == #saved })
+      -- The definitions once, after the last run, when asked; else a pointer.
+      scenario.print(rec, { definitions = i == #saved and (o.explain or nil) or false })
       local c = M.outcome("client run", rec.bench)
       if c == 0 and rec.rescued then
         c = 1
@@ -494,7 +533,7 @@ function commands.report(o)
       end
     end
   end
-  local opts = { compare = o.compare, threshold = threshold }
+  local opts = { compare = o.compare, threshold = threshold, explain = o.explain }
   if o.compare and #records < 2 then
     M.fail("--compare needs two or more results", 2)
   end

@@ -123,13 +123,12 @@ function M.spec(r, urls)
 end
 
 --- The `--set key.path=value` argument that set a spec field (a spec's
---- workload, dataset, target and slo fields are the recipe's), and whether
---- it set exactly that field.
+--- workload, dataset, target and slo fields are the recipe's), if any.
 local function set_for(field, sets)
   for _, s in ipairs(sets or {}) do
     local path = type(s) == "string" and s:match("^([^=]+)=")
     if path and (field == path or field:sub(1, #path + 1) == path .. "." or field:sub(1, #path + 1) == path .. "[") then
-      return s, field == path
+      return s
     end
   end
 end
@@ -140,9 +139,9 @@ end
 local function validate(spec, file, sets)
   local s, err = bench.spec(spec)
   if not s then
-    local set, exact = set_for(err.field or "", sets)
+    local set = set_for(err.field or "", sets)
     if set then
-      util.usage_error("--set " .. set .. ": " .. (exact and "" or (err.field .. ": ")) .. err.message)
+      util.usage_error("--set " .. set .. ": " .. err.field .. ": " .. err.message)
     end
     error(file .. ": " .. (err.field and (err.field .. ": ") or "") .. err.message, 0)
   end
@@ -289,6 +288,7 @@ end
 --- returns their metas at once (their results stay in their job folders).
 ---@param o {recipe: string, runs?: integer, executor?: string, set?: string[], url?: string, out_dir?: string, progress?: boolean, detach?: boolean}
 function M.run(o)
+  o = util.recipe_options(o, "client.run")
   local r, file = recipe.load("client", o.recipe, { set = o.set })
   local executor = deploy.executor_name(r, o.executor)
   local _, xerr = deploy.ready_executor(executor)

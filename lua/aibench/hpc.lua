@@ -19,8 +19,19 @@ local function field(t, k)
   return util.present(v) and v or nil
 end
 
+local my_name
+--- This user's name ($USER, $LOGNAME, else `id -un`: a batch job's
+--- environment may have neither), so their own jobs are named, not
+--- pseudonymised.
 local function me()
-  return env.get("USER") or env.get("LOGNAME") or ""
+  if not my_name then
+    my_name = env.get("USER") or env.get("LOGNAME")
+    if not my_name or my_name == "" then
+      local ok, r = pcall(require("aibench.proc").run, { "id", "-un" }, { timeout_s = 5 })
+      my_name = ok and r and r.code == 0 and (r.stdout or ""):match("^%s*(%S+)") or ""
+    end
+  end
+  return my_name
 end
 
 --- The steps of a deployment as a timeline: the agent's record (in the
@@ -150,6 +161,37 @@ local function ids_of(instances)
   return ids
 end
 
+--- `ids` and every other SLURM job this user runs through aibench: the jobs
+--- in aibench's job folders (servers, monitors, clients) and the registry's
+--- instances. Those are the user's own doing, not another job sharing the
+--- node: only jobs outside them count as sharing.
+function M.own_jobs(ids)
+  local own, seen = {}, {}
+  local function add(id)
+    if type(id) == "string" and id ~= "" and not seen[id] then
+      seen[id] = true
+      own[#own + 1] = id
+    end
+  end
+  for _, id in ipairs(ids or {}) do
+    add(id)
+  end
+  local ok, metas = pcall(require("aibench.deploy.store").all)
+  for _, m in ipairs(ok and metas or {}) do
+    if m.executor == "slurm" then
+      add(m.job_id)
+    end
+  end
+  for _, service in ipairs(registry.services() or {}) do
+    for _, i in ipairs(registry.list(service) or {}) do
+      if i.executor == "slurm" then
+        add(i.job_id)
+      end
+    end
+  end
+  return own
+end
+
 local function slurm_only(instances)
   local out = {}
   for _, i in ipairs(instances) do
@@ -176,7 +218,7 @@ function M.start(service, urls, client_job_ids)
   for _, j in ipairs(client_job_ids or {}) do
     own[#own + 1] = j
   end
-  local okn, node_start = pcall(M.node_sharing, slurm_only(instances), own, warnings)
+  local okn, node_start = pcall(M.node_sharing, slurm_only(instances), M.own_jobs(own), warnings)
   if not okn then
     warnings[#warnings + 1] = "node sharing at the start: " .. message(node_start)
     node_start = { nodes = {}, other_jobs = 0 }
@@ -340,7 +382,7 @@ local function collect(o, out, warnings)
     end
   end
   out.client_timelines = client_tl
-  local node_end = M.node_sharing(slurm_only(instances), ids, warnings)
+  local node_end = M.node_sharing(slurm_only(instances), M.own_jobs(ids), warnings)
   local node_start = st and st.node_start or { nodes = {}, other_jobs = 0 }
   out.node_sharing = { start = node_start, ["end"] = node_end }
   out.other_jobs = math.max(node_start.other_jobs or 0, node_end.other_jobs)

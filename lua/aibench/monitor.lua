@@ -27,6 +27,7 @@ M.queries, M.kind_of = require("aibench.metricsets").queries, require("aibench.m
 --- "interrupted"); `detach` returns right after submitting.
 ---@param o {recipe: string, executor?: string, set?: string[], timeout_s?: number, quiet?: boolean, detach?: boolean}
 function M.start(o)
+  o = util.recipe_options(o, "monitor.start")
   local r, file = recipe.load("monitor", o.recipe, { set = o.set })
   for i, tg in ipairs(r.targets) do
     if not registry.list(tg.service) then

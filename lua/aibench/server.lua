@@ -7,6 +7,7 @@ local json = require("aibench.json")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
 
+local util = require("aibench.util")
 local M = {}
 
 local function ports_of(service)
@@ -92,6 +93,7 @@ end
 ---@return table? deployments
 ---@return table? err
 function M.run(o)
+  o = util.recipe_options(o, "server.run")
   local r, file = recipe.load("server", o.recipe, { set = o.set })
   local executor = deploy.executor_name(r, o.executor)
   local ex = deploy.executor(executor)

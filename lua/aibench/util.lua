@@ -112,6 +112,25 @@ function M.age(iso)
   return string.format("%.1fh", s / 3600)
 end
 
+--- The options table of a manager call (`server.run`, `client.run`,
+--- `monitor.start`): a table as it is, or a recipe name given alone as
+--- `{recipe = name}`; anything else raises saying what is expected.
+---@param o any
+---@param func string the call, for the message
+---@return table
+function M.recipe_options(o, func)
+  if type(o) == "string" then
+    return { recipe = o }
+  end
+  if type(o) ~= "table" then
+    error(string.format('%s: expected a recipe name or an options table like {recipe = "vllm-sim"}, got %s', func, o == nil and "nothing" or type(o)), 2)
+  end
+  if type(o.recipe) ~= "string" then
+    error(string.format('%s: expected a recipe name in the options (recipe = "vllm-sim"), got %s', func, o.recipe == nil and "none" or type(o.recipe)), 2)
+  end
+  return o
+end
+
 local UsageError = {
   __tostring = function(e)
     return e.message

@@ -134,6 +134,22 @@ t.case("a hung sacct and squeue are stopped at AIBENCH_SLURM_TIMEOUT_S", functio
   t.eq(h2.other_jobs, 1)
 end)
 
+t.case("issue 23: the user's own aibench jobs on the node (a monitor) do not make it shared", function()
+  local deploy = require("aibench.deploy")
+  -- Job 77 (the fake squeue's only other job) is, here, this user's monitor.
+  local dir = deploy.new_job_dir("mon")
+  deploy.write_meta(dir, { kind = "monitor", recipe = "vllm-monitor", executor = "slurm", job_id = "77", dir = dir, instance_id = "m1" })
+  local h = collect("ok", "n1")
+  t.eq(h.other_jobs, 0)
+  t.eq(h.shared_node, false)
+  t.eq(#h.node_sharing["end"].nodes[1].other_jobs, 0)
+  fs.remove(dir, { recursive = true })
+  -- Without it, job 77 is another job: the node is shared.
+  local h2 = collect("ok", "n1")
+  t.eq(h2.other_jobs, 1)
+  t.eq(h2.shared_node, true)
+end)
+
 t.case("a failure inside the hpc section is a warning, never an error", function()
   local h = hpc.collect({ started = { instances = 5 }, job_ids = { "42" }, bench = BENCH })
   t.ok(type(h) == "table")

@@ -164,4 +164,17 @@ t.case("issue 23: a target not yet scraped says so; a running job's accounting i
   t.contains(accounting_line({ "COMPLETED", "CANCELLED" }), "peak memory 0 MiB")
 end)
 
+t.case("issue 23: a manager call with a recipe name alone, or with nothing, says what it expects", function()
+  local server = require("aibench.server")
+  local client = require("aibench.client")
+  local monitor = require("aibench.monitor")
+  t.raises('server.run: expected a recipe name or an options table like {recipe = "vllm-sim"}, got nothing', server.run)
+  t.raises("client.run: expected a recipe name or an options table", client.run, 42)
+  t.raises("monitor.start: expected a recipe name in the options", monitor.start, { executor = "local" })
+  -- A name alone is the recipe: the error is the recipe's, not a Lua index error.
+  local _, err = pcall(server.run, "no-such-recipe-here")
+  t.contains(tostring(err), "no-such-recipe-here")
+  t.ok(not tostring(err):find("attempt to index", 1, true), tostring(err))
+end)
+
 t.run()

@@ -495,6 +495,9 @@ function M.headline_rows(b)
   return rows
 end
 
+--- The one line that stands for the definitions where they are not printed.
+M.definitions_pointer = "TTFT, TPOT, ITL and E2E as vLLM's benchmark defines them: --explain prints the definitions (the HTML report has them too)"
+
 function M.definitions_text()
   local defs = {}
   for _, d in ipairs(M.definitions) do

@@ -10,7 +10,7 @@ local M = {}
 --- server, the result file): the text is passed through format.clean, so
 --- no control character in them reaches the terminal raw.
 ---@param r table a bench result
----@param opts? {definitions?: boolean, title?: string}
+---@param opts? {definitions?: boolean, title?: string} definitions: true prints them, false nothing, nil a one-line pointer
 ---@return string
 function M.summary(r, opts)
   opts = opts or {}
@@ -105,9 +105,12 @@ function M.summary(r, opts)
   for _, w in ipairs(f.warnings(r)) do
     add("warning: " .. w)
   end
-  if opts.definitions ~= false then
+  -- The definitions once, when asked (--explain); else one line saying where.
+  if opts.definitions == true then
     add("")
     add(f.definitions_text())
+  elseif opts.definitions == nil then
+    add(f.definitions_pointer)
   end
   return f.clean(table.concat(out, "\n"))
 end
@@ -176,7 +179,7 @@ function M.terminal(records, opts)
     out[#out + 1] = compare.compare_text(records, compare.compare(records, opts))
     out[#out + 1] = ""
   end
-  out[#out + 1] = f.definitions_text()
+  out[#out + 1] = opts.explain and f.definitions_text() or f.definitions_pointer
   return f.clean(table.concat(out, "\n"))
 end
 
