@@ -105,7 +105,8 @@ pub struct DeployArgs {
     /// local or slurm (default: the recipe's orchestration.executor, else local).
     #[arg(long)]
     pub executor: Option<String>,
-    /// Override a recipe field: --set workload.duration_seconds=10 (repeatable).
+    /// Override a recipe field (repeatable), e.g. --set orchestration.resources.time_limit=02:00:00;
+    /// `info NAME` shows a recipe's fields.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
 }

@@ -53,6 +53,10 @@ t.case("bench.spec: a bad spec is nil, err with the field apart from the message
   t.eq(e3.message, "missing field `workload`")
   local _, e4 = bench.spec("{not json")
   t.contains(e4.message, "the spec is not JSON")
+  -- Issue 23: a number in quotes is said in a user's words, not "expected u64".
+  local _, e5 = bench.spec({ target = { url = s.url }, workload = { pattern = "closed-loop", users = "4", total_requests = 1 } })
+  t.eq(e5.field, "workload.users")
+  t.eq(e5.message, 'invalid type: string "4", expected a whole number: write 4 without quotes')
 end)
 
 t.case("a raised field error gives its parts through aibench.error_info", function()

@@ -76,6 +76,9 @@ pub fn located(what: &str, path: &str, msg: &str) -> String {
 fn with_suggestion(msg: &str) -> String {
     // mlua's deserializer puts its own words first.
     let msg = msg.strip_prefix("deserialize error: ").unwrap_or(msg);
+    if msg.starts_with("invalid type: ") {
+        return plain_type(msg);
+    }
     let Some(kind) = ["unknown field", "unknown variant"].into_iter().find(|k| msg.starts_with(k)) else {
         return msg.to_string();
     };
@@ -87,6 +90,30 @@ fn with_suggestion(msg: &str) -> String {
     let expected =
         if candidates.is_empty() { String::new() } else { format!("; expected one of: {}", candidates.join(", ")) };
     format!("{kind} '{given}'{hint}{expected}")
+}
+
+/// serde's "invalid type: string \"4\", expected u64" in a user's words:
+/// the Rust type becomes what to write ("a whole number"), and a number
+/// given as a string says to drop the quotes.
+fn plain_type(msg: &str) -> String {
+    const WORDS: [(&str, &str); 9] = [
+        ("u8", "a whole number"),
+        ("u16", "a whole number"),
+        ("u32", "a whole number"),
+        ("u64", "a whole number"),
+        ("usize", "a whole number"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let Some((given, want)) = msg.split_once(", expected ") else { return msg.to_string() };
+    let Some((_, words)) = WORDS.iter().find(|(t, _)| *t == want) else { return msg.to_string() };
+    let quoted = given.strip_prefix("invalid type: string \"").and_then(|r| r.strip_suffix('"'));
+    match quoted {
+        Some(q) if q.trim().parse::<f64>().is_ok() => format!("{given}, expected {words}: write {q} without quotes"),
+        _ => format!("{given}, expected {words}"),
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +131,16 @@ mod tests {
         assert!(m.contains("did you mean 'poisson'"), "{m}");
         assert_eq!(
             with_suggestion("invalid type: string \"x\", expected u64"),
-            "invalid type: string \"x\", expected u64"
+            "invalid type: string \"x\", expected a whole number"
         );
+        assert_eq!(
+            with_suggestion("invalid type: string \"4\", expected u64"),
+            "invalid type: string \"4\", expected a whole number: write 4 without quotes"
+        );
+        assert_eq!(
+            with_suggestion("invalid type: floating point `2.5`, expected f64"),
+            "invalid type: floating point `2.5`, expected a number"
+        );
+        assert_eq!(with_suggestion("invalid type: map, expected a string"), "invalid type: map, expected a string");
     }
 }
