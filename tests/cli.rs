@@ -533,3 +533,46 @@ fn client_recipes_show_how_long_each_runs_and_whole_first_sentences() {
         "{out}"
     );
 }
+
+#[test]
+fn client_run_points_to_the_definitions_once_and_prints_them_when_asked() {
+    let sim = SimProcess::start("instant");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("results");
+    let args = |explain: bool| {
+        let mut a = vec![
+            "client",
+            "run",
+            "--recipe",
+            "vllm-simple-test",
+            "--url",
+            sim.url.as_str(),
+            "--set",
+            "workload.duration_seconds=1",
+            "--set",
+            "workload.think_time_ms=0",
+            "--runs",
+            "2",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        if explain {
+            a.push("--explain");
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |explain: bool| {
+        let a = args(explain);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        aibench(&refs)
+    };
+    let o = run(false);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert_eq!(stdout.matches("--explain prints the definitions").count(), 1, "{stdout}");
+    assert!(!stdout.contains("TTFT: request sent"), "{stdout}");
+    let o = run(true);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert_eq!(stdout.matches("TTFT: request sent").count(), 1, "{stdout}");
+}

@@ -382,8 +382,13 @@ function commands.client(o)
       if #saved > 1 then
         print(string.format("== run %d of %d", i, #saved))
       end
-      -- The definitions once, after the last run, when asked; else a pointer.
-      scenario.print(rec, { definitions = i == #saved and (o.explain or nil) or false })
+      -- After the last run: the definitions when asked (--explain), else a
+      -- one-line pointer; nothing after the others.
+      local definitions = false
+      if i == #saved then
+        definitions = o.explain and true or nil
+      end
+      scenario.print(rec, { definitions = definitions })
       local c = M.outcome("client run", rec.bench)
       if c == 0 and rec.rescued then
         c = 1
