@@ -126,7 +126,7 @@ end
 --- workload, dataset, target and slo fields are the recipe's), if any.
 local function set_for(field, sets)
   for _, s in ipairs(sets or {}) do
-    local path = type(s) == "string" and s:match("^([^=]+)=")
+    local path = recipe.set_field(s)
     if path and (field == path or field:sub(1, #path + 1) == path .. "." or field:sub(1, #path + 1) == path .. "[") then
       return s
     end

@@ -18,7 +18,7 @@ M.KINDS = find.KINDS
 M.schemas = schema.kinds
 M.validate = check.validate
 M.list, M.find = find.list, find.find
-M.parse_set, M.apply_sets = set.parse_set, set.apply_sets
+M.parse_set, M.apply_sets, M.set_field = set.parse_set, set.apply_sets, set.set_field
 
 --- The closest name in `names` to `s`, if close enough (aibench.util.suggest).
 M.suggest = util.suggest

@@ -37,12 +37,11 @@ impl std::fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// `parent.child`, either part possibly empty; an index (`[2]`) is appended as is.
+/// `parent.child`, either part possibly empty (serde's root path `.` is empty).
 pub fn join(parent: &str, child: &str) -> String {
     match (parent.is_empty(), child.is_empty() || child == ".") {
         (_, true) => parent.to_string(),
         (true, false) => child.to_string(),
-        (false, false) if child.starts_with('[') => format!("{parent}{child}"),
         (false, false) => format!("{parent}.{child}"),
     }
 }
@@ -55,20 +54,13 @@ pub fn from_json_at<T: serde::de::DeserializeOwned>(json: serde_json::Value, wha
 
 /// Deserialises with the failing field path in the message.
 pub fn from_json<T: serde::de::DeserializeOwned>(json: serde_json::Value, what: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize::<_, T>(json)
-        .map_err(|e| located(what, &e.path().to_string(), &e.inner().to_string()))
+    from_json_at(json, what).map_err(|e| e.to_string())
 }
 
 /// `what.path: message` (either part may be empty), with serde's
 /// unknown-field and unknown-variant messages given a suggestion.
 pub fn located(what: &str, path: &str, msg: &str) -> String {
-    let msg = with_suggestion(msg);
-    match (what.is_empty(), path == "." || path.is_empty()) {
-        (true, true) => msg,
-        (true, false) => format!("{path}: {msg}"),
-        (false, true) => format!("{what}: {msg}"),
-        (false, false) => format!("{what}.{path}: {msg}"),
-    }
+    FieldError::new(join(what, path), with_suggestion(msg)).to_string()
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`" (or variant) with

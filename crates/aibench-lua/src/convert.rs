@@ -183,8 +183,19 @@ pub fn to_lua_plain(lua: &Lua, v: &Json) -> LuaResult<LuaValue> {
 /// empty table is an empty list where a list is expected), with errors that
 /// name the field path (`spec.resources.cpu_cores: invalid type ...`).
 pub fn from_lua_typed<T: serde::de::DeserializeOwned>(_lua: &Lua, v: &LuaValue, what: &str) -> LuaResult<T> {
+    from_lua_field(v, what).map_err(|e| LuaError::runtime(e.to_string()))
+}
+
+/// [`from_lua_typed`] with the failing field as data (`what.path`).
+pub fn from_lua_field<T: serde::de::DeserializeOwned>(
+    v: &LuaValue,
+    what: &str,
+) -> Result<T, aibench_core::typed::FieldError> {
     let de = mlua::serde::Deserializer::new(v.clone());
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-        LuaError::runtime(aibench_core::typed::located(what, &e.path().to_string(), &e.inner().to_string()))
+        aibench_core::typed::FieldError::new(
+            aibench_core::typed::join(what, &e.path().to_string()),
+            aibench_core::typed::located("", "", &e.inner().to_string()),
+        )
     })
 }

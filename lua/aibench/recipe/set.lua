@@ -18,9 +18,25 @@ function M.parse_path(path)
   return parts
 end
 
+local SET = "^([%w_%.%-%[%]]+)=(.*)$"
+
+--- The field a "a.b.1=value" string sets, as fields are named in errors
+--- (`a.b[1]`); nil when it is not key.path=value.
+function M.set_field(s)
+  local path = type(s) == "string" and s:match(SET)
+  if not path then
+    return nil
+  end
+  local field = ""
+  for _, p in ipairs(M.parse_path(path)) do
+    field = math.type(p) == "integer" and string.format("%s[%d]", field, p) or (field == "" and p or field .. "." .. p)
+  end
+  return field
+end
+
 --- Parses "a.b=value" (value as YAML: 10, true, [1, 2], text).
 function M.parse_set(s)
-  local path, value = s:match("^([%w_%.%-%[%]]+)=(.*)$")
+  local path, value = s:match(SET)
   if not path then
     util.usage_error(string.format("--set %s: expected key.path=value", s))
   end

@@ -123,17 +123,9 @@ pub fn module(lua: &Lua, name: &'static str) -> LuaResult<LuaTable> {
     t.set(
         "check",
         lua.create_function(move |_, spec: LuaValue| -> LuaResult<Fallible<bool>> {
-            let de = mlua::serde::Deserializer::new(spec);
-            let parsed: Result<JobSpec, _> = serde_path_to_error::deserialize(de);
-            let spec = match parsed {
+            let spec: JobSpec = match convert::from_lua_field(&spec, "") {
                 Ok(s) => s,
-                Err(e) => {
-                    let fe = aibench_core::typed::FieldError::new(
-                        aibench_core::typed::join("", &e.path().to_string()),
-                        aibench_core::typed::located("", "", &e.inner().to_string()),
-                    );
-                    return Ok(Err(crate::binding::field_error(fe)));
-                }
+                Err(e) => return Ok(Err(crate::binding::field_error(e))),
             };
             Ok(spec.check().map(|_| true).map_err(crate::binding::field_error))
         })?,

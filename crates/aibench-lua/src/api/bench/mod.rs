@@ -15,16 +15,17 @@ use tokio::sync::{mpsc, watch};
 use crate::binding::{Fallible, OpError, Opts, raise_field};
 use crate::convert;
 
-/// The run options: from `bench.run`'s second argument, or (for a spec
-/// given as a table) from the table's own `progress` and `on_progress`.
+/// The run options: from `bench.run`'s second argument (an options table,
+/// read strictly), or, for a spec given as a table, from the table's own
+/// `progress` and `on_progress` (beside its data, so read by name).
 struct RunOpts {
     show_bar: bool,
     on_progress: Option<LuaFunction>,
 }
 
-fn run_opts(spec_t: Option<&LuaTable>, opts: Option<&LuaTable>) -> LuaResult<RunOpts> {
+fn run_opts(lua: &Lua, spec_t: Option<&LuaTable>, opts: Option<LuaTable>) -> LuaResult<RunOpts> {
     let mut out = RunOpts { show_bar: true, on_progress: None };
-    for t in [spec_t, opts].into_iter().flatten() {
+    if let Some(t) = spec_t {
         match t.get::<LuaValue>("progress")? {
             LuaValue::Nil => {}
             LuaValue::Boolean(b) => out.show_bar = b,
@@ -46,21 +47,14 @@ fn run_opts(spec_t: Option<&LuaTable>, opts: Option<&LuaTable>) -> LuaResult<Run
             }
         }
     }
-    if let Some(o) = opts {
-        for kv in o.pairs::<LuaValue, LuaValue>() {
-            let (k, _) = kv?;
-            let name = match &k {
-                LuaValue::String(s) => s.to_string_lossy(),
-                other => format!("{other:?}"),
-            };
-            if !spec::HOOKS.contains(&name.as_str()) {
-                return Err(LuaError::runtime(format!(
-                    "bench.run: unknown option '{name}'; expected one of: {}",
-                    spec::HOOKS.join(", ")
-                )));
-            }
-        }
+    let mut o = Opts::new(lua, "bench.run", opts);
+    if let Some(b) = o.get::<bool>("progress")? {
+        out.show_bar = b;
     }
+    if let Some(f) = o.get::<LuaFunction>("on_progress")? {
+        out.on_progress = Some(f);
+    }
+    o.finish()?;
     Ok(out)
 }
 
@@ -69,7 +63,7 @@ async fn run(lua: Lua, (arg, opts): (LuaValue, Option<LuaTable>)) -> LuaResult<F
         LuaValue::Table(t) => Some(t.clone()),
         _ => None,
     };
-    let ro = run_opts(spec_t.as_ref(), opts.as_ref())?;
+    let ro = run_opts(&lua, spec_t.as_ref(), opts)?;
     let spec = spec::spec_of(&lua, &arg)?;
     let (stop_tx, stop_rx) = watch::channel(None);
     let (ptx, mut prx) = mpsc::unbounded_channel();
