@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster on this machine, for development and CI.
+# A real SLURM cluster on this machine, for development and CI: one node (the
+# machine itself) or N nodes, each a network namespace with its own host name,
+# address and slurmd.
 #
-#   scripts/slurm-dev-cluster.sh up       install slurm-wlm, munge, slurmdbd and MariaDB if missing, configure, start
-#   scripts/slurm-dev-cluster.sh down     cancel jobs, stop the daemons
-#   scripts/slurm-dev-cluster.sh status   sinfo + squeue
+#   scripts/slurm-dev-cluster.sh up [--nodes N]  install slurm-wlm, munge, slurmdbd and MariaDB if missing, configure, start
+#   scripts/slurm-dev-cluster.sh down            cancel jobs, stop the daemons, remove namespaces, links and hosts entries
+#   scripts/slurm-dev-cluster.sh status          sinfo + squeue
 #
-# Partitions `cpu` (default) and `gpu`; the node is sized from nproc and free
+# Without --nodes (or --nodes 0) the one node is this machine, reached on
+# 127.0.0.1: the laptop mode. With --nodes N (the tests use 3) the nodes are
+# node1..nodeN:
+#   - each is a network namespace aibench-nodeK with a veth on the bridge
+#     aibench0; the host is 10.77.0.1 there and nodeK is 10.77.0.(10+K)
+#     (AIBENCH_DEV_NET changes the first three parts). These addresses exist
+#     only on that bridge: nothing is routed or forwarded off the machine;
+#   - each slurmd runs in its namespace under its own UTS name, started with
+#     `nsenter --net=... unshare --uts` (`ip netns exec` remounts /sys, and
+#     slurmd then fails on cgroups); SlurmdParameters=config_overrides lets
+#     N slurmds share one machine's CPUs;
+#   - /etc/hosts gets a marked block naming node1..nodeN (the file system is
+#     shared, so every node and the host resolve the same names);
+#   - slurmctld and slurmdbd run on the host; the file system, munge socket
+#     and binaries are shared, as on a cluster.
+#
+# Partitions `cpu` (default) and `gpu`; nodes are sized from nproc and free
 # memory. Each real CPU is offered OVERSUB (default 8) times so the several
 # small jobs of a test (servers, clients, Prometheus) can share one node.
 # The node advertises one GPU whose "device" is /dev/null, so recipes asking
@@ -19,6 +37,12 @@ CONF_DIR=${SLURM_CONF_DIR:-/etc/slurm}
 OVERSUB=${OVERSUB:-8}
 LOG_DIR=/var/log/slurm
 HOST=$(hostname -s)
+NET=${AIBENCH_DEV_NET:-10.77.0}
+BRIDGE=aibench0
+LAYOUT_FILE=/var/spool/slurmctld/aibench-dev-layout
+HOSTS_BEGIN="# aibench dev cluster: begin"
+HOSTS_END="# aibench dev cluster: end"
+NODES=0
 
 need_root() {
   [ "$(id -u)" -eq 0 ] || { echo "slurm-dev-cluster: run as root (it installs packages and starts daemons)" >&2; exit 1; }
@@ -100,15 +124,48 @@ CONF
   fi
 }
 
+# The controller's and nodes' lines of slurm.conf for the chosen layout.
+node_lines() {
+  local cpus=$1 mem_mb=$2 i
+  if [ "$NODES" -eq 0 ]; then
+    echo "SlurmctldHost=$HOST(127.0.0.1)"
+    echo "SlurmdSpoolDir=/var/spool/slurmd"
+    echo "SlurmdPidFile=/run/slurmd.pid"
+    echo "SlurmdLogFile=$LOG_DIR/slurmd.log"
+    echo "NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN"
+    echo "PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES"
+    echo "PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP OverSubscribe=YES"
+  else
+    echo "SlurmctldHost=$HOST($NET.1)"
+    echo "SlurmdSpoolDir=/var/spool/slurmd/%n"
+    echo "SlurmdPidFile=/run/slurmd-%n.pid"
+    echo "SlurmdLogFile=$LOG_DIR/slurmd-%n.log"
+    for i in $(seq "$NODES"); do
+      echo "NodeName=node$i NodeAddr=$(node_addr "$i") NodeHostname=node$i CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN"
+    done
+    echo "PartitionName=cpu Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES"
+    echo "PartitionName=gpu Nodes=node[1-$NODES] Default=NO MaxTime=INFINITE State=UP OverSubscribe=YES"
+  fi
+}
+
+node_addr() { echo "$NET.$((10 + $1))"; }
+
+# The names slurmd answers to: this machine, or node1..nodeN.
+node_names() {
+  if [ "$NODES" -eq 0 ]; then echo "$HOST"; else seq -f "node%g" "$NODES"; fi
+}
+
 write_config() {
-  local cpus mem_mb
+  local cpus mem_mb name
   cpus=$(( $(nproc) * OVERSUB ))
+  # Every node advertises the machine's memory: they share it, as they share
+  # its CPUs (config_overrides), and test jobs are small.
   mem_mb=$(awk '/MemTotal/{printf "%d", $2/1024 - 512}' /proc/meminfo)
   mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd "$LOG_DIR"
-  cat > "$CONF_DIR/slurm.conf" <<CONF
-# Written by aibench scripts/slurm-dev-cluster.sh: a single-node dev cluster.
+  {
+    cat <<CONF
+# Written by aibench scripts/slurm-dev-cluster.sh: a dev cluster ($([ "$NODES" -eq 0 ] && echo "one node, this machine" || echo "$NODES namespace nodes")).
 ClusterName=aibench-dev
-SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -123,11 +180,8 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 GresTypes=gpu
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
-SlurmdLogFile=$LOG_DIR/slurmd.log
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
 AccountingStorageType=accounting_storage/slurmdbd
@@ -138,16 +192,121 @@ MinJobAge=600
 KillWait=30
 InactiveLimit=0
 Waittime=0
+SlurmdTimeout=30
 SchedulerParameters=sched_interval=2
-NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
-PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
-PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
-  printf 'NodeName=%s Name=gpu File=/dev/null\n' "$HOST" > "$CONF_DIR/gres.conf"
+    node_lines "$cpus" "$mem_mb"
+  } > "$CONF_DIR/slurm.conf"
+  : > "$CONF_DIR/gres.conf"
+  for name in $(node_names); do
+    printf 'NodeName=%s Name=gpu File=/dev/null\n' "$name" >> "$CONF_DIR/gres.conf"
+  done
   rm -f "$CONF_DIR/cgroup.conf"
 }
 
+# The bridge, one namespace per node with a veth on it, and /etc/hosts names.
+# Idempotent: what exists is kept.
+make_network() {
+  local i ns
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$NET.1/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  for i in $(seq "$NODES"); do
+    ns=aibench-node$i
+    [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+    if ! ip link show "aibv$i" >/dev/null 2>&1; then
+      ip link add "aibv$i" type veth peer name eth0 netns "$ns"
+      ip link set "aibv$i" master "$BRIDGE"
+    fi
+    ip link set "aibv$i" up
+    ip -n "$ns" addr replace "$(node_addr "$i")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  done
+  write_hosts
+}
+
+# Replaces the marked block of /etc/hosts (in place: it may be a bind mount).
+write_hosts() {
+  local body i
+  body=$(sed "/^$HOSTS_BEGIN\$/,/^$HOSTS_END\$/d" /etc/hosts)
+  {
+    printf '%s\n' "$body"
+    if [ "$NODES" -gt 0 ]; then
+      echo "$HOSTS_BEGIN"
+      for i in $(seq "$NODES"); do echo "$(node_addr "$i") node$i"; done
+      echo "$HOSTS_END"
+    fi
+  } > /etc/hosts.aibench-new
+  cat /etc/hosts.aibench-new > /etc/hosts
+  rm -f /etc/hosts.aibench-new
+}
+
+remove_network() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '/^aibench-node[0-9]+/{print $1}'); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^aibv[0-9]+$' || true); do
+    ip link del "$l" 2>/dev/null || true
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  NODES=0 write_hosts
+}
+
+slurmd_running() {
+  if [ "$NODES" -eq 0 ]; then pgrep -x slurmd >/dev/null 2>&1; else pgrep -f "^slurmd -N $1\$" >/dev/null 2>&1; fi
+}
+
+start_slurmds() {
+  local i name
+  if [ "$NODES" -eq 0 ]; then
+    if ! running slurmd; then
+      slurmd || { echo "slurm-dev-cluster: slurmd failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmd.log" >&2; exit 1; }
+    fi
+    return
+  fi
+  for i in $(seq "$NODES"); do
+    name=node$i
+    mkdir -p "/var/spool/slurmd/$name"
+    slurmd_running "$name" && continue
+    nsenter --net="/run/netns/aibench-$name" unshare --uts sh -c "hostname $name && exec slurmd -N $name" \
+      || { echo "slurm-dev-cluster: slurmd for $name failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmd-$name.log" >&2; exit 1; }
+  done
+}
+
 running() { pgrep -x "$1" >/dev/null 2>&1; }
+
+# Waits for every node to be usable (resuming one SLURM left down).
+wait_nodes() {
+  local name state ok
+  for _ in $(seq 150); do
+    ok=1
+    for name in $(node_names); do
+      state=$(sinfo -h -n "$name" -o %T 2>/dev/null | head -1 || true)
+      case "$state" in
+        idle*|mixed*|allocated*) ;;
+        down*|drain*|fail*) ok=0; scontrol update nodename="$name" state=resume >/dev/null 2>&1 || true ;;
+        *) ok=0 ;;
+      esac
+    done
+    [ "$ok" -eq 1 ] && return 0
+    sleep 0.2
+  done
+  echo "slurm-dev-cluster: not every node came up:" >&2
+  sinfo -N >&2 || true
+  tail -n 5 "$LOG_DIR"/slurmctld.log "$LOG_DIR"/slurmd*.log >&2 || true
+  exit 1
+}
+
+stop_slurm_daemons() {
+  pkill -x slurmctld 2>/dev/null || true
+  pkill -x slurmd 2>/dev/null || true
+  for _ in $(seq 100); do running slurmctld || running slurmd || break; sleep 0.1; done
+}
 
 up() {
   need_root
@@ -155,45 +314,45 @@ up() {
   start_munge
   mkdir -p "$LOG_DIR" "$CONF_DIR"
   start_mariadb
+  local layout="nodes=$NODES net=$NET host=$HOST" clear_state=
   write_config
   start_slurmdbd
   # A controller started before accounting was configured keeps its old
-  # storage plugin until it restarts (reconfigure does not change it).
-  if running slurmctld && ! scontrol show config 2>/dev/null | grep -q 'AccountingStorageType *= accounting_storage/slurmdbd'; then
-    pkill -x slurmctld; pkill -x slurmd
-    for _ in $(seq 50); do running slurmctld || running slurmd || break; sleep 0.1; done
+  # storage plugin until it restarts (reconfigure does not change it); a
+  # different layout (nodes, addresses) needs a restart too, and its saved
+  # jobs refer to nodes that no longer exist, so they are cleared.
+  if [ "$(cat "$LAYOUT_FILE" 2>/dev/null)" != "$layout" ]; then
+    stop_slurm_daemons
+    remove_network
+    clear_state=-c
+  elif running slurmctld && ! scontrol show config 2>/dev/null | grep -q 'AccountingStorageType *= accounting_storage/slurmdbd'; then
+    stop_slurm_daemons
   fi
+  [ "$NODES" -gt 0 ] && make_network
   if ! running slurmctld; then
-    slurmctld || { echo "slurm-dev-cluster: slurmctld failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmctld.log" >&2; exit 1; }
+    slurmctld $clear_state || { echo "slurm-dev-cluster: slurmctld failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmctld.log" >&2; exit 1; }
   else
     scontrol reconfigure >/dev/null 2>&1 || true
   fi
-  if ! running slurmd; then
-    slurmd || { echo "slurm-dev-cluster: slurmd failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmd.log" >&2; exit 1; }
+  echo "$layout" > "$LAYOUT_FILE"
+  start_slurmds
+  wait_nodes
+  if [ "$NODES" -eq 0 ]; then
+    echo "slurm-dev-cluster: up ($HOST; partitions $(sinfo -h -o %P | tr '\n' ' '))"
+  else
+    echo "slurm-dev-cluster: up ($NODES nodes: $(for i in $(seq "$NODES"); do printf 'node%s=%s ' "$i" "$(node_addr "$i")"; done)on bridge $BRIDGE; partitions $(sinfo -h -o %P | tr '\n' ' '))"
   fi
-  for _ in $(seq 100); do
-    state=$(sinfo -h -n "$HOST" -o %T 2>/dev/null | head -1 || true)
-    case "$state" in
-      idle*|mixed*|allocated*) break ;;
-      down*|drain*|fail*) scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true ;;
-    esac
-    sleep 0.2
-  done
-  state=$(sinfo -h -n "$HOST" -o %T 2>/dev/null | head -1 || true)
-  case "$state" in
-    idle*|mixed*|allocated*) echo "slurm-dev-cluster: up ($HOST: $state; partitions $(sinfo -h -o %P | tr '\n' ' '))" ;;
-    *) echo "slurm-dev-cluster: node $HOST is '$state'; see $LOG_DIR/" >&2; tail -n 5 "$LOG_DIR/slurmctld.log" "$LOG_DIR/slurmd.log" >&2 || true; exit 1 ;;
-  esac
 }
 
 down() {
   need_root
   scancel --user=root >/dev/null 2>&1 || true
   sleep 1
-  pkill -x slurmd 2>/dev/null || true
-  pkill -x slurmctld 2>/dev/null || true
+  stop_slurm_daemons
   pkill -x slurmdbd 2>/dev/null || true
-  for _ in $(seq 50); do running slurmd || running slurmctld || running slurmdbd || break; sleep 0.1; done
+  for _ in $(seq 50); do running slurmdbd || break; sleep 0.1; done
+  remove_network
+  rm -f "$LAYOUT_FILE"
   mysqladmin shutdown >/dev/null 2>&1 || true
   echo "slurm-dev-cluster: down"
 }
@@ -203,14 +362,31 @@ status() {
     echo "slurm-dev-cluster: not running"
     exit 1
   fi
-  sinfo
+  echo "layout: $(cat "$LAYOUT_FILE" 2>/dev/null || echo unknown)"
+  sinfo -N -o "%N %T %o %P"
   squeue
   sacctmgr -n list cluster format=cluster,controlhost 2>/dev/null || echo "accounting: slurmdbd not answering"
 }
 
-case "${1:-}" in
+usage() { echo "usage: $0 up [--nodes N] | down | status" >&2; exit 2; }
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) [ $# -ge 2 ] || usage; NODES=$2; shift 2 ;;
+    --nodes=*) NODES=${1#--nodes=}; shift ;;
+    *) echo "slurm-dev-cluster: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+case "$NODES" in
+  ''|*[!0-9]*) echo "slurm-dev-cluster: --nodes: expected a whole number 0..200, got '$NODES'" >&2; exit 2 ;;
+esac
+[ "$NODES" -le 200 ] || { echo "slurm-dev-cluster: --nodes: expected a whole number 0..200, got '$NODES'" >&2; exit 2; }
+
+case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) usage ;;
 esac
