@@ -24,7 +24,7 @@ async fn sim(profile: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimServer {
 async fn bench(spec: Value) -> Report {
     let (_tx, rx) = watch::channel(None);
     let spec = loadgen::ValidSpec::from_json(spec).unwrap();
-    loadgen::run(spec, Control { stop: rx, progress: None }).await.unwrap()
+    loadgen::run(spec, Control::new(rx)).await.unwrap()
 }
 
 async fn metrics(s: &SimServer) -> Vec<expfmt::Family> {
@@ -371,7 +371,15 @@ async fn merge_equals_one_run_over_both() {
         );
         lines.extend(std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
     }
-    let merged = Report::merge(&reports).unwrap();
+    // One run after the other is not one experiment: refused by default,
+    // merged flagged when asked.
+    let e = Report::merge(&reports).unwrap_err();
+    assert!(e.contains("all sending for only 0%") && e.contains("allow_partial_overlap"), "{e}");
+    let partial = aibench::loadgen::report::MergeOpts { allow_partial: true, ..Default::default() };
+    let merged = Report::merge_with(&reports, partial).unwrap();
+    let o = merged.overlap.clone().unwrap();
+    assert!(o.partial && o.share < 0.01 && !o.gang_started && o.clock_offset_bound_s.is_none(), "{o:?}");
+    assert!(merged.warnings.iter().any(|w| w.starts_with("partial overlap")), "{:?}", merged.warnings);
     assert_eq!(merged.total_requests, 150);
     assert_eq!(merged.successes, reports[0].successes + reports[1].successes);
     assert_eq!(merged.tokens.output_total, 60 * 6 + 90 * 7);
@@ -399,6 +407,42 @@ async fn merge_equals_one_run_over_both() {
     bad.window_start_unix = f64::NAN;
     let e = Report::merge(&[bad, reports[1].clone()]).unwrap_err();
     assert!(e.contains("result 1") && e.contains("window_start_unix"), "{e}");
+
+    // Two clients side by side over the same window: one experiment, with
+    // rates over the common window, which is the whole window: twice one's.
+    let one = &reports[1];
+    let twin = Report::merge(&[one.clone(), one.clone()]).unwrap();
+    let o = twin.overlap.clone().unwrap();
+    assert!((o.share - 1.0).abs() < 1e-9 && !o.partial && o.start_spread_s == 0.0, "{o:?}");
+    assert!((twin.throughput_req_per_sec - 2.0 * one.throughput_req_per_sec).abs() < 1e-6 * one.throughput_req_per_sec);
+    assert!((twin.tokens.output_per_s - 2.0 * one.tokens.output_per_s).abs() < 1e-6 * one.tokens.output_per_s);
+    // The same two, one started a third of its window late: rates over the
+    // common window count only what each did inside it.
+    let mut late = one.clone();
+    let lag = (one.window_end_unix - one.window_start_unix) / 3.0;
+    late.window_start_unix += lag;
+    late.window_end_unix += lag;
+    late.timeseries.origin_unix += lag;
+    let e = Report::merge(&[one.clone(), late.clone()]).unwrap_err();
+    assert!(e.contains("for only 50%"), "{e}");
+    let staggered = Report::merge_with(&[one.clone(), late.clone()], partial).unwrap();
+    let o = staggered.overlap.clone().unwrap();
+    assert!((o.common_s - 2.0 * lag).abs() < 1e-6 && o.partial, "{o:?}");
+    assert!((o.start_spread_s - lag).abs() < 1e-6, "{o:?}");
+    assert!(staggered.throughput_req_per_sec < twin.throughput_req_per_sec * 1.05, "no more than two clients' rate");
+    // A gang's clock offsets put the windows on one clock: the late task,
+    // whose clock ran `lag` ahead, started with the other.
+    let gang = |offset: f64| aibench::loadgen::gang::GangInfo {
+        clock_offset_s: offset,
+        clock_offset_bound_s: 0.001,
+        ..Default::default()
+    };
+    let mut a = one.clone();
+    a.gang = Some(gang(0.0));
+    late.gang = Some(gang(-lag));
+    let aligned = Report::merge(&[a, late]).unwrap();
+    let o = aligned.overlap.unwrap();
+    assert!(o.gang_started && o.share > 0.999 && o.clock_offset_bound_s == Some(0.001), "{o:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +456,7 @@ async fn stop_gives_partial_results() {
         "dataset": {"prompt_tokens": 10, "output_tokens": 30},
     }))
     .unwrap();
-    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    let t = tokio::spawn(loadgen::run(spec, Control::new(rx)));
     tokio::time::sleep(Duration::from_millis(600)).await;
     let began = std::time::Instant::now();
     tx.send(Some("SIGINT")).unwrap();
@@ -473,7 +517,7 @@ async fn apis_urls_and_progress() {
         "workload": {"pattern": "open-loop", "rate": 50, "duration_s": 2.2},
     }))
     .unwrap();
-    let r = loadgen::run(spec, Control { stop: rx, progress: Some(ptx) }).await.unwrap();
+    let r = loadgen::run(spec, Control { stop: rx, progress: Some(ptx), gang: None }).await.unwrap();
     let mut snaps = Vec::new();
     while let Ok(p) = prx.try_recv() {
         snaps.push(p);
@@ -521,7 +565,7 @@ async fn unreadable_dataset_is_a_spec_error() {
         "dataset": {"type": "jsonl", "path": "/nonexistent/prompts.jsonl"},
     }))
     .unwrap();
-    match loadgen::run(spec, Control { stop: rx, progress: None }).await {
+    match loadgen::run(spec, Control::new(rx)).await {
         Err(loadgen::RunError::Spec(e)) => {
             let m = e.to_string();
             assert!(m.starts_with("dataset.path: cannot read '/nonexistent/prompts.jsonl'"), "{m}")
@@ -605,7 +649,7 @@ async fn a_server_gone_mid_run_ends_it_early_with_every_request_counted() {
     }))
     .unwrap();
     let (_tx, rx) = watch::channel(None);
-    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    let t = tokio::spawn(loadgen::run(spec, Control::new(rx)));
     tokio::time::sleep(Duration::from_millis(800)).await;
     s.stop(Duration::from_secs(1)).await;
     let r = t.await.unwrap().unwrap();
@@ -629,7 +673,7 @@ async fn streams_cut_short_are_short_outputs_kept_out_of_tpot() {
     }))
     .unwrap();
     let (_tx, rx) = watch::channel(None);
-    let t = tokio::spawn(loadgen::run(spec, Control { stop: rx, progress: None }));
+    let t = tokio::spawn(loadgen::run(spec, Control::new(rx)));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Stopping ends the in-flight streams with finish_reason "abort" and [DONE].
     s.stop(Duration::from_secs(2)).await;

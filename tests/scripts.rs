@@ -73,6 +73,31 @@ fn gpu_container_modules_env() {
     golden("gpu-container.sbatch", &s.render().unwrap());
 }
 
+/// A gang: one job, one `srun` step of K tasks over N nodes (a multi-node client).
+#[test]
+fn gang_of_tasks() {
+    let mut s = base();
+    s.name = "aibench-vllm-simple-test".into();
+    s.resources.nodes = Some(2);
+    s.tasks = Some(4);
+    s.warn_before_end_s = Some(60);
+    s.command = vec![
+        "/opt/aibench/bin/aibench".into(),
+        "job-client".into(),
+        "--gang".into(),
+        "/home/u/.aibenchmark/jobs/c-0001/gang".into(),
+        "/home/u/.aibenchmark/jobs/c-0001/spec-{rank}.json".into(),
+        "/home/u/.aibenchmark/jobs/c-0001/result-{rank}.json".into(),
+    ];
+    golden("gang.sbatch", &s.render().unwrap());
+    s.tasks = Some(1);
+    s.resources.nodes = Some(3);
+    let e = s.render().unwrap_err();
+    assert!(e.contains("tasks") && e.contains("1 task(s) on 3 nodes"), "{e}");
+    s.tasks = Some(0);
+    assert!(s.render().unwrap_err().contains("tasks: expected a whole number from 1 to 100000, got 0"));
+}
+
 #[test]
 fn hostile_values_are_rejected() {
     type Change = Box<dyn Fn(&mut JobSpec)>;

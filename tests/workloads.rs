@@ -33,7 +33,7 @@ async fn sim(profile: &str, caching: bool, block_size: u32) -> SimServer {
 async fn run(spec: Value) -> Result<Report, String> {
     let (_tx, rx) = watch::channel(None);
     let spec = loadgen::ValidSpec::from_json(spec).map_err(|e| e.to_string())?;
-    loadgen::run(spec, Control { stop: rx, progress: None }).await.map_err(|e| e.to_string())
+    loadgen::run(spec, Control::new(rx)).await.map_err(|e| e.to_string())
 }
 
 async fn counter(s: &SimServer, name: &str) -> f64 {

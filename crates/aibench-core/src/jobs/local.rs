@@ -109,6 +109,11 @@ fn read_record(home: &Path, id: &str) -> Result<Record, ExecError> {
 }
 
 pub fn submit(spec: &JobSpec, home: &Path) -> Result<String, ExecError> {
+    if let Some(t) = spec.tasks.filter(|t| *t > 1) {
+        return Err(ExecError::Invalid(format!(
+            "tasks: the local executor runs one task per job, got {t} (submit one job per task)"
+        )));
+    }
     let text = spec.render().map_err(ExecError::Invalid)?;
     let dir = PathBuf::from(&spec.dir);
     crate::util::create_dirs(&dir).map_err(io(dir.display()))?;

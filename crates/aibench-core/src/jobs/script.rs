@@ -50,6 +50,11 @@ pub struct JobSpec {
     /// the job can save its work before it is killed (client jobs).
     #[serde(default)]
     pub warn_before_end_s: Option<u32>,
+    /// Run the command as this many tasks of one `srun` step, started
+    /// together (each told its rank by SLURM_PROCID): a gang, spread over
+    /// `resources.nodes`. SLURM only; absent, the command runs once.
+    #[serde(default)]
+    pub tasks: Option<u32>,
 }
 
 /// Quotes a word for bash: single quotes, with `'` written as `'\''`.
@@ -212,6 +217,19 @@ impl JobSpec {
         if r.nodes == Some(0) {
             return Err(FieldError::new("resources.nodes", "expected a positive integer, got 0"));
         }
+        if let Some(t) = self.tasks {
+            if !(1..=100_000).contains(&t) {
+                return Err(FieldError::new("tasks", format!("expected a whole number from 1 to 100000, got {t}")));
+            }
+            if let Some(n) = r.nodes
+                && t < n
+            {
+                return Err(FieldError::new(
+                    "tasks",
+                    format!("expected at least one task per node: {t} task(s) on {n} nodes"),
+                ));
+            }
+        }
         if r.cpu_cores == Some(0) {
             return Err(FieldError::new("resources.cpu_cores", "expected a positive integer, got 0"));
         }
@@ -273,7 +291,7 @@ impl JobSpec {
             sb(format!("--partition={p}"));
         }
         sb(format!("--nodes={}", r.nodes.unwrap_or(1)));
-        sb("--ntasks=1".into());
+        sb(format!("--ntasks={}", self.tasks.unwrap_or(1)));
         if let Some(c) = r.cpu_cores {
             sb(format!("--cpus-per-task={c}"));
         }
@@ -316,7 +334,13 @@ impl JobSpec {
         if let Some(w) = &self.workdir {
             s.push_str(&format!("cd {} || exit 1\n", quote(w)));
         }
-        let cmd: Vec<String> = self.command.iter().map(|a| quote(a)).collect();
+        let mut cmd: Vec<String> = self.command.iter().map(|a| quote(a)).collect();
+        if let Some(t) = self.tasks {
+            // One step of `t` tasks; a task that fails (a node lost) does not
+            // take the others down: each saves its own part.
+            let srun = ["srun".to_string(), format!("--ntasks={t}"), "--kill-on-bad-exit=0".into()];
+            cmd.splice(0..0, srun);
+        }
         // The command runs in the background so that this shell can pass
         // SIGTERM/SIGINT on to it: bash defers traps while a foreground
         // command runs, and SLURM's early warning reaches only this shell.

@@ -9,6 +9,7 @@ mod ctx;
 pub mod dataset;
 mod exchange;
 mod facts;
+pub mod gang;
 pub mod http1;
 mod open;
 mod prepare;

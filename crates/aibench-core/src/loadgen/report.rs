@@ -330,6 +330,58 @@ pub struct Report {
     /// HdrHistogram V2 (base64) per metric, values in microseconds.
     pub histograms: BTreeMap<String, String>,
     pub client: ClientInfo,
+    /// This client's place in a gang-started job (one task of K): its start
+    /// instant and clock offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gang: Option<super::gang::GangInfo>,
+    /// A merge of several clients: how far apart they started and the
+    /// common window every one of them was sending in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<Overlap>,
+}
+
+/// How several merged clients' windows line up (on the coordinator's clock
+/// where they were gang-started). Rates of a merge come from `common_s`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Overlap {
+    pub parts: u32,
+    /// Latest minus earliest start (the gang's real starts where known,
+    /// else the windows' starts).
+    pub start_spread_s: f64,
+    /// The largest clock-offset bound among the parts (None: not measured,
+    /// the parts were not gang-started).
+    pub clock_offset_bound_s: Option<f64>,
+    /// Every part was sending between these instants.
+    pub common_start_unix: f64,
+    pub common_end_unix: f64,
+    pub common_s: f64,
+    /// From the first start to the last end.
+    pub union_s: f64,
+    /// common_s / union_s.
+    pub share: f64,
+    /// The share below which a merge is refused unless allowed.
+    pub min_share: f64,
+    /// Below min_share and merged because the caller allowed it.
+    pub partial: bool,
+    /// Whether the parts were started together by a barrier.
+    pub gang_started: bool,
+}
+
+/// The share of the union that the parts' common window must cover.
+pub const MIN_OVERLAP_SHARE: f64 = 0.9;
+
+/// How a merge treats windows that do not line up.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeOpts {
+    pub min_share: f64,
+    /// Merge (flagged) even when the common window is below `min_share`.
+    pub allow_partial: bool,
+}
+
+impl Default for MergeOpts {
+    fn default() -> Self {
+        MergeOpts { min_share: MIN_OVERLAP_SHARE, allow_partial: false }
+    }
 }
 
 /// The per-request log a run wrote.
@@ -521,12 +573,24 @@ impl Report {
             timeseries: ts,
             histograms,
             client: f.client,
+            gang: None,
+            overlap: None,
         }
     }
 
-    /// Merges runs (e.g. one per client node) exactly: histograms are added,
-    /// counts summed, the window is the union of the windows.
+    /// Merges runs (e.g. one per client node) with the default overlap rule
+    /// (see [`Report::merge_with`]).
     pub fn merge(reports: &[Report]) -> Result<Report, String> {
+        Self::merge_with(reports, MergeOpts::default())
+    }
+
+    /// Merges runs exactly: histograms are added, counts summed. Several
+    /// runs are one experiment only where they ran together: rates come from
+    /// the common window in which every run was sending (on the gang's
+    /// clock where the runs were gang-started), and runs whose common window
+    /// is below `min_share` of their union are refused unless
+    /// `allow_partial`, which flags the result.
+    pub fn merge_with(reports: &[Report], opts: MergeOpts) -> Result<Report, String> {
         let first = reports.first().ok_or("bench.merge: no results to merge")?;
         for (i, r) in reports.iter().enumerate() {
             if r.schema != SCHEMA && !OLDER_SCHEMAS.contains(&r.schema.as_str()) {
@@ -569,10 +633,23 @@ impl Report {
                 let _ = hists.by_name[idx].add(&h);
             }
         }
-        let start = reports.iter().map(|r| r.window_start_unix).fold(f64::INFINITY, f64::min);
-        let end = reports.iter().map(|r| r.window_end_unix).fold(f64::NEG_INFINITY, f64::max);
+        let overlap = overlap_of(reports, opts)?;
+        let (start, end) = match &overlap {
+            Some(o) if o.common_s > 0.0 => (o.common_start_unix, o.common_end_unix),
+            _ => (
+                reports.iter().map(|r| r.window_start_unix).fold(f64::INFINITY, f64::min),
+                reports.iter().map(|r| r.window_end_unix).fold(f64::NEG_INFINITY, f64::max),
+            ),
+        };
         let duration_s = (end - start).max(0.0);
         let per_s = |n: f64| if duration_s > 0.0 { n / duration_s } else { 0.0 };
+        // What each run did inside the rate window, as a share of its series
+        // (one run alone: all of it).
+        let shares: Vec<f64> =
+            reports.iter().map(|r| if overlap.is_some() { share_in_window(r, start, end) } else { 1.0 }).collect();
+        let in_window = |f: &dyn Fn(&Report) -> u64| -> f64 {
+            reports.iter().zip(&shares).map(|(r, k)| f(r) as f64 * k).sum::<f64>()
+        };
         let sum = |f: &dyn Fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
         let successes = sum(&|r| r.successes);
         let failures = sum(&|r| r.errors);
@@ -630,7 +707,7 @@ impl Report {
             let v = f(first);
             if reports.iter().all(|r| f(r) == v) { v } else { "mixed".to_string() }
         };
-        let throughput = per_s(successes as f64);
+        let throughput = per_s(in_window(&|r| r.successes));
         // Only when every run has one.
         let laws: Option<Vec<&LittlesLaw>> = reports.iter().map(|r| r.littles_law.as_ref()).collect();
         let littles_law = laws.map(|laws| {
@@ -656,6 +733,16 @@ impl Report {
         let prompt_tokens_source = same(&|r| r.prompt_tokens_source.clone());
         let mut warnings =
             warnings(first.target.api != "http", &prompt_tokens_source, asked_vs_served.as_ref(), &validity);
+        if let Some(o) = overlap.as_ref().filter(|o| o.partial) {
+            warnings.push(format!(
+                "partial overlap: the {} merged clients were all sending for only {:.0}% of their span ({:.1} s of {:.1} s, starts {:.2} s apart); rates are over that common window and the load outside it was lighter",
+                o.parts,
+                o.share * 100.0,
+                o.common_s,
+                o.union_s,
+                o.start_spread_s
+            ));
+        }
         // What only a part knows (requests not sent, a log cut short) stays.
         for w in reports.iter().flat_map(|r| &r.warnings) {
             if !warnings.contains(w) {
@@ -724,15 +811,15 @@ impl Report {
             tokens: TokenTotals {
                 input_total,
                 output_total,
-                input_per_s: per_s(input_total as f64),
-                output_per_s: per_s(output_total as f64),
-                total_per_s: per_s((input_total + output_total) as f64),
+                input_per_s: per_s(in_window(&|r| r.tokens.input_total)),
+                output_per_s: per_s(in_window(&|r| r.tokens.output_total)),
+                total_per_s: per_s(in_window(&|r| r.tokens.input_total + r.tokens.output_total)),
                 output_source: same(&|r| r.tokens.output_source.clone()),
                 input_source: same(&|r| r.tokens.input_source.clone()),
             },
             goodput: first.goodput.as_ref().map(|_| Goodput {
                 good,
-                goodput_req_per_sec: per_s(good as f64),
+                goodput_req_per_sec: per_s(in_window(&|r| r.goodput.as_ref().map_or(0, |g| g.good))),
                 attainment: if successes > 0 { good as f64 / successes as f64 } else { 0.0 },
             }),
             rate: first.rate.as_ref().map(|_| Rate {
@@ -767,6 +854,91 @@ impl Report {
                     demotions: reports.iter().filter_map(|r| r.client.pacer.as_ref()).map(|p| p.demotions).sum(),
                 }),
             },
+            gang: None,
+            overlap,
         })
     }
+}
+
+/// A run's clock offset to its gang's coordinator (0 when not gang-started).
+fn clock_shift(r: &Report) -> f64 {
+    r.gang.as_ref().map_or(0.0, |g| g.clock_offset_s)
+}
+
+/// The overlap of several runs' windows (None for one run), or the refusal.
+fn overlap_of(reports: &[Report], opts: MergeOpts) -> Result<Option<Overlap>, String> {
+    if reports.len() < 2 {
+        return Ok(None);
+    }
+    let starts: Vec<f64> = reports.iter().map(|r| r.window_start_unix + clock_shift(r)).collect();
+    let ends: Vec<f64> = reports.iter().map(|r| r.window_end_unix + clock_shift(r)).collect();
+    let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (common_start, common_end) = (max(&starts), min(&ends));
+    let common_s = (common_end - common_start).max(0.0);
+    let union_s = (max(&ends) - min(&starts)).max(0.0);
+    let share = if union_s > 0.0 { common_s / union_s } else { 1.0 };
+    let gang_started = reports.iter().all(|r| r.gang.is_some());
+    let real_starts: Vec<f64> = if gang_started {
+        reports.iter().filter_map(|r| r.gang.as_ref()).map(|g| g.started_unix).collect()
+    } else {
+        starts.clone()
+    };
+    let start_spread_s = max(&real_starts) - min(&real_starts);
+    let bound = gang_started
+        .then(|| reports.iter().filter_map(|r| r.gang.as_ref()).map(|g| g.clock_offset_bound_s).fold(0.0, f64::max));
+    if share < opts.min_share && !opts.allow_partial {
+        return Err(format!(
+            "bench.merge: the {} runs were all sending for only {:.0}% of their span ({:.1} s of {:.1} s; starts {:.1} s apart), below the {:.0}% that makes them one experiment: outside the common window the load was not theirs together. Start them together (one client job with orchestration.instances, which starts its tasks at a barrier), or allow a partial overlap (bench.merge(parts, {{allow_partial_overlap = true}}), `--allow-partial-overlap`) to merge them flagged",
+            reports.len(),
+            share * 100.0,
+            common_s,
+            union_s,
+            start_spread_s,
+            opts.min_share * 100.0
+        ));
+    }
+    Ok(Some(Overlap {
+        parts: reports.len() as u32,
+        start_spread_s,
+        clock_offset_bound_s: bound,
+        common_start_unix: common_start,
+        common_end_unix: common_end,
+        common_s,
+        union_s,
+        share,
+        min_share: opts.min_share,
+        partial: share < opts.min_share,
+        gang_started,
+    }))
+}
+
+/// The share of a run's completions (by its per-second series) that fall
+/// in [t0, t1] on the common clock. Within a second, completions are taken
+/// as spread evenly over the part of it the run was measuring, so a run
+/// wholly inside the window counts whole.
+fn share_in_window(r: &Report, t0: f64, t1: f64) -> f64 {
+    let ts = &r.timeseries;
+    let shift = clock_shift(r);
+    let (w0, w1) = (r.window_start_unix + shift, r.window_end_unix + shift);
+    let origin = if ts.origin_unix > 0.0 { ts.origin_unix } else { r.window_start_unix } + shift;
+    let total: u64 = ts.completed.iter().sum();
+    if total == 0 {
+        // Nothing to place in time: all or nothing by the window itself.
+        return if w1 > t0 && w0 < t1 { 1.0 } else { 0.0 };
+    }
+    let inside: f64 = ts
+        .completed
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let (a, b) = ((origin + i as f64).max(w0), (origin + i as f64 + 1.0).min(w1));
+            if b <= a {
+                // A second outside the run's own window (rounding): whole or nothing.
+                return if a >= t0 && a <= t1 { n as f64 } else { 0.0 };
+            }
+            n as f64 * ((b.min(t1) - a.max(t0)).max(0.0) / (b - a))
+        })
+        .sum();
+    inside / total as f64
 }

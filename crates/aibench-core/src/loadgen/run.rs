@@ -28,6 +28,16 @@ pub struct Control {
     /// interrupted by that signal.
     pub stop: watch::Receiver<Option<&'static str>>,
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    /// One task of a gang-started job: meet the others at a barrier after
+    /// preparing, and start sending at the common instant.
+    pub gang: Option<super::gang::Gang>,
+}
+
+impl Control {
+    /// Steered only by a stop signal: no progress, no gang.
+    pub fn new(stop: watch::Receiver<Option<&'static str>>) -> Control {
+        Control { stop, progress: None, gang: None }
+    }
 }
 
 const GRACE: Duration = Duration::from_secs(3);
@@ -152,6 +162,23 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
     let shards = (0..shard_count()).map(|_| Mutex::new(Shard::default())).collect();
     let live = Default::default();
     let loop_delay = Mutex::new(super::stats::new_hist());
+    // The barrier comes after everything slow (prompts, connections' set-up
+    // state) so that the common instant is the first send of every task.
+    let gang = match &control.gang {
+        Some(g) => {
+            let mut stop = control.stop.clone();
+            tokio::select! {
+                met = g.meet() => Some(met.map_err(|message| RunError::Unavailable { kind: "gang", message })?),
+                _ = stop.wait_for(|s| s.is_some()) => {
+                    return Err(RunError::Unavailable {
+                        kind: "interrupted",
+                        message: "interrupted while waiting at the gang barrier; no request was sent".into(),
+                    });
+                }
+            }
+        }
+        None => None,
+    };
     let start = Instant::now();
     let start_unix = crate::clock::now();
     let cpu0 = facts::cpu_seconds();
@@ -203,7 +230,8 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
     });
 
     let (halt_tx, mut halt_rx) = watch::channel(None::<Halt>);
-    let ticker = tokio::spawn(ticker::tick(ctx.clone(), control.progress.clone()));
+    let plan = super::progress::Plan::of(&spec.workload);
+    let ticker = tokio::spawn(ticker::tick(ctx.clone(), control.progress.clone(), plan));
     let sampler = tokio::spawn(ticker::sample_loop(ctx.clone(), spec.workload.unreachable_after(), halt_tx.clone()));
     let probe = tokio::spawn(ticker::probe_loop(ctx.clone()));
     let mut stop = control.stop.clone();
@@ -237,6 +265,7 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
     let source = if llm { counter.source() } else { "none".to_string() };
     let mut report = facts::finish(&ctx, &spec, &total, halt, (start, start_unix), cpu0, source);
     facts::add_workload_facts(&mut report, &spec, &total, dataset_stats, trace.as_deref());
+    report.gang = gang;
     if let Some((tx, writer)) = log {
         // Every request has finished: close the log and wait for the flush.
         let _ = tx.send(None);

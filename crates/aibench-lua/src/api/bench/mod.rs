@@ -21,10 +21,34 @@ use crate::convert;
 struct RunOpts {
     show_bar: bool,
     on_progress: Option<LuaFunction>,
+    gang: Option<loadgen::gang::Gang>,
+}
+
+/// `gang = {dir, rank, size, timeout_s?, lead_s?, hold_s?}`: one task of a
+/// gang-started client job (see `loadgen::gang`).
+fn gang_opts(lua: &Lua, t: LuaTable) -> LuaResult<loadgen::gang::Gang> {
+    let mut o = Opts::new(lua, "bench.run: gang", Some(t));
+    let need = |v: Option<LuaValue>, k: &str| {
+        v.ok_or_else(|| raise_field(FieldError::new(format!("gang.{k}"), "is required")))
+    };
+    let dir: String = lua.unpack(need(o.get("dir")?, "dir")?)?;
+    let rank: u32 = lua.unpack(need(o.get("rank")?, "rank")?)?;
+    let size: u32 = lua.unpack(need(o.get("size")?, "size")?)?;
+    let g = loadgen::gang::Gang {
+        dir: dir.into(),
+        rank,
+        size,
+        timeout_s: o.get("timeout_s")?.unwrap_or(600.0),
+        lead_s: o.get("lead_s")?.unwrap_or(1.0),
+        hold_s: o.get("hold_s")?.unwrap_or(0.0),
+    };
+    o.finish()?;
+    g.check().map_err(LuaError::runtime)?;
+    Ok(g)
 }
 
 fn run_opts(lua: &Lua, spec_t: Option<&LuaTable>, opts: Option<LuaTable>) -> LuaResult<RunOpts> {
-    let mut out = RunOpts { show_bar: true, on_progress: None };
+    let mut out = RunOpts { show_bar: true, on_progress: None, gang: None };
     if let Some(t) = spec_t {
         match t.get::<LuaValue>("progress")? {
             LuaValue::Nil => {}
@@ -54,6 +78,9 @@ fn run_opts(lua: &Lua, spec_t: Option<&LuaTable>, opts: Option<LuaTable>) -> Lua
     if let Some(f) = o.get::<LuaFunction>("on_progress")? {
         out.on_progress = Some(f);
     }
+    if let Some(g) = o.get::<LuaTable>("gang")? {
+        out.gang = Some(gang_opts(lua, g)?);
+    }
     o.finish()?;
     Ok(out)
 }
@@ -68,7 +95,8 @@ async fn run(lua: Lua, (arg, opts): (LuaValue, Option<LuaTable>)) -> LuaResult<F
     let (stop_tx, stop_rx) = watch::channel(None);
     let (ptx, mut prx) = mpsc::unbounded_channel();
     let guard = aibench_core::interrupt::Guard::new();
-    let mut handle = tokio::spawn(loadgen::run(spec, Control { stop: stop_rx, progress: Some(ptx) }));
+    let mut handle =
+        tokio::spawn(loadgen::run(spec, Control { stop: stop_rx, progress: Some(ptx), gang: ro.gang.clone() }));
     let bar = Bar::new(ro.show_bar);
     let mut stopped = false;
     let mut stopped_by = None;
@@ -174,9 +202,24 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     )?;
     t.set(
         "merge",
-        lua.create_function(|lua, list: LuaTable| {
+        lua.create_function(|lua, (list, opts): (LuaTable, Option<LuaTable>)| {
             let parts: Vec<LuaValue> = list.sequence_values::<LuaValue>().collect::<LuaResult<_>>()?;
-            result::merge(lua, &parts, "bench.merge")
+            let mut o = Opts::new(lua, "bench.merge", opts);
+            let mut mo = loadgen::report::MergeOpts::default();
+            if let Some(b) = o.get::<bool>("allow_partial_overlap")? {
+                mo.allow_partial = b;
+            }
+            if let Some(share) = o.get::<f64>("min_overlap")? {
+                if !(0.0..=1.0).contains(&share) {
+                    return Err(raise_field(FieldError::new(
+                        "min_overlap",
+                        format!("expected a share in [0, 1], got {share}"),
+                    )));
+                }
+                mo.min_share = share;
+            }
+            o.finish()?;
+            result::merge(lua, &parts, "bench.merge", mo)
         })?,
     )?;
     t.set(

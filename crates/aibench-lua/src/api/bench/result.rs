@@ -164,12 +164,12 @@ pub fn with_result<T>(
     f(&BenchResult::new(report_of(lua, v, what)?))
 }
 
-pub fn merge(lua: &Lua, parts: &[LuaValue], what: &str) -> LuaResult<LuaAnyUserData> {
+pub fn merge(lua: &Lua, parts: &[LuaValue], what: &str, opts: loadgen::report::MergeOpts) -> LuaResult<LuaAnyUserData> {
     let mut reports = Vec::with_capacity(parts.len());
     for (i, v) in parts.iter().enumerate() {
         reports.push(report_of(lua, v, &format!("{what}: result {}", i + 1))?);
     }
-    let merged = Report::merge(&reports).map_err(LuaError::runtime)?;
+    let merged = Report::merge_with(&reports, opts).map_err(LuaError::runtime)?;
     create(lua, merged)
 }
 
@@ -208,7 +208,7 @@ impl LuaUserData for BenchResult {
         });
         m.add_function("merge", |lua, args: LuaMultiValue| {
             let parts: Vec<LuaValue> = args.into_iter().collect();
-            merge(lua, &parts, "result:merge")
+            merge(lua, &parts, "result:merge", Default::default())
         });
         m.add_method("to_json", |lua, this, opts: Option<LuaTable>| {
             let mut o = Opts::new(lua, "result:to_json", opts);
