@@ -46,6 +46,12 @@ pub enum Command {
     /// Serve this node's GPU metrics (NVML) in dcgm-exporter's names and labels.
     GpuExporter(GpuExporterArgs),
     /// A quick one-off benchmark against a URL, with a readable summary.
+    // Only --url is required: the usage line says so, and which flags
+    // choose the load and the length, with their defaults after the help.
+    #[command(
+        override_usage = "aibench bench --url <URL> [--users <USERS> | --rate <RATE>] [--duration <DURATION> | --requests <REQUESTS>] [OPTIONS]",
+        after_help = "Defaults: without --users or --rate, a closed loop of 1 user; without --duration or --requests, 10 seconds."
+    )]
     Bench(Box<BenchArgs>),
     /// Deploy inference servers from recipes and manage them.
     Server {
@@ -62,8 +68,13 @@ pub enum Command {
         #[command(subcommand)]
         action: MonitorCmd,
     },
-    /// Reports from result files: terminal (default), Markdown, HTML; compare runs.
+    /// Reports from result files: terminal (default), Markdown, HTML, JSON; compare runs.
     Report(ReportArgs),
+    /// Browse the result files of a folder (./results by default).
+    Results {
+        #[command(subcommand)]
+        action: ResultsCmd,
+    },
     /// The discovery registry: registered service instances.
     Services {
         #[command(subcommand)]
@@ -81,7 +92,21 @@ pub enum Command {
     JobMonitor { spec: String },
     /// (internal) Run a client spec inside a job and write its result.
     #[command(hide = true)]
-    JobClient { spec: String, out: String },
+    JobClient {
+        /// The spec file (`{rank}` is replaced by the task's rank).
+        spec: String,
+        /// Where the result goes (`{rank}` as above).
+        out: String,
+        /// One task of a gang: meet the others at this barrier folder first.
+        #[arg(long)]
+        gang: Option<String>,
+        /// This task's rank (default: $SLURM_PROCID).
+        #[arg(long)]
+        rank: Option<u32>,
+        /// How many tasks the gang has (default: $SLURM_NTASKS).
+        #[arg(long)]
+        size: Option<u32>,
+    },
     /// Print a completion script for a shell: `aibench completions bash > /etc/bash_completion.d/aibench`,
     /// or `source <(aibench completions bash)`.
     Completions {
@@ -111,6 +136,16 @@ pub struct DeployArgs {
     pub set: Vec<String>,
 }
 
+/// `--json` on the listing and status commands: one definition, so that
+/// every command says the same thing and serialises it as `json`.
+#[derive(Args, Debug, serde::Serialize)]
+pub struct JsonFlag {
+    /// Print one JSON document for scripts instead of the table (its shape
+    /// and `schema` name: the README, "Output for scripts").
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The subcommands every recipe-driven command ends with, in its words:
 /// `KIND` ([`SERVER`], [`CLIENT`] or [`MONITOR`]) names the kind of recipe
 /// in the help. Each command flattens it in as an untagged variant, so that
@@ -121,7 +156,11 @@ pub struct DeployArgs {
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum RecipeCmd<const KIND: usize> {
     #[command(about = format!("List the {} recipes", RECIPE_KINDS[KIND]))]
-    Recipes,
+    Recipes {
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
+    },
     #[command(about = format!("Describe a {} recipe", RECIPE_KINDS[KIND]))]
     Info { name: String },
     #[command(about = format!("Print a starter {} recipe", RECIPE_KINDS[KIND]))]
@@ -159,9 +198,17 @@ pub enum ServerCmd {
         /// Include finished ones.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
     },
     /// Details of one deployment (or all).
-    Status { id: Option<String> },
+    Status {
+        id: Option<String>,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
+    },
     /// Stop one deployment (instance id, job id or folder name).
     Stop { id: String },
     /// Stop every running deployment.
@@ -199,8 +246,12 @@ pub enum ClientCmd {
     },
     /// Client jobs (on an executor).
     List {
+        /// Include finished ones.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
     },
     /// Stop every running client job.
     StopAll,
@@ -224,11 +275,20 @@ pub enum MonitorCmd {
     },
     /// Running monitors.
     List {
+        /// Include finished ones.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
     },
     /// Targets (up/down) and firing alerts of a monitor (or of all).
-    Status { id: Option<String> },
+    Status {
+        id: Option<String>,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
+    },
     /// Stop one monitor.
     Stop { id: String },
     /// Stop every monitor.
@@ -266,13 +326,33 @@ pub enum MonitorCmd {
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum ServicesCmd {
     /// Every registered service and its instances.
-    List,
+    List {
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
+    },
     /// The instances of one service, in full.
     Show { name: String },
     /// Remove the registry entries of one service, or of all.
     Clear { name: Option<String> },
     /// Remove entries whose job is no longer running.
     Prune,
+}
+
+#[derive(Subcommand, Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ResultsCmd {
+    /// One line per result file, oldest first: id, recipe, start time and key
+    /// figures (requests, errors, req/s, output tok/s, TTFT p50/p99, TPOT p50);
+    /// files that cannot be read are listed with the reason.
+    List {
+        /// The folder of result files.
+        #[arg(default_value = "results")]
+        dir: String,
+        #[command(flatten)]
+        #[serde(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Args, Debug, serde::Serialize)]
@@ -286,13 +366,17 @@ pub struct ReportArgs {
     /// Print Markdown instead of the terminal tables.
     #[arg(long)]
     pub md: bool,
+    /// Print the summary figures of each result (and the comparison) as one
+    /// JSON document (schema aibench.report.v1) instead of the tables.
+    #[arg(long, conflicts_with = "md")]
+    pub json: bool,
     /// Compare the runs against the first and flag regressions (exit 3 when any).
     #[arg(long)]
     pub compare: bool,
     /// Relative change that counts as a regression in --compare.
     #[arg(long, default_value_t = 0.10)]
     pub threshold: f64,
-    /// Write the terminal or Markdown report here instead of stdout.
+    /// Write the terminal, Markdown or JSON report here instead of stdout.
     #[arg(long)]
     pub out: Option<String>,
     /// Print the metric definitions (TTFT, TPOT, ITL, E2E, as vLLM's benchmark defines them) after the summary.
@@ -314,13 +398,13 @@ pub struct BenchArgs {
     /// Model name (default: asked from the server).
     #[arg(long)]
     pub model: Option<String>,
-    /// Closed loop: concurrent users.
+    /// Closed loop (the default): concurrent users [default: 1]; not with --rate.
     #[arg(long)]
     pub users: Option<u64>,
     /// Closed loop: think time between a response and the next request, ms.
     #[arg(long)]
     pub think_ms: Option<f64>,
-    /// Open loop: requests per second.
+    /// Open loop: requests per second, instead of --users.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Open loop arrivals: constant, poisson or gamma.
@@ -333,7 +417,7 @@ pub struct BenchArgs {
     /// 10000); what is due beyond it is counted as not sent.
     #[arg(long)]
     pub max_in_flight: Option<u64>,
-    /// Seconds to run (default 10 when --requests is not given).
+    /// Seconds to run [default: 10, unless --requests is given].
     #[arg(long)]
     pub duration: Option<f64>,
     /// Total requests instead of a duration.
@@ -635,9 +719,14 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Services { action } => lua_command("services", &action).await,
         Command::Monitor { action } => lua_command("monitor", &action).await,
         Command::Report(a) => lua_command("report", &a).await,
+        Command::Results { action } => lua_command("results", &action).await,
         Command::JobMonitor { spec } => lua_command("job-monitor", &serde_json::json!({"spec": spec})).await,
-        Command::JobClient { spec, out } => {
-            lua_command("job-client", &serde_json::json!({"spec": spec, "out": out})).await
+        Command::JobClient { spec, out, gang, rank, size } => {
+            lua_command(
+                "job-client",
+                &serde_json::json!({"spec": spec, "out": out, "gang": gang, "rank": rank, "size": size}),
+            )
+            .await
         }
         Command::JobAgent { spec, command } => {
             let cmd: Vec<String> = command.into_iter().skip_while(|a| a == "--").collect();

@@ -1,8 +1,13 @@
 //! `aibench repl`: an interactive Lua prompt.
 //!
-//! On a terminal it uses rustyline (history under `$AIBENCH_HOME`); from a
-//! pipe it reads lines without editing so it can be scripted. Both continue a
-//! chunk while it is incomplete, as the stock `lua` prompt does.
+//! On a terminal it uses rustyline (history under `$AIBENCH_HOME`, Tab
+//! completion, Enter on an incomplete chunk continues it: `complete`); from
+//! a pipe it reads lines without editing so it can be scripted, continuing a
+//! chunk while it is incomplete, as the stock `lua` prompt does. `help()`
+//! reads the LuaLS stubs (`help`).
+
+mod complete;
+mod help;
 
 use std::io::{BufRead, IsTerminal};
 
@@ -39,7 +44,8 @@ fn preload_globals(lua: &Lua) -> LuaResult<()> {
         }
     }
     g.set("aibench", top)?;
-    Ok(())
+    help::install(lua)?;
+    complete::install(lua)
 }
 
 /// Collects input lines until they form a complete chunk, as `lua` does.
@@ -55,12 +61,7 @@ impl Chunker {
             self.buf.push('\n');
         }
         self.buf.push_str(line);
-        let complete = lua.load(format!("return {}", self.buf)).into_function().is_ok()
-            || !matches!(
-                lua.load(&self.buf).into_function(),
-                Err(LuaError::SyntaxError { incomplete_input: true, .. })
-            );
-        if !complete {
+        if !complete::is_complete(lua, &self.buf) {
             return None;
         }
         let code = std::mem::take(&mut self.buf);
@@ -107,13 +108,18 @@ async fn interactive(lua: &Lua) -> u8 {
         eprintln!("aibench: {e}");
         return 1;
     }
-    let mut rl = match rustyline::DefaultEditor::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("aibench: cannot start the line editor: {e}");
-            return 1;
-        }
-    };
+    // List completion as bash does: Tab completes what all candidates
+    // share, a second Tab lists them.
+    let config = rustyline::Config::builder().completion_type(rustyline::CompletionType::List).build();
+    let mut rl =
+        match rustyline::Editor::<complete::ReplHelper, rustyline::history::DefaultHistory>::with_config(config) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("aibench: cannot start the line editor: {e}");
+                return 1;
+            }
+        };
+    rl.set_helper(Some(complete::ReplHelper { lua: lua.clone() }));
     // Ctrl-C never ends the session: at the prompt see `interrupt::Prompt`;
     // this guard covers the instant between reading a line and evaluating
     // it (a Ctrl-C there stops that evaluation as soon as it starts).
@@ -123,7 +129,10 @@ async fn interactive(lua: &Lua) -> u8 {
     if crate::util::create_dirs(&home).is_ok() {
         let _ = rl.load_history(&history);
     }
-    println!("aibench {} (Lua 5.4) — modules loaded as globals; Ctrl-D exits", env!("CARGO_PKG_VERSION"));
+    println!(
+        "aibench {} (Lua 5.4) — modules loaded as globals; help() to start, Tab completes, Ctrl-D exits",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut chunker = Chunker::default();
     loop {
         let prompt = if chunker.pending() { ">> " } else { "> " };

@@ -576,3 +576,369 @@ fn client_run_points_to_the_definitions_once_and_prints_them_when_asked() {
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert_eq!(stdout.matches("TTFT: request sent").count(), 1, "{stdout}");
 }
+
+// Output for scripts (issue 23): `--json` on every listing and status
+// command prints one JSON document, and nothing else, on stdout.
+
+fn aibench_in(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aibench")).args(args).env("AIBENCH_HOME", home).output().expect("run aibench")
+}
+
+/// Stdout parsed as one JSON document (all of it: nothing else may be
+/// there), after checking the exit status and the schema name.
+fn json_doc(o: &Output, schema: &str) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", text(&o.stdout), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.ends_with("}\n"), "one document and a newline: {out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not only JSON ({e}): {out}"));
+    assert_eq!(v["schema"], schema, "{out}");
+    v
+}
+
+/// The list under `key`, which must be an array.
+fn list<'a>(v: &'a serde_json::Value, key: &str) -> &'a Vec<serde_json::Value> {
+    v[key].as_array().unwrap_or_else(|| panic!("'{key}' is not an array: {v}"))
+}
+
+/// Every field of a deployment entry is there (null when unknown).
+fn assert_deployment_fields(d: &serde_json::Value) {
+    let fields = "instance_id recipe recipe_file service executor job_id state reason exit_code expected_start node url \
+                  submitted_at dir registered";
+    for k in fields.split_whitespace() {
+        assert!(d.get(k).is_some(), "field '{k}' missing: {d}");
+    }
+}
+
+#[test]
+fn json_listings_with_nothing_running_are_empty_documents() {
+    let home = tempfile::tempdir().unwrap();
+    for (args, schema, key) in [
+        (&["services", "list", "--json"][..], "aibench.services.v1", "services"),
+        (&["server", "list", "--json"][..], "aibench.servers.v1", "servers"),
+        (&["server", "list", "--all", "--json"][..], "aibench.servers.v1", "servers"),
+        (&["server", "status", "--json"][..], "aibench.server_status.v1", "servers"),
+        (&["client", "list", "--json"][..], "aibench.clients.v1", "clients"),
+        (&["monitor", "list", "--json"][..], "aibench.monitors.v1", "monitors"),
+        (&["monitor", "status", "--json"][..], "aibench.monitor_status.v1", "monitors"),
+    ] {
+        let v = json_doc(&aibench_in(home.path(), args), schema);
+        assert!(list(&v, key).is_empty(), "{args:?}: {v}");
+    }
+    // The text forms say so in words (and are not JSON).
+    let o = aibench_in(home.path(), &["monitor", "status"]);
+    assert_eq!(text(&o.stdout).trim(), "no monitor is running");
+    // An id that matches nothing is an error, not an empty answer.
+    let o = aibench_in(home.path(), &["server", "status", "nope", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(text(&o.stderr).contains("no server with id 'nope'"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn recipes_json_lists_every_recipe_of_each_kind() {
+    for (kind, name, service) in
+        [("server", "vllm-sim", "vllm"), ("client", "vllm-simple-test", "vllm"), ("monitor", "vllm-monitor", "vllm")]
+    {
+        let v = json_doc(&aibench(&[kind, "recipes", "--json"]), "aibench.recipes.v1");
+        assert_eq!(v["kind"], kind);
+        let r =
+            list(&v, "recipes").iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name} not listed: {v}"));
+        assert_eq!(r["service_name"], service, "{r}");
+        assert!(r["source"] == "stock" || r["source"] == "file", "{r}");
+        assert!(r["error"].is_null(), "{r}");
+        // The whole description, on one line.
+        let desc = r["description"].as_str().unwrap();
+        assert!(desc.len() > 40 && !desc.contains('\n'), "{r}");
+    }
+    let v = json_doc(&aibench(&["client", "recipes", "--json"]), "aibench.recipes.v1");
+    let find = |n: &str| list(&v, "recipes").iter().find(|r| r["name"] == n).cloned().unwrap();
+    let simple = find("vllm-simple-test");
+    assert_eq!(simple["duration_s"], 120, "{simple}");
+    assert_eq!(simple["pattern"], "closed-loop", "{simple}");
+    assert!(simple["total_requests"].is_null(), "{simple}");
+    assert_eq!(find("vllm-high-throughput-test")["total_requests"], 5000);
+    // A server recipe has no length fields.
+    let v = json_doc(&aibench(&["server", "recipes", "--json"]), "aibench.recipes.v1");
+    assert!(list(&v, "recipes")[0].get("duration_s").is_none(), "{v}");
+}
+
+/// Stops what a test started under `home`, even when it fails half-way.
+struct StopAll<'a>(&'a std::path::Path);
+
+impl Drop for StopAll<'_> {
+    fn drop(&mut self) {
+        for kind in ["client", "monitor", "server"] {
+            let _ = aibench_in(self.0, &[kind, "stop-all"]);
+        }
+    }
+}
+
+#[test]
+fn json_listings_and_statuses_of_running_servers_clients_and_monitors() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let _stop = StopAll(h);
+    let o = aibench_in(h, &["server", "run", "--recipe", "vllm-sim", "--executor", "local"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+
+    let v = json_doc(&aibench_in(h, &["services", "list", "--json"]), "aibench.services.v1");
+    let services = list(&v, "services");
+    assert_eq!(services.len(), 1, "{v}");
+    assert_eq!(services[0]["name"], "vllm");
+    let inst = &list(&services[0], "instances")[0];
+    let url = inst["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://"), "{inst}");
+    assert_eq!(inst["executor"], "local");
+    assert_eq!(inst["status"], "RUNNING");
+    assert!(inst["ports"][0].is_u64(), "{inst}");
+    assert!(inst["registered_at"].as_str().unwrap().ends_with('Z'), "RFC 3339, UTC: {inst}");
+    assert!(list(&v, "skipped").is_empty());
+
+    let v = json_doc(&aibench_in(h, &["server", "list", "--json"]), "aibench.servers.v1");
+    let servers = list(&v, "servers");
+    assert_eq!(servers.len(), 1, "{v}");
+    let s = &servers[0];
+    assert_deployment_fields(s);
+    assert_eq!(s["state"], "RUNNING");
+    assert_eq!(s["recipe"], "vllm-sim");
+    assert_eq!(s["service"], "vllm");
+    assert_eq!(s["url"], url.as_str());
+    assert_eq!(s["registered"]["instance_id"], s["instance_id"]);
+    let id = s["instance_id"].as_str().unwrap().to_string();
+
+    let v = json_doc(&aibench_in(h, &["server", "status", &id[..6], "--json"]), "aibench.server_status.v1");
+    let st = &list(&v, "servers")[0];
+    assert_deployment_fields(st);
+    assert_eq!(st["instance_id"], id.as_str());
+    // Running: no log tail yet; the start-up timeline in seconds.
+    assert!(st["log_tail"].is_null(), "{st}");
+    assert!(st["timeline"].is_null() || st["timeline"]["total_s"].is_number(), "{st}");
+
+    // A detached client job: listed while it runs, and with --all after.
+    let out = tempfile::tempdir().unwrap();
+    let o = aibench_in(
+        h,
+        &[
+            "client",
+            "run",
+            "--recipe",
+            "vllm-simple-test",
+            "--set",
+            "workload.duration_seconds=1",
+            "--detach",
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v = json_doc(&aibench_in(h, &["client", "list", "--all", "--json"]), "aibench.clients.v1");
+    let clients = list(&v, "clients");
+    assert_eq!(clients.len(), 1, "{v}");
+    assert_deployment_fields(&clients[0]);
+    assert_eq!(clients[0]["recipe"], "vllm-simple-test");
+    assert_eq!(clients[0]["executor"], "local");
+
+    if !support::on_path("prometheus") && !support::required() {
+        eprintln!("prometheus is not installed: the monitor's --json is not checked");
+        return;
+    }
+    let o = aibench_in(h, &["monitor", "start", "--recipe", "vllm-monitor", "--executor", "local"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v = json_doc(&aibench_in(h, &["monitor", "list", "--json"]), "aibench.monitors.v1");
+    let monitors = list(&v, "monitors");
+    assert_eq!(monitors.len(), 1, "{v}");
+    assert_deployment_fields(&monitors[0]);
+    assert_eq!(monitors[0]["recipe"], "vllm-monitor");
+    assert_eq!(monitors[0]["state"], "RUNNING");
+    // Its targets follow the registry: the server, once Prometheus has read it.
+    let v = poll(
+        || {
+            let v = json_doc(&aibench_in(h, &["monitor", "status", "--json"]), "aibench.monitor_status.v1");
+            let found = list(&v, "monitors")[0]["targets"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["scrape_url"].as_str().is_some_and(|u| u.starts_with(&url))));
+            found.then_some(v)
+        },
+        || "the server among the monitor's targets".into(),
+    );
+    let m = &list(&v, "monitors")[0];
+    assert_deployment_fields(m);
+    assert!(m["url"].as_str().unwrap().starts_with("http://"), "{m}");
+    assert!(m["firing"].is_u64(), "{m}");
+    assert!(m["alerts"].is_array(), "{m}");
+    for t in list(m, "targets") {
+        for k in ["scrape_url", "job", "health", "last_scrape", "last_scrape_duration_s", "last_error", "labels"] {
+            assert!(t.get(k).is_some(), "field '{k}' missing: {t}");
+        }
+        // Not scraped yet is null, never year 1.
+        assert!(t["last_scrape"].is_null() || !t["last_scrape"].as_str().unwrap().starts_with("0001-"), "{t}");
+    }
+}
+
+/// A result of `aibench bench` against `url`, written to `path`.
+fn bench_result(url: &str, path: &std::path::Path, requests: &str) {
+    let o = aibench(&[
+        "bench",
+        "--url",
+        url,
+        "--users",
+        "2",
+        "--requests",
+        requests,
+        "--output-tokens",
+        "4",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+#[test]
+fn report_json_gives_each_results_figures_and_the_comparison() {
+    let sim = SimProcess::start("instant");
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.json"), d.path().join("b.json"));
+    bench_result(&sim.url, &a, "20");
+    bench_result(&sim.url, &b, "10");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let v = json_doc(&aibench(&["report", a, b, "--json"]), "aibench.report.v1");
+    let rs = list(&v, "results");
+    assert_eq!(rs.len(), 2, "{v}");
+    assert_eq!(rs[0]["path"], a);
+    let bench = &rs[0]["bench"];
+    assert_eq!(bench["total_requests"], 20, "{bench}");
+    assert_eq!(bench["successes"], 20);
+    assert_eq!(bench["errors"], 0);
+    assert_eq!(bench["tokens"]["output_total"], 80);
+    assert!(bench["throughput_req_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(bench["ttft_ms"]["p50"].is_number() && bench["ttft_ms"]["p99"].is_number(), "{bench}");
+    assert!(bench["latency_ms"]["count"].is_u64(), "{bench}");
+    // The summary, not the bulk: no histograms or per-second series.
+    assert!(bench.get("histograms").is_none() && bench.get("timeseries").is_none(), "{bench}");
+    // Absent sections are null, not left out.
+    assert!(bench["goodput"].is_null() && rs[0]["server"].is_null() && rs[0]["hpc"].is_null(), "{}", rs[0]);
+    assert!(v["comparison"].is_null());
+    assert!(list(&v, "skipped").is_empty());
+    assert_eq!(rs[1]["bench"]["total_requests"], 10);
+
+    // --compare: each metric's runs line up with the results.
+    let v = json_doc(&aibench(&["report", a, b, "--json", "--compare", "--threshold", "5"]), "aibench.report.v1");
+    let c = &v["comparison"];
+    assert_eq!(c["baseline"], a);
+    assert_eq!(c["threshold"], 5.0);
+    assert!(c["regressions"].is_u64(), "{c}");
+    let tput = list(c, "metrics").iter().find(|m| m["metric"] == "throughput").unwrap_or_else(|| panic!("{c}"));
+    assert_eq!(tput["unit"], "req/s");
+    let runs = list(tput, "runs");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["value"], rs[0]["bench"]["throughput_req_per_sec"]);
+    assert!(runs[0]["delta_pct"].is_null() && runs[1]["delta_pct"].is_number(), "{tput}");
+
+    // --json and --md are two formats: one at a time.
+    let o = aibench(&["report", a, "--json", "--md"]);
+    assert_eq!(o.status.code(), Some(2));
+    // --out writes the same document to a file; stdout stays empty.
+    let out = d.path().join("report.json");
+    let o = aibench(&["report", a, "--json", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["schema"], "aibench.report.v1");
+
+    // A client run's record: its recipe and id, and the server's side, every
+    // field of it there (null when the run had none) but the time series.
+    let runs = d.path().join("runs");
+    let o = aibench(&[
+        "client",
+        "run",
+        "--recipe",
+        "vllm-simple-test",
+        "--url",
+        &sim.url,
+        "--set",
+        "workload.duration_seconds=1",
+        "--out-dir",
+        runs.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // A folder with a file that is not a result: skipped, named, on stderr and in the document.
+    std::fs::write(runs.join("broken.json"), "{").unwrap();
+    let o = aibench(&["report", runs.to_str().unwrap(), "--json"]);
+    assert!(text(&o.stderr).contains("skipped"), "{}", text(&o.stderr));
+    let v = json_doc(&o, "aibench.report.v1");
+    let skipped = list(&v, "skipped");
+    assert_eq!(skipped.len(), 1, "{v}");
+    assert!(skipped[0]["path"].as_str().unwrap().ends_with("broken.json"), "{v}");
+    let r = &list(&v, "results")[0];
+    assert_eq!(r["recipe"], "vllm-simple-test");
+    assert!(r["id"].as_str().is_some_and(|id| id.len() == 8), "{r}");
+    assert!(r["created_at"].as_str().unwrap().ends_with('Z'), "{r}");
+    let server = &r["server"];
+    // (Counters as Prometheus gives them: 6.0.)
+    assert_eq!(server["requests"].as_f64(), r["bench"]["successes"].as_f64(), "{server}");
+    assert!(server.get("gpu").is_some_and(|g| g.is_null()), "a CPU server has no GPU section, as null: {server}");
+    assert!(server.get("timeseries").is_none(), "{server}");
+}
+
+#[test]
+fn results_list_shows_each_result_by_time_and_unreadable_files_with_a_reason() {
+    let sim = SimProcess::start("instant");
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("results");
+    std::fs::create_dir(&dir).unwrap();
+    // Named so that name order is not time order: the list sorts by time.
+    bench_result(&sim.url, &dir.join("zz-first.json"), "6");
+    bench_result(&sim.url, &dir.join("aa-second.json"), "4");
+    std::fs::write(dir.join("broken.json"), "{\"schema\": \"aibench.bench/2\", \"total_req").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a result").unwrap();
+    let dir_s = dir.to_str().unwrap();
+
+    let v = json_doc(&aibench(&["results", "list", dir_s, "--json"]), "aibench.results.v1");
+    assert_eq!(v["dir"], dir_s);
+    let rs = list(&v, "results");
+    let ids: Vec<&str> = rs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["zz-first", "aa-second", "broken"], "{v}");
+    let first = &rs[0];
+    assert_eq!(first["total_requests"], 6);
+    assert_eq!(first["errors"], 0);
+    assert!(first["started_at"].as_str().unwrap().ends_with('Z'), "{first}");
+    for k in ["throughput_req_per_sec", "tokens.output_per_s", "ttft_ms.p50", "ttft_ms.p99", "tpot_ms.p50"] {
+        let mut x = first;
+        for part in k.split('.') {
+            x = &x[part];
+        }
+        assert!(x.is_number(), "{k}: {first}");
+    }
+    assert!(first["error"].is_null());
+    let broken = &rs[2];
+    assert!(broken["error"].as_str().unwrap().contains("not valid JSON"), "{broken}");
+    assert!(broken["total_requests"].is_null() && broken["ttft_ms"]["p50"].is_null(), "{broken}");
+
+    let o = aibench(&["results", "list", dir_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("TTFT P99"), "{out}");
+    assert!(lines[1].starts_with("zz-first") && lines[2].starts_with("aa-second"), "{out}");
+    assert!(out.contains("1 file could not be read:") && out.contains("broken.json: not valid JSON"), "{out}");
+
+    let o = aibench(&["results", "list", d.path().join("nowhere").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("nowhere: no such folder"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn bench_usage_says_only_url_is_required_and_gives_the_defaults() {
+    let o = aibench(&["bench", "--help"]);
+    let help = text(&o.stdout);
+    assert!(
+        help.contains("Usage: aibench bench --url <URL> [--users <USERS> | --rate <RATE>] [--duration <DURATION> | --requests <REQUESTS>] [OPTIONS]"),
+        "{help}"
+    );
+    assert!(help.contains("without --users or --rate, a closed loop of 1 user"), "{help}");
+    assert!(help.contains("[default: 1]"), "{help}");
+    let o = aibench(&["bench"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("Usage: aibench bench --url <URL> [--users"), "{}", text(&o.stderr));
+}

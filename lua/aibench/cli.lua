@@ -20,6 +20,7 @@ local client = require("aibench.client")
 local monitor = require("aibench.monitor")
 local services = require("aibench.services")
 local scenario = require("aibench.scenario")
+local shapes = require("aibench.shapes")
 
 local M = {}
 
@@ -197,10 +198,10 @@ function commands.bench(o)
   local ok, summary = pcall(report.summary, r, { definitions = o.explain or nil })
   if ok and o.json == "-" then
     -- Standard output holds the JSON for a script; the summary goes aside.
-    io.stderr:write(summary, "\n")
+    io.stderr:write(format.paint(summary, "stderr"), "\n")
     written = nil
   elseif ok then
-    print(summary)
+    print(format.paint(summary, "stdout"))
   else
     io.stderr:write("aibench bench: warning: the summary could not be printed: ", aibench.error_message(summary), "\n")
     code = 1
@@ -225,40 +226,24 @@ local function short_description(desc, width)
   return cut .. "..."
 end
 
---- How long a client recipe runs, in a few words: its duration, its
---- request count, or a trace's own length.
-local function planned_length(doc)
-  local w = type(doc) == "table" and type(doc.workload) == "table" and doc.workload or {}
-  local d = w.duration_s or w.duration_seconds
-  if w.pattern == "trace" then
-    return "the trace" .. (d and string.format(" (at most %s s)", d) or "")
+--- `recipes`: a table, or aibench.recipes.v1 with --json (client recipes
+--- with how long each runs: recipe.length).
+local function recipes_table(kind, o)
+  local catalog = recipe.catalog(kind)
+  if o.json then
+    return shapes.print(shapes.recipes(kind, catalog))
   end
-  local users = w.users or w.concurrent_users
-  local n = w.total_requests or w.total_sessions or (w.requests_per_user and users and w.requests_per_user * users)
-  local parts = {}
-  if d then
-    parts[#parts + 1] = d .. " s"
-  end
-  if n then
-    parts[#parts + 1] = n .. (w.total_sessions and " sessions" or " requests")
-  elseif w.requests_per_user then
-    parts[#parts + 1] = w.requests_per_user .. " per user"
-  end
-  return #parts > 0 and table.concat(parts, ", ") or "-"
-end
-
-local function recipes_table(kind)
   local head = { "NAME", "SERVICE", "SOURCE", "DESCRIPTION" }
   if kind == "client" then
     table.insert(head, 4, "LENGTH")
   end
   local rows = { head }
-  for _, r in ipairs(recipe.list(kind)) do
-    local ok, doc = pcall(recipe.load, kind, r.source == "stock" and r.name or r.file)
-    local desc = ok and short_description(doc.description, 200) or ("(invalid: " .. tostring(doc):match("[^\n]*") .. ")")
-    local row = { r.name, ok and (doc.service_name or "-") or "-", r.source == "stock" and "stock" or r.file, desc }
+  for _, c in ipairs(catalog) do
+    local doc = c.doc
+    local desc = doc and short_description(doc.description, 200) or ("(invalid: " .. c.error .. ")")
+    local row = { c.name, doc and (doc.service_name or "-") or "-", c.file or "stock", desc }
     if kind == "client" then
-      table.insert(row, 4, ok and planned_length(doc) or "-")
+      table.insert(row, 4, doc and recipe.length(doc).text or "-")
     end
     rows[#rows + 1] = row
   end
@@ -276,7 +261,7 @@ end
 --- `recipes`, `info NAME`, `template [NAME]`: the same for every recipe kind.
 local function recipe_action(kind, o)
   if o.action == "recipes" then
-    return recipes_table(kind)
+    return recipes_table(kind, o)
   elseif o.action == "info" then
     return recipe_info(kind, o.name)
   elseif o.action == "template" then
@@ -324,27 +309,40 @@ function commands.server(o)
     deployments_table(res)
     return 0
   elseif a == "list" then
-    deployments_table(M.check(server.list({ all = o.all })))
+    local list = M.check(server.list({ all = o.all }))
+    if o.json then
+      return shapes.print(shapes.deployments("server", list))
+    end
+    deployments_table(list)
     return 0
   elseif a == "status" then
-    local list = M.check(server.list({ all = true }))
-    for _, m in ipairs(list) do
+    local list = {}
+    for _, m in ipairs(M.check(server.list({ all = true }))) do
       if not o.id or m.instance_id == o.id or m.job_id == o.id or (m.instance_id or ""):sub(1, #o.id) == o.id then
-        print(string.format("%s  %s  job %s (%s) %s%s", m.instance_id, m.recipe, m.job_id, m.executor, m.state, m.reason and (" - " .. m.reason) or ""))
-        if m.state == "PENDING" then
-          print("  pending: " .. (m.reason or "no reason given") .. (m.expected_start and ("; expected to start " .. m.expected_start) or "; SLURM gives no expected start"))
+        list[#list + 1] = m
+      end
+    end
+    if o.id and #list == 0 then
+      M.fail(string.format("no server with id '%s' (see `aibench server list --all`)", o.id), 1)
+    end
+    if o.json then
+      return shapes.print(shapes.server_status(list))
+    end
+    for _, m in ipairs(list) do
+      print(string.format("%s  %s  job %s (%s) %s%s", m.instance_id, m.recipe, m.job_id, m.executor, m.state, m.reason and (" - " .. m.reason) or ""))
+      if m.state == "PENDING" then
+        print("  pending: " .. (m.reason or "no reason given") .. (m.expected_start and ("; expected to start " .. m.expected_start) or "; SLURM gives no expected start"))
+      end
+      print("  node " .. tostring(m.node or "-") .. "  url " .. (m.instance and m.instance.url or "-") .. "  folder " .. m.dir)
+      if m.instance then
+        print("  registered " .. m.instance.registered_at .. " as " .. m.service .. ": " .. json.encode(m.instance.ports) .. " ports")
+        local tl = hpc.timeline(m.instance.extra and m.instance.extra.timeline)
+        if tl then
+          print("  " .. format.timeline_text(tl))
         end
-        print("  node " .. tostring(m.node or "-") .. "  url " .. (m.instance and m.instance.url or "-") .. "  folder " .. m.dir)
-        if m.instance then
-          print("  registered " .. m.instance.registered_at .. " as " .. m.service .. ": " .. json.encode(m.instance.ports) .. " ports")
-          local tl = hpc.timeline(m.instance.extra and m.instance.extra.timeline)
-          if tl then
-            print("  " .. format.timeline_text(tl))
-          end
-        end
-        if deploy.is_final(m.state) then
-          print(deploy.log_tail(m, 5))
-        end
+      end
+      if deploy.is_final(m.state) then
+        print(deploy.log_tail(m, 5))
       end
     end
     return 0
@@ -399,7 +397,11 @@ function commands.client(o)
     end
     return code
   elseif a == "list" then
-    deployments_table(M.check(deploy.list("client", { all = o.all })))
+    local list = M.check(client.list({ all = o.all }))
+    if o.json then
+      return shapes.print(shapes.deployments("client", list))
+    end
+    deployments_table(list)
     return 0
   elseif a == "stop-all" then
     local stopped = M.check(deploy.stop_all("client"))
@@ -425,20 +427,30 @@ function commands.monitor(o)
     print("UI from a laptop: " .. monitor.ssh_line(m) .. "   then open http://localhost:" .. m.instance.ports[1])
     return 0
   elseif a == "list" then
-    deployments_table(M.check(monitor.list({ all = o.all })))
+    local list = M.check(monitor.list({ all = o.all }))
+    if o.json then
+      return shapes.print(shapes.deployments("monitor", list))
+    end
+    deployments_table(list)
     return 0
   elseif a == "status" then
     -- An id, or the metas list just refreshed (not looked up again).
     local which = { o.id }
     if not o.id then
       which = M.check(monitor.list())
-      if #which == 0 then
-        print("no monitor is running")
-        return 0
-      end
     end
-    for _, id in ipairs(which) do
-      local st = M.check(monitor.status(id))
+    local statuses = {}
+    for i, id in ipairs(which) do
+      statuses[i] = M.check(monitor.status(id))
+    end
+    if o.json then
+      return shapes.print(shapes.monitor_status(statuses))
+    end
+    if #statuses == 0 then
+      print("no monitor is running")
+      return 0
+    end
+    for _, st in ipairs(statuses) do
       print(string.format("monitor %s  %s  job %s %s", st.monitor.instance_id, st.monitor.client.url, st.monitor.job_id, st.monitor.state))
       local rows = { { "TARGET", "JOB", "HEALTH", "LAST SCRAPE", "ERROR" } }
       for _, tg in ipairs(st.targets) do
@@ -542,13 +554,21 @@ function commands.report(o)
   if o.compare and #records < 2 then
     M.fail("--compare needs two or more results", 2)
   end
-  local text = o.md and report.markdown(records, opts) or report.terminal(records, opts)
+  local text
+  if o.json then
+    -- The summary figures for scripts (report.data); skipped files are in it too.
+    text = json.encode(report.data(records, opts, skipped), { pretty = true }) .. "\n"
+  else
+    text = o.md and report.markdown(records, opts) or report.terminal(records, opts)
+  end
   if o.out then
     local ok, err = fs.write(o.out, text, { mkdir = true })
     M.check(ok, err, "writing " .. o.out)
     io.stderr:write("report written to " .. o.out .. "\n")
   else
-    io.write(text, text:sub(-1) == "\n" and "" or "\n")
+    -- Verdicts and warnings in colour on a terminal (the terminal report only).
+    local shown = (o.json or o.md) and text or format.paint(text, "stdout")
+    io.write(shown, text:sub(-1) == "\n" and "" or "\n")
   end
   if o.html then
     local ok, err = fs.write(o.html, report.html(records, opts), { mkdir = true })
@@ -557,6 +577,42 @@ function commands.report(o)
   end
   if o.compare and report.compare(records, opts).regressions > 0 then
     return 3
+  end
+  return 0
+end
+
+--- `results list [DIR]`: one line per result file, oldest first, with its
+--- key figures (results.browse); unreadable files after, with the reason.
+function commands.results(o)
+  local list = M.check(results.browse(o.dir))
+  if o.json then
+    return shapes.print(shapes.document("results", "results", list, { dir = o.dir }))
+  end
+  local rows = { { "ID", "RECIPE", "STARTED", "REQUESTS", "ERRORS", "REQ/S", "OUT TOK/S", "TTFT P50", "TTFT P99", "TPOT P50" } }
+  local bad = {}
+  local num = format.num
+  for _, e in ipairs(list) do
+    if e.error ~= json.null then
+      bad[#bad + 1] = string.format("  %s: %s", e.path, e.error)
+    else
+      rows[#rows + 1] = {
+        e.id, report.clean(tostring(present(e.recipe) and e.recipe or "-")), present(e.started_at) and tostring(e.started_at) or "-",
+        num(e.total_requests, 0), num(e.errors, 0), num(e.throughput_req_per_sec, 2), num(e.tokens.output_per_s, 1),
+        num(e.ttft_ms.p50, 2), num(e.ttft_ms.p99, 2), num(e.tpot_ms.p50, 2),
+      }
+    end
+  end
+  if #list == 0 then
+    print(string.format("no result files (*.json) in %s", o.dir))
+    return 0
+  end
+  if #rows > 1 then
+    print(columns(rows))
+    print("(times in ms; the full report of one: aibench report " .. fs.join(o.dir, "ID.json") .. ")")
+  end
+  if #bad > 0 then
+    print(string.format("%d file%s could not be read:", #bad, #bad == 1 and "" or "s"))
+    print(report.clean(table.concat(bad, "\n")))
   end
   return 0
 end
@@ -575,6 +631,9 @@ function commands.services(o)
   if a == "list" then
     local rows = { { "SERVICE", "INSTANCE", "URL", "NODE", "JOB", "EXECUTOR", "STATUS", "REGISTERED" } }
     local scan = M.check(services.scan())
+    if o.json then
+      return shapes.print(shapes.services(scan, registry.dir()))
+    end
     for _, s in ipairs(scan.names) do
       for _, i in ipairs(scan.services[s]) do
         rows[#rows + 1] = { s, i.instance_id, i.url, i.node, i.job_id, i.executor, i.status, util.age(i.registered_at) .. " ago" }

@@ -233,24 +233,224 @@ local function submit_jobs(r, file, executor, spec, cache, guard)
   return metas
 end
 
---- Waits for client jobs and merges their results exactly. On SIGINT or
+-- Progress of client jobs --------------------------------------------------------
+
+--- The file a client job writes its progress to, in its job folder,
+--- about once a second (atomically: a reader never sees half of it).
+M.PROGRESS_FILE = "progress.json"
+--- Seconds between the lines of counts while waiting, when stderr is not
+--- a terminal (a log); on a terminal one line is updated in place.
+M.PROGRESS_EVERY_S = 10
+
+--- Writes a client job's progress (`fields` plus the schema, host and
+--- time) to `dir`/progress.json. Never raises: a progress file that cannot
+--- be written must not stop a measurement.
+local function write_progress(dir, fields)
+  pcall(function()
+    local doc = util.merge({ schema = "aibench.progress/1", host = aibench.hostname(), updated_at = time.format() }, fields)
+    fs.write(fs.join(dir, M.PROGRESS_FILE), json.encode(doc) .. "\n")
+  end)
+end
+
+--- A progress snapshot (bench.run's on_progress) as the file's fields.
+local function progress_fields(p)
+  return {
+    finished = false,
+    elapsed_s = p.elapsed_s,
+    planned_s = p.planned_s,
+    planned_requests = p.planned_requests,
+    done = (p.completed or 0) + (p.errors or 0),
+    completed = p.completed,
+    errors = p.errors,
+    in_flight = p.in_flight,
+    req_per_s = p.req_per_s,
+    output_tokens_per_s = p.output_tokens_per_s,
+    ttft_p50_ms = p.p50_ttft_ms,
+    latency_p50_ms = p.p50_latency_ms,
+  }
+end
+
+--- A client job's last progress (its job folder's progress.json), or nil
+--- before it has written one (or when it cannot be read).
+---@param dir string the job folder
+---@return table?
+function M.read_progress(dir)
+  local text = fs.read(fs.join(dir, M.PROGRESS_FILE))
+  if not text then
+    return nil
+  end
+  local ok, doc = pcall(json.decode, text)
+  return ok and type(doc) == "table" and doc or nil
+end
+
+--- A progress file's counts as text: "120 done, 0 errors, 20.0 req/s,
+--- TTFT p50 45.2 ms, 6/30 s".
+local function counts_text(p)
+  local present = util.present
+  local parts = { string.format("%d done", p.done or 0), string.format("%d errors", p.errors or 0), string.format("%.1f req/s", p.req_per_s or 0) }
+  if present(p.ttft_p50_ms) then
+    parts[#parts + 1] = string.format("TTFT p50 %.1f ms", p.ttft_p50_ms)
+  elseif present(p.latency_p50_ms) then
+    parts[#parts + 1] = string.format("E2E p50 %.1f ms", p.latency_p50_ms)
+  end
+  if p.finished then
+    parts[#parts + 1] = "finished"
+  elseif present(p.planned_s) then
+    parts[#parts + 1] = string.format("%.0f/%.0f s", p.elapsed_s or 0, p.planned_s)
+  elseif present(p.planned_requests) then
+    parts[#parts + 1] = string.format("%d/%d requests", p.done or 0, p.planned_requests)
+  end
+  return table.concat(parts, ", ")
+end
+
+--- A client job's state in words: PENDING with SLURM's reason (and its
+--- expected start, unless `short`: SLURM gives it some polls and not
+--- others), RUNNING with its nodes, else the state.
+local function state_text(m, short)
+  if m.state == "PENDING" then
+    return string.format("PENDING (%s%s)", m.reason or "no reason given", (m.expected_start and not short) and (", expected to start " .. m.expected_start) or "")
+  elseif m.state == "RUNNING" then
+    return "RUNNING on " .. (m.node or "?")
+  end
+  return tostring(m.state or "?")
+end
+
+--- Several jobs on one line: their states counted, their counts summed
+--- (the TTFT p50 is the slowest instance's).
+local function merged_line(metas, progress)
+  local states, order = {}, {}
+  local sum = { done = 0, errors = 0, req_per_s = 0 }
+  local any, ttft = false, nil
+  for _, m in ipairs(metas) do
+    local st = m.state == "PENDING" and ("PENDING (" .. (m.reason or "no reason given") .. ")") or tostring(m.state or "?")
+    if not states[st] then
+      order[#order + 1] = st
+    end
+    states[st] = (states[st] or 0) + 1
+    local p = progress[m]
+    if p then
+      any = true
+      sum.done, sum.errors, sum.req_per_s = sum.done + (p.done or 0), sum.errors + (p.errors or 0), sum.req_per_s + (p.req_per_s or 0)
+      if util.present(p.ttft_p50_ms) then
+        ttft = math.max(ttft or 0, p.ttft_p50_ms)
+      end
+    end
+  end
+  local parts = {}
+  for _, st in ipairs(order) do
+    parts[#parts + 1] = states[st] .. " " .. st
+  end
+  local line = string.format("%d client jobs: %s", #metas, table.concat(parts, ", "))
+  if any then
+    sum.ttft_p50_ms = ttft
+    line = line .. ": " .. counts_text(sum)
+  end
+  return line
+end
+
+--- What `client run` shows while it waits for its client jobs, on stderr:
+--- on a terminal one line updated in place (the job's state, then its live
+--- counts; several jobs merged); else one line per job when its state
+--- changes, and its counts every M.PROGRESS_EVERY_S seconds (the first as
+--- soon as there are any).
+local function watcher(metas, quiet)
+  local env = require("aibench.env")
+  local tty = env.is_terminal("stderr")
+  local width = math.max(40, (env.terminal_columns("stderr") or tonumber(env.get("COLUMNS", "")) or 80) - 1)
+  local shown_state, shown_counts_at, last_len = {}, {}, 0
+  local w = {}
+  local function progress_of()
+    local progress = {}
+    for _, m in ipairs(metas) do
+      if m.state ~= "PENDING" then
+        progress[m] = M.read_progress(m.dir)
+      end
+    end
+    return progress
+  end
+  function w.show()
+    if quiet then
+      return
+    end
+    local progress = progress_of()
+    if tty then
+      local line
+      if #metas == 1 then
+        local m, p = metas[1], progress[metas[1]]
+        line = string.format("client job %s %s%s", m.job_id, state_text(m), p and (": " .. counts_text(p)) or "")
+      else
+        line = merged_line(metas, progress)
+      end
+      line = require("aibench.report").clean(line)
+      if utf8.len(line) and utf8.len(line) > width then
+        line = line:sub(1, utf8.offset(line, width - 2) - 1) .. "..."
+      end
+      local n = utf8.len(line) or #line
+      io.stderr:write("\r", line, string.rep(" ", math.max(0, last_len - n)))
+      io.stderr:flush()
+      last_len = n
+      return
+    end
+    local now = time.monotonic()
+    for i, m in ipairs(metas) do
+      local who = string.format("client job %s%s", m.job_id, #metas > 1 and string.format(" (%d/%d)", i, #metas) or "")
+      local st, p = state_text(m), progress[m]
+      if shown_state[m] ~= state_text(m, true) then
+        shown_state[m] = state_text(m, true)
+        local final = p and deploy.is_final(m.state)
+        io.stderr:write(who, " ", st, final and (": " .. counts_text(p)) or "", "\n")
+        if final then
+          shown_counts_at[m] = now
+        end
+      end
+      if p and not deploy.is_final(m.state) and (not shown_counts_at[m] or now - shown_counts_at[m] >= M.PROGRESS_EVERY_S) then
+        shown_counts_at[m] = now
+        io.stderr:write(who, ": ", counts_text(p), "\n")
+      end
+    end
+  end
+  --- Ends the line drawn in place.
+  function w.finish()
+    if tty and last_len > 0 then
+      io.stderr:write("\n")
+      last_len = 0
+    end
+  end
+  return w
+end
+
+--- Waits for client jobs and merges their results exactly, showing their
+--- progress while it waits (`opts.progress == false`: quietly). On SIGINT or
 --- SIGTERM (guard) the jobs are cancelled: each saves its partial result
 --- on SIGTERM, and what they saved is merged and marked interrupted.
 local function collect_jobs(metas, opts, guard)
   local deadline = time.monotonic() + (opts.timeout_s or 86400)
   local sig
-  for _, m in ipairs(metas) do
-    while not sig do
-      local st = deploy.job(m):status()
-      if st and deploy.is_final(st) then
-        break
+  local watch = watcher(metas, opts.progress == false)
+  while not sig do
+    -- One query for every job (squeue once a second, not once per job);
+    -- an executor that does not answer this time is asked again.
+    local ok = deploy.refresh(metas)
+    local running
+    for _, m in ipairs(metas) do
+      if not m.state or not deploy.is_final(m.state) then
+        running = running or m
       end
-      if time.monotonic() > deadline then
-        return nil, { kind = "timeout", message = string.format("client job %s still %s after %d s", m.job_id, tostring(st), opts.timeout_s or 86400) }
-      end
-      sig = guard:sleep(1)
     end
+    if ok then
+      watch.show()
+    end
+    if ok and not running then
+      break
+    end
+    if time.monotonic() > deadline then
+      watch.finish()
+      local m = running or metas[1]
+      return nil, { kind = "timeout", message = string.format("client job %s still %s after %d s", m.job_id, tostring(m.state), opts.timeout_s or 86400) }
+    end
+    sig = guard:sleep(1)
   end
+  watch.finish()
   if sig then
     io.stderr:write(string.format("%s: cancelling %d client job(s); each saves its partial result\n", sig, #metas))
     deploy.refresh(metas)
@@ -273,7 +473,8 @@ local function collect_jobs(metas, opts, guard)
     local st = deploy.job(m):status()
     return nil, { kind = "failed", message = string.format("client job %s ended %s without a result\n%s", m.job_id, tostring(st), deploy.log_tail(m)) }
   end
-  local merged = #parts == 1 and parts[1] or bench.merge(parts)
+  -- Flagged, not refused: the measurement is done and must be kept.
+  local merged = #parts == 1 and parts[1] or bench.merge(parts, { allow_partial_overlap = true })
   if sig then
     -- The jobs stopped on their own SIGTERM; the run was interrupted by this one.
     merged:mark_interrupted(sig)
@@ -377,9 +578,9 @@ function M.run(o)
     record.hpc = enrich("HPC accounting", hpc.collect, { started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server }) or json.null
     if #warnings > 0 then
       record.warnings = warnings
-      local clean = require("aibench.report").clean
+      local clean, paint = require("aibench.report").clean, require("aibench.report.format").paint
       for _, w in ipairs(warnings) do
-        io.stderr:write("aibench: warning: ", clean(w), "\n")
+        io.stderr:write(paint("aibench: warning: " .. clean(w), "stderr"), "\n")
       end
     end
     local epath, eerr = results.save(record, out_dir)
@@ -396,6 +597,13 @@ function M.run(o)
   return saved
 end
 
+--- Client jobs (submitted by `client run --detach` or on an executor):
+--- active ones, or all with `opts.all`, with their state.
+---@param opts? {all?: boolean}
+function M.list(opts)
+  return deploy.list("client", opts)
+end
+
 --- Inside a client job: run the spec, write the result (also a partial one
 --- after SIGTERM: the early warning before the time limit, or scancel).
 --- Returns the result.
@@ -403,10 +611,29 @@ function M.exec(spec_path, out_path)
   local text = assert(fs.read(spec_path))
   -- The job folder's spec, validated here once (the submitting side wrote
   -- it from a validated spec; the file may have been edited since).
-  local res, err = bench.run(validate(text, spec_path), { progress = false })
+  -- Progress for the submitting side: progress.json beside the result.
+  local dir = fs.dirname(out_path)
+  local res, err = bench.run(validate(text, spec_path), {
+    progress = false,
+    on_progress = function(p)
+      write_progress(dir, progress_fields(p))
+    end,
+  })
   if not res then
     error(err.message, 0)
   end
+  local ttft = util.present(res.ttft_ms) and res.ttft_ms.p50 or nil
+  write_progress(dir, {
+    finished = true,
+    elapsed_s = res.duration_s,
+    done = res.total_requests,
+    completed = res.successes,
+    errors = res.errors,
+    in_flight = 0,
+    req_per_s = res.throughput_req_per_sec,
+    ttft_p50_ms = ttft,
+    latency_p50_ms = util.present(res.latency_ms) and res.latency_ms.p50 or nil,
+  })
   local where, werr = results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) })
   if not where then
     error(string.format("cannot write the result to %s: %s", out_path, werr.message), 0)

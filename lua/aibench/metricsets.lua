@@ -38,9 +38,22 @@ local function alias(names, fn)
   return table.concat(parts, " or ")
 end
 
---- Queries exported per service kind: {name, promql, unit}.
+--- The window (seconds) that rates and histogram quantiles are taken over,
+--- from a range's step and the monitor's scrape interval: at least two
+--- steps, so that a point covers the step before it, and at least four
+--- scrapes, so that `rate` has samples to work with even when one is late.
+--- A fixed 1m would smear a 15 s run into a quarter of its true rate.
+---@param step_s number
+---@param scrape_s number
+---@return integer seconds
+function M.rate_window_s(step_s, scrape_s)
+  return math.ceil(math.max(2 * step_s, 4 * scrape_s, 1))
+end
+
+--- Queries exported per service kind: {name, promql, unit}. `window` is a
+--- Prometheus duration (see `rate_window_s`).
 function M.queries(kind, window)
-  window = window or "1m"
+  assert(type(window) == "string", "metricsets.queries: a rate window (e.g. \"4s\") is required")
   local H = M.HISTOGRAMS
   local process = {
     { "process_cpu_seconds_rate", "sum by (instance) (rate(process_cpu_seconds_total[" .. window .. "]))", "cores" },

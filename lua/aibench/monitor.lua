@@ -200,16 +200,24 @@ function M.export(o)
   return require("aibench.monitor.export").export(m, o)
 end
 
---- When Prometheus last scraped a target (its `lastScrape`), or "not scraped
---- yet": Prometheus gives the zero time (year 1) until the first scrape.
+--- When Prometheus last scraped a target (its `lastScrape`, RFC 3339), or
+--- nil before the first scrape: Prometheus gives the zero time (year 1)
+--- until then.
+---@param target table an entry of Prometheus's /api/v1/targets activeTargets
+---@return string?
+function M.last_scrape(target)
+  local t = type(target) == "table" and target.lastScrape or nil
+  if type(t) ~= "string" or t == "" or t:sub(1, 5) == "0001-" then
+    return nil
+  end
+  return t
+end
+
+--- When Prometheus last scraped a target, or "not scraped yet".
 ---@param target table an entry of Prometheus's /api/v1/targets activeTargets
 ---@return string
 function M.scrape_time(target)
-  local t = type(target) == "table" and target.lastScrape or nil
-  if type(t) ~= "string" or t == "" or t:sub(1, 5) == "0001-" then
-    return "not scraped yet"
-  end
-  return t
+  return M.last_scrape(target) or "not scraped yet"
 end
 
 return M

@@ -117,6 +117,51 @@ function M.render(v, opts)
   return go(v, 0)
 end
 
+--- A bench result in a few lines, as the REPL and `aibench eval` print one:
+--- requests and errors, duration, request and token rates, TTFT and TPOT
+--- at p50 and p99. `report.summary(r)` is the full summary.
+---@param r aibench.bench.Result
+---@return string
+function M.result_summary(r)
+  local num = require("aibench.report.format").num
+  local function present(v)
+    return v ~= nil and v ~= NULL
+  end
+  local errs = {}
+  for _, k in ipairs(sorted_keys(present(r.errors_by_class) and r.errors_by_class or {})) do
+    if (r.errors_by_class[k] or 0) > 0 then
+      errs[#errs + 1] = k .. " " .. r.errors_by_class[k]
+    end
+  end
+  local lines = {
+    string.format("bench result%s: %d requests, %d ok, %d errors%s in %s s%s",
+      present(r.label) and (" '" .. tostring(r.label) .. "'") or "",
+      r.total_requests or 0, r.successes or 0, r.errors or 0,
+      #errs > 0 and (" (" .. table.concat(errs, ", ") .. ")") or "",
+      num(r.duration_s, 1),
+      r.interrupted and (" [interrupted" .. (present(r.interrupted_by) and (" by " .. r.interrupted_by) or "") .. "]") or ""),
+  }
+  local rates = { num(r.throughput_req_per_sec, 2) .. " req/s" }
+  local tokens = present(r.tokens) and r.tokens or {}
+  if (tokens.output_total or 0) > 0 then
+    rates[#rates + 1] = num(tokens.output_per_s, 1) .. " output tok/s"
+  end
+  lines[#lines + 1] = "  " .. table.concat(rates, ", ")
+  local lat = {}
+  for _, m in ipairs({ { "ttft_ms", "TTFT" }, { "tpot_ms", "TPOT" }, { "latency_ms", "E2E" } }) do
+    local d = r[m[1]]
+    if present(d) and (#lat < 2 or m[1] ~= "latency_ms") then
+      lat[#lat + 1] = string.format("%s p50 %s ms, p99 %s ms", m[2], num(d.p50, 2), num(d.p99, 2))
+    end
+  end
+  if #lat > 0 then
+    lines[#lines + 1] = "  " .. table.concat(lat, "; ")
+  end
+  lines[#lines + 1] = "  (report.summary(r) for the full summary, r:to_table() for every field)"
+  -- The label comes from outside: no control character reaches the terminal.
+  return require("aibench.report.format").clean(table.concat(lines, "\n"))
+end
+
 --- Prints values like `print`, with tables rendered.
 function M.print(...)
   local n = select("#", ...)

@@ -74,6 +74,65 @@ function M.load(kind, name, opts)
   return doc, file
 end
 
+-- Listing -----------------------------------------------------------------------
+
+--- Every recipe of a kind, each loaded once for what a listing shows:
+--- `{name, source = "stock"|"file", file (nil for a stock one), doc (the
+--- loaded recipe) | error (why it does not load: its first line)}`.
+---@param kind "server"|"client"|"monitor"
+---@return table[]
+function M.catalog(kind)
+  local out = {}
+  for _, r in ipairs(M.list(kind)) do
+    local ok, doc = pcall(M.load, kind, r.source == "stock" and r.name or r.file)
+    out[#out + 1] = {
+      name = r.name,
+      source = r.source,
+      file = r.source ~= "stock" and r.file or nil,
+      doc = ok and doc or nil,
+      error = not ok and (aibench.error_message(doc):match("[^\n]*")) or nil,
+    }
+  end
+  return out
+end
+
+--- A description on one line: its runs of white space (YAML folds) as one space.
+---@param desc? string
+---@return string
+function M.one_line(desc)
+  return (tostring(desc or ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
+end
+
+--- How long a client recipe runs: `{pattern, duration_s, total_requests,
+--- total_sessions}` where the recipe fixes them (requests_per_user x users
+--- counts as total_requests), and `text`, the same in a few words ("120 s",
+--- "5000 requests", "the trace (at most 60 s)"; "-" when nothing is fixed).
+---@param doc? table a loaded client recipe
+---@return {pattern?: string, duration_s?: number, total_requests?: number, total_sessions?: number, text: string}
+function M.length(doc)
+  local w = type(doc) == "table" and type(doc.workload) == "table" and doc.workload or {}
+  local d = w.duration_s or w.duration_seconds
+  local out = { pattern = w.pattern, duration_s = d, total_sessions = w.total_sessions }
+  if w.pattern == "trace" then
+    out.total_requests = w.total_requests
+    out.text = "the trace" .. (d and string.format(" (at most %s s)", d) or "")
+    return out
+  end
+  local users = w.users or w.concurrent_users
+  out.total_requests = w.total_requests or (w.requests_per_user and users and w.requests_per_user * users) or nil
+  local parts = {}
+  if d then
+    parts[#parts + 1] = d .. " s"
+  end
+  if out.total_requests or out.total_sessions then
+    parts[#parts + 1] = out.total_sessions and (out.total_sessions .. " sessions") or (out.total_requests .. " requests")
+  elseif w.requests_per_user then
+    parts[#parts + 1] = w.requests_per_user .. " per user"
+  end
+  out.text = #parts > 0 and table.concat(parts, ", ") or "-"
+  return out
+end
+
 --- A starter recipe (YAML text) to copy and edit.
 function M.template(kind, name)
   name = name or ("my-" .. kind)

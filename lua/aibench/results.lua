@@ -396,4 +396,98 @@ function M.list(dir)
   return out
 end
 
+-- Browsing (`results list`) --------------------------------------------------------
+
+--- A value as JSON sees it: nil becomes null.
+local function null(v)
+  if v == nil then
+    return json.null
+  end
+  return v
+end
+
+--- A field of a table that may be absent or null.
+local function at(t, k)
+  if not util.present(t) then
+    return nil
+  end
+  local v = t[k]
+  return util.present(v) and v or nil
+end
+
+--- The line `results list` shows for a result file: its id (the file's
+--- stem), recipe (or the label of a bare bench result), when it started and
+--- its key figures, under the result's own field names (so that
+--- `ttft_ms.p50` means what it means in the file); `error` is why the file
+--- could not be read (then everything else is null). Every field is there,
+--- null when unknown.
+---@param path string
+---@param rec? table a loaded record (results.load)
+---@param err? string why it could not be loaded
+---@return table
+function M.brief(path, rec, err)
+  local b = rec and rec.bench or nil
+  local recipe = rec and at(rec.recipe, "name") or nil
+  return {
+    id = (fs.basename(path):gsub("%.json$", "")),
+    path = path,
+    recipe = null(recipe),
+    started_at = null(at(b, "started_at") or (rec and at(rec, "created_at"))),
+    total_requests = null(at(b, "total_requests")),
+    successes = null(at(b, "successes")),
+    errors = null(at(b, "errors")),
+    throughput_req_per_sec = null(at(b, "throughput_req_per_sec")),
+    tokens = { output_per_s = null(at(at(b, "tokens"), "output_per_s")) },
+    ttft_ms = { p50 = null(at(at(b, "ttft_ms"), "p50")), p99 = null(at(at(b, "ttft_ms"), "p99")) },
+    tpot_ms = { p50 = null(at(at(b, "tpot_ms"), "p50")) },
+    error = null(err),
+  }
+end
+
+--- Why a result file could not be read, short: the loader's message
+--- without the file name it starts with, on one line.
+local function reason(path, err)
+  local msg = tostring(type(err) == "table" and err.message or err)
+  if msg:sub(1, #path + 2) == path .. ": " then
+    msg = msg:sub(#path + 3)
+  end
+  msg = msg:match("[^\n]*")
+  return #msg > 120 and (msg:sub(1, 117) .. "...") or msg
+end
+
+--- Every result file (*.json) of a folder, each read once and kept only as
+--- its brief (M.brief), sorted by start time (then id); files that cannot
+--- be read come last, with the reason. nil, err when the folder cannot be
+--- listed.
+---@param dir string
+---@return table[]? briefs
+---@return table? err
+function M.browse(dir)
+  if not fs.is_dir(dir) then
+    local what = fs.exists(dir) and "not a folder" or "no such folder"
+    return nil, { kind = "not_found", message = string.format("%s: %s (client run writes results to ./results unless the recipe's output.dir or --out-dir says otherwise)", dir, what) }
+  end
+  local out = {}
+  for _, path in ipairs(M.list(dir)) do
+    local ok, rec, err = pcall(M.load, path)
+    if not ok then
+      rec, err = nil, aibench.error_message(rec)
+    end
+    out[#out + 1] = M.brief(path, rec, rec == nil and reason(path, err) or nil)
+  end
+  -- RFC 3339 times in UTC sort as text; parsed, any offset sorts right.
+  local function key(e)
+    local t = type(e.started_at) == "string" and time.parse(e.started_at) or nil
+    return t or math.huge
+  end
+  table.sort(out, function(a, b)
+    local ka, kb = key(a), key(b)
+    if ka ~= kb then
+      return ka < kb
+    end
+    return a.id < b.id
+  end)
+  return out
+end
+
 return M

@@ -155,13 +155,14 @@ end
 --- HPC section, and where the result is. `opts.definitions`: as for
 --- report.summary.
 function M.print(rec, opts)
-  print(report.summary(rec.bench, opts))
+  local paint = require("aibench.report.format").paint
+  print(paint(report.summary(rec.bench, opts), "stdout"))
   if rec.server and rec.server ~= json.null then
     print(report.server_summary(rec.server, rec.bench))
   end
   local hpc = report.hpc_summary(rec)
   if hpc ~= "" then
-    print(hpc)
+    print(paint(hpc, "stdout"))
   end
   print("\nresult: " .. rec.path)
 end

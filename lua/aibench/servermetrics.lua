@@ -126,6 +126,19 @@ local function summarize(h)
   return out
 end
 
+--- Rates over the run's own window from the counters' deltas: what the
+--- server did per second between t0 and t1, not a rate over a minute of
+--- Prometheus samples.
+local function add_rates(out, window_s)
+  local function per_s(v)
+    return (type(v) == "number" and window_s > 0) and v / window_s or json.null
+  end
+  out.window.seconds = window_s
+  out.generation_tokens_per_s = per_s(out.generation_tokens)
+  out.prompt_tokens_per_s = per_s(out.prompt_tokens)
+  out.requests_per_s = per_s(out.requests)
+end
+
 --- The section: exact counts and distributions from the scrape difference,
 --- plus the monitor's time series over the window when a monitor scrapes
 --- these servers.
@@ -135,6 +148,15 @@ function M.after(before, urls, t0, t1)
   if ok and ts then
     if out == json.null then
       out = { source = "prometheus", window = { start_unix = t0, end_unix = t1 } }
+      -- No scrape difference: the counters' deltas from Prometheus instead.
+      local m = M.for_urls(urls)
+      local dok, deltas = pcall(M.prometheus_deltas, m and m.client, t0, t1)
+      if dok then
+        for k, v in pairs(deltas) do
+          out[k] = v
+        end
+        add_rates(out, t1 - t0)
+      end
     end
     out.prometheus = ts.prometheus
     out.timeseries = ts
@@ -280,6 +302,7 @@ function M.diff(before, urls, t0, t1)
   for k, v in pairs(counters) do
     out[k] = v
   end
+  add_rates(out, t1 - t0)
   -- The prefix cache's hit rate over the run: hit tokens over queried tokens.
   out.prefix_cache_hit_rate = counters.prefix_cache_queries > 0 and counters.prefix_cache_hits / counters.prefix_cache_queries or json.null
   for k, h in pairs(hists) do
@@ -313,18 +336,31 @@ function M.for_urls(urls)
   end
 end
 
+--- A monitor's scrape interval in seconds (the monitor's own, else the
+--- default a recipe gets when it names none).
+function M.scrape_s(m)
+  local d = require("aibench.monitor.config").DEFAULTS.scrape_interval
+  return prom.duration_s(m.scrape_interval or d) or prom.duration_s(d)
+end
+
 --- Server-side time series from a monitor over a benchmark's window, to put
---- next to the client's (nil when no monitor scrapes these URLs).
+--- next to the client's (nil when no monitor scrapes these URLs). One point
+--- per scrape interval, from t0 to t1 only (x is seconds since t0): a point
+--- outside the run would draw the idle server before and after it. Rates
+--- and quantiles are over `metricsets.rate_window_s` (a few scrapes), not a
+--- fixed minute that would average the run with the idle time before it.
 function M.timeseries(urls, t0, t1)
   local m = M.for_urls(urls)
   if not m then
     return nil
   end
-  local step = math.max(1, prom.duration_s(m.scrape_interval or "15s") or 15)
-  local out = { prometheus = m.client.url, monitor = m.instance_id, step_s = step, series = {} }
-  local window = string.format("%ds", math.max(2 * step, 5))
-  for _, q in ipairs(metricsets.queries("vllm", window)) do
-    local res = m.client:query_range(q[2], t0 - step, t1 + step, step)
+  local scrape = M.scrape_s(m)
+  local step = math.max(1, scrape)
+  local window = metricsets.rate_window_s(step, scrape)
+  local span = t1 - t0
+  local out = { prometheus = m.client.url, monitor = m.instance_id, step_s = step, scrape_interval_s = scrape, rate_window_s = window, series = {} }
+  for _, q in ipairs(metricsets.queries("vllm", window .. "s")) do
+    local res = m.client:query_range(q[2], t0, t1, step)
     if res and #res > 0 then
       local points = json.array()
       -- Counts and rates add up over instances; fractions (KV-cache use) average.
@@ -339,10 +375,33 @@ function M.timeseries(urls, t0, t1)
       end
       for _, t in ipairs(util.sorted_keys(by_t)) do
         local mean = q[3] == "fraction" or q[3] == "%"
-        points[#points + 1] = { t - t0, mean and by_t[t] / n_t[t] or by_t[t] }
+        local x = t - t0
+        if x >= 0 and x <= span then
+          points[#points + 1] = { x, mean and by_t[t] / n_t[t] or by_t[t] }
+        end
       end
       out.series[q[1]] = { unit = q[3], points = points }
     end
+  end
+  return out
+end
+
+--- The vLLM counters' increase over [t0, t1] from a monitor's Prometheus:
+--- the sum over instances at t1 minus the sum at t0 (the last scrape before
+--- each; no extrapolation). For a result whose /metrics scrapes failed.
+function M.prometheus_deltas(client, t0, t1)
+  local out = {}
+  for k, names in pairs(COUNTERS) do
+    local q = "sum(" .. table.concat(names, " or ") .. ")"
+    local a, b = client:query(q, t0), client:query(q, t1)
+    if a and b and a[1] and b[1] then
+      out[k] = b[1].value - a[1].value
+    end
+  end
+  local q = 'sum(vllm:request_success_total{finished_reason!~"abort|error"})'
+  local a, b = client:query(q, t0), client:query(q, t1)
+  if a and b and a[1] and b[1] then
+    out.requests = b[1].value - a[1].value
   end
   return out
 end

@@ -131,6 +131,26 @@ function M.recipe_options(o, func)
   return o
 end
 
+-- Handles ---------------------------------------------------------------------------
+
+--- A method of a handle table (`s:stop()`). Called with a dot (`s.stop()`,
+--- so that `self` is missing or not the handle) it raises
+--- "stop: call it as s:stop() (with a colon)" instead of failing somewhere
+--- inside on a nil `self`.
+---@param name string the method's name, for the message
+---@param fn fun(self: table, ...): ...
+---@return fun(self: table, ...): ...
+function M.method(name, fn)
+  local method
+  method = function(self, ...)
+    if type(self) ~= "table" or self[name] ~= method then
+      error(string.format("%s: call it as s:%s() (with a colon), not s.%s()", name, name, name), 2)
+    end
+    return fn(self, ...)
+  end
+  return method
+end
+
 local UsageError = {
   __tostring = function(e)
     return e.message

@@ -155,6 +155,30 @@ function Spec:to_table() end
 ---@field p99 number
 ---@field p999 number
 
+---@class aibench.bench.GangInfo
+---@field rank integer
+---@field size integer
+---@field host string
+---@field start_unix number the common start instant, on rank 0's clock
+---@field started_unix number when this task really started, on rank 0's clock
+---@field clock_offset_s number rank 0's clock minus this task's
+---@field clock_offset_bound_s number the offset is right to within this (half the shortest round trip)
+---@field waited_s number time at the barrier
+---@field method string how the offset was measured
+
+---@class aibench.bench.Overlap
+---@field parts integer
+---@field start_spread_s number latest minus earliest start
+---@field clock_offset_bound_s number? largest offset bound (nil: not gang-started)
+---@field common_start_unix number
+---@field common_end_unix number
+---@field common_s number every part was sending in this window; rates come from it
+---@field union_s number
+---@field share number common_s / union_s
+---@field min_share number
+---@field partial boolean below min_share, merged because allowed
+---@field gang_started boolean
+
 ---@class aibench.bench.Result
 ---@field schema string
 ---@field total_requests integer
@@ -187,6 +211,9 @@ function Spec:to_table() end
 ---@field interrupted boolean
 ---@field interrupted_by string?
 ---@field duration_s number
+---@field gang aibench.bench.GangInfo? one task of a gang-started client job
+---@field overlap aibench.bench.Overlap? a merge of several clients: start spread, common window
+---@field incomplete string? why parts of the run are missing (a lost node's task)
 ---A result (userdata around the engine's report): fields read as in the result
 ---file and are read-only; `json.encode(r)` writes the file's form; `pairs(r)`
 ---walks the fields.
@@ -222,6 +249,10 @@ function Result:to_table() end
 ---@param by string
 function Result:mark_interrupted(by) end
 
+---Marks the run as incomplete (parts missing: a lost node's client task), with why; adds a warning.
+---@param why string
+function Result:mark_incomplete(why) end
+
 ---Validates a spec once: the Spec, or nil and an error whose `field` names
 ---the spec field (`workload.rate`) and whose `message` says what was expected.
 ---@param spec aibench.bench.SpecTable|string a table or JSON text
@@ -236,7 +267,7 @@ function bench.spec(spec) end
 ---fails) returns nil, err.
 ---@async
 ---@param spec aibench.bench.Spec|aibench.bench.SpecTable
----@param opts? {progress?: boolean, on_progress?: fun(p: aibench.bench.Progress)} (a table spec may carry these itself)
+---@param opts? {progress?: boolean, on_progress?: fun(p: aibench.bench.Progress), gang?: {dir: string, rank: integer, size: integer, timeout_s?: number, lead_s?: number, hold_s?: number}} (a table spec may carry progress/on_progress itself); `gang`: one task of K that meet at the barrier folder `dir` and start together (`lead_s` ahead of the last arrival, default 1; `timeout_s` default 600; `hold_s` holds this task back, for tests)
 ---@return aibench.bench.Result? result
 ---@return aibench.Error? err
 function bench.run(spec, opts) end
@@ -246,10 +277,14 @@ function bench.run(spec, opts) end
 ---@return aibench.bench.Result
 function bench.result(result) end
 
----Merges results (e.g. from several client nodes) exactly: histograms added.
+---Merges results (e.g. from several client nodes) exactly: histograms added,
+---counts summed, rates over the common window in which every run was
+---sending. Runs whose common window is under `min_overlap` (default 0.9) of
+---their span are refused unless `allow_partial_overlap` (then flagged).
 ---@param results (aibench.bench.Result|table)[]
+---@param opts? {allow_partial_overlap?: boolean, min_overlap?: number}
 ---@return aibench.bench.Result
-function bench.merge(results) end
+function bench.merge(results, opts) end
 
 ---A result as JSON text.
 ---@param result aibench.bench.Result

@@ -24,4 +24,16 @@ function env.set(name, value) end
 ---@return table<string, string>
 function env.all() end
 
+---Whether a standard stream is a terminal (colour and progress lines are
+---for terminals only; `aibench.report.format.color_on` decides colour).
+---@param stream "stdin"|"stdout"|"stderr"
+---@return boolean
+function env.is_terminal(stream) end
+
+---Columns of the terminal a stream writes to, or nil when it is not one
+---(a line updated in place must fit, or it wraps).
+---@param stream "stdout"|"stderr"
+---@return integer?
+function env.terminal_columns(stream) end
+
 return env

@@ -1,5 +1,6 @@
 ---@meta aibench.uuid
 
+---Ids: random UUIDs and short instance ids.
 ---@class aibench.uuid
 local uuid = {}
 

@@ -155,21 +155,92 @@ pub fn compile(lua: &Lua, code: &str, name: &str) -> LuaResult<LuaFunction> {
 }
 
 /// Renders values the way `eval` and the REPL print them: strings raw,
-/// tables through `aibench.pretty`.
+/// functions as their signature (from the stubs), a bench result as its
+/// short summary (`pretty.result_summary`), tables through `aibench.pretty`.
 pub fn render_values(lua: &Lua, values: &LuaMultiValue) -> LuaResult<Vec<String>> {
     let pretty: LuaTable = lua.load("return require 'aibench.pretty'").eval()?;
     let render: LuaFunction = pretty.get("render")?;
+    let summary: Option<LuaFunction> = pretty.get("result_summary")?;
     let mut out = Vec::new();
     for v in values.iter() {
         out.push(match v {
             LuaValue::String(s) => s.to_string_lossy(),
+            LuaValue::Function(f) => crate::types::docs::describe_function(lua, f),
+            LuaValue::UserData(ud) if ud.is::<crate::api::bench::result::BenchResult>() && summary.is_some() => {
+                summary.as_ref().expect("checked").call::<String>(v.clone())?
+            }
             other => render.call::<String>(other.clone())?,
         });
     }
     Ok(out)
 }
 
-pub use crate::binding::error_text;
+/// An error as the user reads it: the message and a traceback without
+/// mlua's own frames (the async poll wrapper and the C calls it makes),
+/// and a handle's method called with `.` instead of `:` said in those terms.
+pub fn error_text(e: &LuaError) -> String {
+    let text = crate::binding::error_text(e);
+    match misused_method(e) {
+        Some(method) => {
+            let first = text.lines().next().unwrap_or("");
+            let rest = text.strip_prefix(first).unwrap_or("");
+            clean_traceback(&format!(
+                "{method}: call it as s:{method}() (with a colon), not s.{method}()\n{}",
+                rest.trim_start_matches('\n')
+            ))
+        }
+        None => clean_traceback(&text),
+    }
+}
+
+/// The method's name when `e` says a userdata method got no handle as
+/// `self`: `s.stop()` where `s:stop()` was meant.
+fn misused_method(e: &LuaError) -> Option<String> {
+    match e {
+        LuaError::BadArgument { to: Some(to), name: Some(name), .. } if name == "self" => {
+            Some(to.rsplit('.').next().unwrap_or(to).to_string())
+        }
+        LuaError::BadArgument { cause, .. }
+        | LuaError::CallbackError { cause, .. }
+        | LuaError::WithContext { cause, .. } => misused_method(cause),
+        _ => None,
+    }
+}
+
+/// Drops the frames of mlua's async wrapper from a traceback: the
+/// `__mlua_async_poll` chunk and the `[C]` calls it makes (`get_future`,
+/// `in ?`). A wrapper frame that names the function called keeps the name
+/// (`[C]: in function 'aibench.time.sleep'`). A traceback left with no frame
+/// is dropped whole.
+pub fn clean_traceback(text: &str) -> String {
+    let Some(at) = text.find("stack traceback:") else { return text.to_string() };
+    let (head, tail) = text.split_at(at);
+    let mut frames: Vec<String> = Vec::new();
+    for line in tail.lines().skip(1) {
+        let frame = line.trim_start();
+        if frame.starts_with("__mlua_async_poll:") {
+            // `__mlua_async_poll:5: in function 'aibench.time.sleep'` names the call.
+            if let Some(name) = frame.split_once(": in function '").map(|(_, n)| n) {
+                frames.push(format!("\t[C]: in function '{name}"));
+            }
+            continue;
+        }
+        if frame == "[C]: in upvalue 'get_future'" || frame == "[C]: in ?" || frame.contains("<__mlua_async_poll:") {
+            continue;
+        }
+        if frame == "(...tail calls...)" && frames.last().is_some_and(|l| l.trim_start() == "(...tail calls...)") {
+            continue;
+        }
+        frames.push(line.to_string());
+    }
+    while frames.last().is_some_and(|l| l.trim_start() == "(...tail calls...)") {
+        frames.pop();
+    }
+    if frames.is_empty() {
+        return head.trim_end().to_string();
+    }
+    format!("{head}stack traceback:\n{}", frames.join("\n"))
+}
 
 fn state_or_exit() -> Result<Lua, u8> {
     state_or_exit_with(|_| Ok(()))

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
+pub mod docs;
+
 pub fn write(out: &Path) -> anyhow::Result<usize> {
     let types_dir = out.join("types");
     std::fs::create_dir_all(&types_dir).with_context(|| format!("creating {}", types_dir.display()))?;

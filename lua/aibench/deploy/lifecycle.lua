@@ -19,6 +19,26 @@ function M.job(m)
   return executor(m.executor).job(m.job_id, m.dir)
 end
 
+-- The methods of a deployment (a meta that server.run, monitor.start and
+-- client.run with detach return, and that the lists give): `d:stop()`.
+local Deployment = {}
+Deployment.__index = Deployment
+
+--- Stops this deployment's job and removes its registry entry.
+Deployment.stop = util.method("stop", function(self, opts)
+  M.refresh({ self })
+  return M.stop_metas({ self }, opts)
+end)
+
+--- Gives a meta the deployment methods (a metatable: its fields, and so
+--- its meta.json, stay as they are); returns it.
+function M.handle(m)
+  if getmetatable(m) == nil then
+    setmetatable(m, Deployment)
+  end
+  return m
+end
+
 --- Submits a job spec on the meta's executor, then stamps the meta with the
 --- job id and submission time and writes it. `stamp(meta)`, if given, adds
 --- fields just before the write. On failure the job folder is removed and
@@ -35,7 +55,7 @@ function M.submit(spec, meta, stamp)
     stamp(meta)
   end
   store.write_meta(meta.dir, meta)
-  return meta
+  return M.handle(meta)
 end
 
 --- Cancels the jobs of these metas (what a command already submitted when a
@@ -206,7 +226,7 @@ function M.list(kind, opts)
   for _, m in ipairs(metas) do
     if opts.all or not is_final(m.state) then
       m.instance = m.service and M.registered(m.service, m.instance_id) or nil
-      out[#out + 1] = m
+      out[#out + 1] = M.handle(m)
     end
   end
   return out

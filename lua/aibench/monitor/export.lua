@@ -47,6 +47,7 @@ function M.export(m, o)
   local now = time.now()
   local t_end = parse_time(o["end"], "end") or now
   local t_start = parse_time(o.start, "start") or m.started_unix or (t_end - 3600)
+  local scrape = require("aibench.servermetrics").scrape_s(m)
   local step
   if o.step then
     step = duration_s(tostring(o.step))
@@ -54,12 +55,15 @@ function M.export(m, o)
       error("--step: expected seconds or a duration like 15s, got " .. tostring(o.step), 0)
     end
   else
-    step = duration_s(m.scrape_interval or "15s") or 15
+    step = scrape
   end
+  -- Rates and quantiles over a few steps (see metricsets.rate_window_s), not
+  -- a fixed minute: a short run's rate is its own, not a minute's average.
+  local window = metricsets.rate_window_s(step, scrape)
   if kind == "range" and t_end <= t_start then
     error(string.format("--end (%s) is not after --start (%s)", time.format(t_end), time.format(t_start)), 0)
   end
-  local out = { prometheus = m.client.url, monitor = m.instance_id, type = kind, queries = {} }
+  local out = { prometheus = m.client.url, monitor = m.instance_id, type = kind, rate_window_s = window, scrape_interval_s = scrape, queries = {} }
   if kind == "range" then
     out.start, out["end"], out.step = time.format(t_start), time.format(t_end), step
   else
@@ -71,7 +75,7 @@ function M.export(m, o)
   end
   local total_series = 0
   for _, service in ipairs(services) do
-    for _, q in ipairs(metricsets.queries(metricsets.kind_of(service), "1m")) do
+    for _, q in ipairs(metricsets.queries(metricsets.kind_of(service), window .. "s")) do
       local res, qerr
       if kind == "range" then
         res, qerr = m.client:query_range(q[2], t_start, t_end, step)
@@ -89,7 +93,7 @@ function M.export(m, o)
     return nil, {
       kind = "no_data",
       message = string.format("no data yet: Prometheus at %s has no samples for %s %s (it scrapes every %s; wait for a scrape, or check `aibench monitor status %s`)",
-        m.client.url, table.concat(services, ", "), kind == "range" and ("between " .. time.format(t_start) .. " and " .. time.format(t_end)) or ("at " .. time.format(t_end)), m.scrape_interval or "15s", m.instance_id),
+        m.client.url, table.concat(services, ", "), kind == "range" and ("between " .. time.format(t_start) .. " and " .. time.format(t_end)) or ("at " .. time.format(t_end)), m.scrape_interval or (scrape .. "s"), m.instance_id),
     }
   end
   if fmt == "json" then
@@ -109,6 +113,7 @@ function M.export(m, o)
   else
     lines[#lines + 1] = "# time: " .. out.time
   end
+  lines[#lines + 1] = string.format("# rate_window: %ds (rates and quantiles over max(2 x step, 4 x scrape interval %gs))", window, scrape)
   lines[#lines + 1] = "service,metric,unit,instance,timestamp,value"
   local function csv(s)
     s = tostring(s)

@@ -193,7 +193,108 @@ function M.client_check(b)
   if M.present(v.connect_p99_ms) then
     parts[#parts + 1] = "connect p99 " .. num(v.connect_p99_ms, 1) .. " ms"
   end
-  return table.concat(parts, ", ") .. (v.client_limited and " -> CLIENT-LIMITED" or " -> not limiting")
+  local verdict = M.verdict(v)
+  if verdict == "limited" then
+    return table.concat(parts, ", ") .. " -> CLIENT-LIMITED"
+  elseif verdict == "borderline" then
+    return table.concat(parts, ", ") .. " -> borderline: " .. table.concat(v.borderline, "; ")
+  end
+  return table.concat(parts, ", ") .. " -> not limiting"
+end
+
+--- The client check's verdict: "limited" (clearly: a figure past its
+--- limit by more than the noise margin), "borderline" (over a limit within
+--- the margin: `validity.borderline` has each figure against its limit) or
+--- "ok". Results from before borderline verdicts read as they were.
+---@param v table a result's `validity`
+---@return "limited"|"borderline"|"ok"
+function M.verdict(v)
+  if not M.present(v) then
+    return "ok"
+  end
+  if v.client_limited then
+    return "limited"
+  end
+  if v.client_limited_borderline and M.present(v.borderline) and #v.borderline > 0 then
+    return "borderline"
+  end
+  return "ok"
+end
+
+-- Colour -------------------------------------------------------------------------
+
+local SGR = { red = "1;31", yellow = "33", green = "32" }
+
+local warned_color = false
+
+--- Whether text written to `stream` ("stdout" or "stderr") gets colour.
+--- The one place that decides: `AIBENCH_COLOR=always|never` when set (a
+--- command line's own choice wins over the environment's), else none with
+--- `NO_COLOR` set to anything non-empty (no-color.org) or `TERM=dumb`,
+--- else only when the stream is a terminal.
+---@param stream "stdout"|"stderr"
+---@return boolean
+function M.color_on(stream)
+  local env = require("aibench.env")
+  local choice = env.get("AIBENCH_COLOR", "")
+  if choice == "always" then
+    return true
+  elseif choice == "never" then
+    return false
+  elseif choice ~= "" and choice ~= "auto" and not warned_color then
+    warned_color = true
+    io.stderr:write(string.format("aibench: warning: AIBENCH_COLOR: expected auto, always or never, got '%s'; using auto\n", M.clean(choice)))
+  end
+  if env.get("NO_COLOR", "") ~= "" or env.get("TERM", "") == "dumb" then
+    return false
+  end
+  return env.is_terminal(stream)
+end
+
+--- `text` in a colour ("red", "yellow", "green").
+function M.colored(text, color)
+  return "\27[" .. SGR[color] .. "m" .. text .. "\27[0m"
+end
+
+--- The colour of one line of a report, by what it says: a clear
+--- CLIENT-LIMITED verdict or warning red, a borderline verdict and other
+--- warnings yellow, a client that did not limit green. Returns the line.
+local function paint_line(line)
+  local head, verdict = line:match("^(.- %-> )(.*)$")
+  if head and verdict == "CLIENT-LIMITED" then
+    return head .. M.colored(verdict, "red")
+  elseif head and verdict:sub(1, 11) == "borderline:" then
+    return head .. M.colored(verdict, "yellow")
+  elseif head and verdict == "not limiting" then
+    return head .. M.colored(verdict, "green")
+  end
+  local warning = line:match("^warning: ") or line:match("^aibench[%w %-]*: warning: ")
+  if warning then
+    return M.colored(line, line:find("bottleneck", 1, true) and "red" or "yellow")
+  end
+  line = line:gsub("%[INTERRUPTED[^%]]*%]", function(tag)
+    return M.colored(tag, "yellow")
+  end)
+  return (line:gsub("%[STOPPED EARLY[^%]]*%]", function(tag)
+    return M.colored(tag, "yellow")
+  end))
+end
+
+--- A report's text as written to `stream`: verdicts and warnings in colour
+--- when M.color_on(stream), else unchanged. The text has been through
+--- M.clean (no control character of its own); the colours are added after.
+---@param text string
+---@param stream "stdout"|"stderr"
+---@return string
+function M.paint(text, stream)
+  if not M.color_on(stream) then
+    return text
+  end
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    out[#out + 1] = paint_line(line)
+  end
+  return table.concat(out, "\n")
 end
 
 M.present = util.present

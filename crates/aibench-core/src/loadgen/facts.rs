@@ -96,8 +96,7 @@ pub(super) fn finish(
         client_gap_ms: (total.gap_n > 0).then(|| total.gap_sum_us / total.gap_n as f64 / 1000.0),
     });
     if not_sent > 0 {
-        validity.client_limited = true;
-        validity.reasons.push(format!(
+        validity.limit(format!(
             "{not_sent} scheduled requests (sessions, for a session_rate) were not sent (client overloaded): \
              {} were already outstanding (workload.max_in_flight raises the cap), or they waited for a \
              max_concurrency slot past the end of the run",

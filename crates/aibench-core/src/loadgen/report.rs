@@ -338,6 +338,10 @@ pub struct Report {
     /// common window every one of them was sending in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<Overlap>,
+    /// Why parts of the run are missing (a lost node's client task): the
+    /// figures cover only the parts that reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// How several merged clients' windows line up (on the coordinator's clock
@@ -575,6 +579,7 @@ impl Report {
             client: f.client,
             gang: None,
             overlap: None,
+            incomplete: None,
         }
     }
 
@@ -856,6 +861,7 @@ impl Report {
             },
             gang: None,
             overlap,
+            incomplete: reports.iter().find_map(|r| r.incomplete.clone()),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::ctx::{Ctx, Halt};
-use super::progress::Progress;
+use super::progress::{Plan, Progress, RATE_WINDOW_S, RateWindow};
 use super::stats;
 use super::validity::PROBE_PERIOD_MS;
 
@@ -43,11 +43,13 @@ pub(super) async fn sample_loop(ctx: Arc<Ctx>, unreachable_after: Option<f64>, h
     }
 }
 
-pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>) {
+/// Sends a progress snapshot once a second: counters, the rates over a
+/// sliding window ([`RateWindow`]), the live p50s, and the run's plan.
+pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<Progress>>, plan: Plan) {
     let Some(tx) = progress else { return };
     let first = tokio::time::Instant::from_std(ctx.start + Duration::from_secs(1));
     let mut iv = tokio::time::interval_at(first, Duration::from_secs(1));
-    let (mut last_done, mut last_tokens) = (0u64, 0u64);
+    let (mut done_rate, mut token_rate) = (RateWindow::new(RATE_WINDOW_S), RateWindow::new(RATE_WINDOW_S));
     let live = &ctx.live;
     let p50_ms = |h: &stats::LiveHist| h.quantile(0.5).map(|us| us / 1000.0);
     loop {
@@ -55,19 +57,19 @@ pub(super) async fn tick(ctx: Arc<Ctx>, progress: Option<mpsc::UnboundedSender<P
         let successes = live.successes.load(Ordering::Relaxed);
         let failures = live.failures.load(Ordering::Relaxed);
         let output_tokens = live.output_tokens.load(Ordering::Relaxed);
-        let done = successes + failures;
+        let elapsed_s = ctx.start.elapsed().as_secs_f64();
         let p = Progress {
-            elapsed_s: ctx.start.elapsed().as_secs_f64(),
+            elapsed_s,
             completed: successes,
             errors: failures,
             in_flight: ctx.in_flight.load(Ordering::Relaxed),
-            req_per_s: done.saturating_sub(last_done) as f64,
-            output_tokens_per_s: output_tokens.saturating_sub(last_tokens) as f64,
+            req_per_s: done_rate.push(elapsed_s, successes + failures),
+            output_tokens_per_s: token_rate.push(elapsed_s, output_tokens),
             p50_ttft_ms: p50_ms(&live.ttft),
             p50_latency_ms: p50_ms(&live.latency),
+            planned_s: plan.seconds,
+            planned_requests: plan.requests,
         };
-        last_done = done;
-        last_tokens = output_tokens;
         if tx.send(p).is_err() {
             return;
         }

@@ -1,6 +1,21 @@
-//! `aibench.env`: environment variables.
+//! `aibench.env`: environment variables, and whether a standard stream is
+//! a terminal (what colour and progress lines are decided on).
+
+use std::io::IsTerminal;
 
 use mlua::prelude::*;
+
+/// Whether `stream` ("stdin", "stdout" or "stderr") is a terminal.
+fn is_terminal(stream: &str) -> LuaResult<bool> {
+    match stream {
+        "stdin" => Ok(std::io::stdin().is_terminal()),
+        "stdout" => Ok(std::io::stdout().is_terminal()),
+        "stderr" => Ok(std::io::stderr().is_terminal()),
+        other => Err(LuaError::runtime(format!(
+            "env.is_terminal: expected \"stdin\", \"stdout\" or \"stderr\", got \"{other}\""
+        ))),
+    }
+}
 
 pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
     let t = lua.create_table()?;
@@ -23,6 +38,22 @@ pub fn module(lua: &Lua) -> LuaResult<LuaTable> {
                 }
             }
             Ok(())
+        })?,
+    )?;
+    t.set("is_terminal", lua.create_function(|_, stream: String| is_terminal(&stream))?)?;
+    t.set(
+        "terminal_columns",
+        lua.create_function(|_, stream: String| {
+            let fd = match stream.as_str() {
+                "stdout" => 1,
+                "stderr" => 2,
+                other => {
+                    return Err(LuaError::runtime(format!(
+                        "env.terminal_columns: expected \"stdout\" or \"stderr\", got \"{other}\""
+                    )));
+                }
+            };
+            Ok(aibench_core::loadgen::progress::terminal_columns(fd))
         })?,
     )?;
     t.set(

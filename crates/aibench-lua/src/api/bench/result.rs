@@ -6,7 +6,8 @@
 //!   converted on first read and kept (the same table on every read).
 //! - Methods in wrk's style: `r:percentile("ttft", 99)` (ms),
 //!   `r:percentiles("ttft", {50, 99})`, `r:merge(other, ...)`, `r:to_json()`,
-//!   `r:to_table()`, `r:mark_interrupted(by)`. Histograms are decoded once.
+//!   `r:to_table()`, `r:mark_interrupted(by)`, `r:mark_incomplete(why)`.
+//!   Histograms are decoded once.
 //! - `json.encode(r)` and `yaml.encode(r)` write the report itself (the
 //!   result file format), `pairs(r)` walks its fields, `tostring(r)` is a
 //!   one-line description.
@@ -226,6 +227,21 @@ impl LuaUserData for BenchResult {
                 r
             };
             // The same userdata, so every holder sees the mark.
+            *ud.borrow_mut::<BenchResult>()? = BenchResult::new(report);
+            ud.set_user_value(lua.create_table()?)?;
+            Ok(())
+        });
+        m.add_function("mark_incomplete", |lua, (ud, why): (LuaAnyUserData, String)| {
+            let report = {
+                let this = ud.borrow::<BenchResult>()?;
+                let mut r = this.report.clone();
+                let warning = format!("incomplete: {why}");
+                if !r.warnings.contains(&warning) {
+                    r.warnings.push(warning);
+                }
+                r.incomplete = Some(why);
+                r
+            };
             *ud.borrow_mut::<BenchResult>()? = BenchResult::new(report);
             ud.set_user_value(lua.create_table()?)?;
             Ok(())
