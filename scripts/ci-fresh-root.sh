@@ -39,7 +39,7 @@ cleanup() {
   else
     rm -rf "$ROOT"
   fi
-  "$REPO/scripts/slurm-dev-cluster.sh" up >/dev/null 2>&1 || echo "ci-fresh-root: the host's dev cluster did not come back up" >&2
+  "$REPO/scripts/slurm-dev-cluster.sh" up --nodes 3 >/dev/null 2>&1 || echo "ci-fresh-root: the host's dev cluster did not come back up" >&2
 }
 trap cleanup EXIT
 

@@ -23,8 +23,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 if [ -x scripts/slurm-dev-cluster.sh ] && [ "$(id -u)" -eq 0 ]; then
-  echo "== starting the single-node SLURM cluster"
-  scripts/slurm-dev-cluster.sh up
+  echo "== starting the 3-node SLURM dev cluster"
+  scripts/slurm-dev-cluster.sh up --nodes 3
 fi
 
 echo "== cargo test --release --workspace --no-fail-fast"

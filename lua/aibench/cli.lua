@@ -441,7 +441,13 @@ function commands.monitor(o)
     end
     local statuses = {}
     for i, id in ipairs(which) do
-      statuses[i] = M.check(monitor.status(id))
+      local st, err = monitor.status(id)
+      if not st and o.id then
+        M.check(st, err)
+      end
+      -- One monitor that does not answer (still PENDING, its Prometheus
+      -- gone) does not hide the others: it is listed with why.
+      statuses[i] = st or { monitor = id, targets = {}, alerts = {}, error = err and err.message or "no answer" }
     end
     if o.json then
       return shapes.print(shapes.monitor_status(statuses))
@@ -451,6 +457,10 @@ function commands.monitor(o)
       return 0
     end
     for _, st in ipairs(statuses) do
+      if st.error then
+        print(string.format("monitor %s  job %s %s: %s", st.monitor.instance_id, st.monitor.job_id or "-", st.monitor.state or "?", report.clean(st.error)))
+        goto next_monitor
+      end
       print(string.format("monitor %s  %s  job %s %s", st.monitor.instance_id, st.monitor.client.url, st.monitor.job_id, st.monitor.state))
       local rows = { { "TARGET", "JOB", "HEALTH", "LAST SCRAPE", "ERROR" } }
       for _, tg in ipairs(st.targets) do
@@ -469,6 +479,7 @@ function commands.monitor(o)
       if firing == 0 then
         print("no alert firing")
       end
+      ::next_monitor::
     end
     return 0
   elseif a == "stop" then
@@ -622,7 +633,12 @@ commands["job-monitor"] = function(o)
 end
 
 commands["job-client"] = function(o)
-  local r = client.exec(o.spec, o.out)
+  -- JSON nulls (absent flags) are not values.
+  local function opt(v)
+    return present(v) and v or nil
+  end
+  local gang = opt(o.gang) and { dir = o.gang, rank = opt(o.rank), size = opt(o.size) } or nil
+  local r = client.exec(o.spec, o.out, gang)
   return r.interrupted and aibench.exit_code(present(r.interrupted_by) and r.interrupted_by or "SIGINT") or 0
 end
 

@@ -189,35 +189,90 @@ local function instance_specs(spec, file, k)
   return out
 end
 
---- Submits K client jobs on an executor; returns their metas.
+--- The agent description a client job runs under.
+local function agent_json(r, executor, instance_id)
+  return require("aibench.agent").encode({
+    instance_id = instance_id,
+    recipe_name = r.name,
+    executor = executor,
+    home = aibench.home(),
+    time_limit_s = executor == "local" and deploy.time_limit_s(r) or nil,
+  })
+end
+
+--- A client job's spec for an executor, checked.
+local function client_job_spec(r, file, executor, dir, command, comment, cache)
+  cache.defaults = cache.defaults or deploy.site_defaults(executor)
+  local jspec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, comment, cache.defaults)
+  jspec.workdir = fs.cwd()
+  if executor == "slurm" then
+    jspec.warn_before_end_s = warn_lead_s(r)
+  end
+  return jspec
+end
+
+--- K instances on SLURM as one job: one allocation, one `srun` step of K
+--- tasks over `orchestration.resources.nodes` nodes (default: one per
+--- instance), which meet at a barrier and start sending together. The
+--- specs are spec-<rank>.json and the results result-<rank>.json in the
+--- one job folder.
+local function submit_gang(r, file, executor, specs, cache)
+  local k = #specs
+  local dir, instance_id = deploy.new_job_dir(r.name)
+  local command = deploy.agent_command(dir, nil)
+  for _, a in ipairs({ aibench.exe(), "job-client", "--gang", fs.join(dir, "gang"), fs.join(dir, "spec-{rank}.json"), fs.join(dir, "result-{rank}.json") }) do
+    command[#command + 1] = a
+  end
+  local jspec = client_job_spec(r, file, executor, dir, command, string.format("client recipe %s (%s), %d instances started together", r.name, file, k), cache)
+  jspec.resources.nodes = jspec.resources.nodes or k
+  jspec.tasks = k
+  deploy.check_job_spec(jspec, file, r)
+  local files = { [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id) }
+  for i = 1, k do
+    files[fs.join(dir, string.format("spec-%d.json", i - 1))] = specs[i]
+  end
+  assert(deploy.write_files(files))
+  local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir, tasks = k }
+  local ok, err = deploy.submit(jspec, meta)
+  if not ok then
+    return nil, err
+  end
+  io.stderr:write(string.format("submitted client %s as %s job %s: %d tasks on %d node(s), starting together\n", r.name, executor, meta.job_id, k, jspec.resources.nodes))
+  return { meta }
+end
+
+--- Submits a client recipe's K instances: on SLURM (K > 1) one gang job;
+--- elsewhere K jobs, which still meet at a barrier (in the first job's
+--- folder) and start together. Returns their metas.
 local function submit_jobs(r, file, executor, spec, cache, guard)
   local k = (r.orchestration and r.orchestration.instances) or 1
   local specs = instance_specs(spec, file, k)
+  if executor == "slurm" and k > 1 then
+    return submit_gang(r, file, executor, specs, cache)
+  end
   local metas = {}
+  local gang_dir
   for i = 1, k do
     local dir, instance_id = deploy.new_job_dir(r.name)
     local command = deploy.agent_command(dir, nil)
-    for _, a in ipairs({ aibench.exe(), "job-client", fs.join(dir, "spec.json"), fs.join(dir, "result.json") }) do
+    local args = { aibench.exe(), "job-client" }
+    if k > 1 then
+      gang_dir = gang_dir or fs.join(dir, "gang")
+      for _, a in ipairs({ "--gang", gang_dir, "--rank", tostring(i - 1), "--size", tostring(k) }) do
+        args[#args + 1] = a
+      end
+    end
+    args[#args + 1] = fs.join(dir, "spec.json")
+    args[#args + 1] = fs.join(dir, "result.json")
+    for _, a in ipairs(args) do
       command[#command + 1] = a
     end
-    cache.defaults = cache.defaults or deploy.site_defaults(executor)
-    local jspec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, string.format("client recipe %s (%s), instance %d of %d", r.name, file, i, k), cache.defaults)
-    jspec.workdir = fs.cwd()
-    if executor == "slurm" then
-      jspec.warn_before_end_s = warn_lead_s(r)
-    end
+    local jspec = client_job_spec(r, file, executor, dir, command, string.format("client recipe %s (%s), instance %d of %d", r.name, file, i, k), cache)
     deploy.check_job_spec(jspec, file, r)
-    local files = {
+    assert(deploy.write_files({
       [fs.join(dir, "spec.json")] = specs[i],
-      [fs.join(dir, "agent.json")] = require("aibench.agent").encode({
-        instance_id = instance_id,
-        recipe_name = r.name,
-        executor = executor,
-        home = aibench.home(),
-        time_limit_s = executor == "local" and deploy.time_limit_s(r) or nil,
-      }),
-    }
-    assert(deploy.write_files(files))
+      [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id),
+    }))
     local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir }
     local ok, err = deploy.submit(jspec, meta)
     if not ok then
@@ -245,11 +300,49 @@ M.PROGRESS_EVERY_S = 10
 --- Writes a client job's progress (`fields` plus the schema, host and
 --- time) to `dir`/progress.json. Never raises: a progress file that cannot
 --- be written must not stop a measurement.
-local function write_progress(dir, fields)
+local function write_progress(path, fields)
   pcall(function()
     local doc = util.merge({ schema = "aibench.progress/1", host = aibench.hostname(), updated_at = time.format() }, fields)
-    fs.write(fs.join(dir, M.PROGRESS_FILE), json.encode(doc) .. "\n")
+    fs.write(path, json.encode(doc) .. "\n")
   end)
+end
+
+--- Where task `rank` of a gang job writes its progress (progress-<rank>.json).
+local function task_progress_path(dir, rank)
+  return fs.join(dir, string.format("progress-%d.json", rank))
+end
+
+local function read_json(path)
+  local text = fs.read(path)
+  if not text then
+    return nil
+  end
+  local ok, doc = pcall(json.decode, text)
+  return ok and type(doc) == "table" and doc or nil
+end
+
+--- A gang job's tasks' progress files as one: counts and rates summed, the
+--- slowest task's TTFT p50, finished when every task has finished.
+local function gang_progress(dir, tasks)
+  local sum = { done = 0, errors = 0, completed = 0, in_flight = 0, req_per_s = 0, finished = true, tasks = 0 }
+  for rank = 0, tasks - 1 do
+    local p = read_json(task_progress_path(dir, rank))
+    if p then
+      sum.tasks = sum.tasks + 1
+      for _, k in ipairs({ "done", "errors", "completed", "in_flight", "req_per_s" }) do
+        sum[k] = sum[k] + (tonumber(p[k]) or 0)
+      end
+      for _, k in ipairs({ "ttft_p50_ms", "latency_p50_ms", "elapsed_s", "planned_s" }) do
+        if util.present(p[k]) then
+          sum[k] = math.max(sum[k] or 0, p[k])
+        end
+      end
+      sum.finished = sum.finished and p.finished == true
+    else
+      sum.finished = false
+    end
+  end
+  return sum.tasks > 0 and sum or nil
 end
 
 --- A progress snapshot (bench.run's on_progress) as the file's fields.
@@ -274,13 +367,11 @@ end
 --- before it has written one (or when it cannot be read).
 ---@param dir string the job folder
 ---@return table?
-function M.read_progress(dir)
-  local text = fs.read(fs.join(dir, M.PROGRESS_FILE))
-  if not text then
-    return nil
+function M.read_progress(dir, tasks)
+  if tasks then
+    return gang_progress(dir, tasks)
   end
-  local ok, doc = pcall(json.decode, text)
-  return ok and type(doc) == "table" and doc or nil
+  return read_json(fs.join(dir, M.PROGRESS_FILE))
 end
 
 --- A progress file's counts as text: "120 done, 0 errors, 20.0 req/s,
@@ -322,7 +413,7 @@ local function merged_line(metas, progress)
   local sum = { done = 0, errors = 0, req_per_s = 0 }
   local any, ttft = false, nil
   for _, m in ipairs(metas) do
-    local st = m.state == "PENDING" and ("PENDING (" .. (m.reason or "no reason given") .. ")") or tostring(m.state or "?")
+    local st = m.state == "PENDING" and state_text(m, true) or tostring(m.state or "?")
     if not states[st] then
       order[#order + 1] = st
     end
@@ -363,7 +454,7 @@ local function watcher(metas, quiet)
     local progress = {}
     for _, m in ipairs(metas) do
       if m.state ~= "PENDING" then
-        progress[m] = M.read_progress(m.dir)
+        progress[m] = M.read_progress(m.dir, m.tasks)
       end
     end
     return progress
@@ -419,6 +510,45 @@ local function watcher(metas, quiet)
   return w
 end
 
+--- Where a client job's results are: result.json, or one per task of a
+--- gang job (result-<rank>.json).
+local function result_pieces(m)
+  if not m.tasks then
+    return { { meta = m, path = fs.join(m.dir, "result.json") } }
+  end
+  local out = {}
+  for rank = 0, m.tasks - 1 do
+    out[#out + 1] = { meta = m, rank = rank, path = fs.join(m.dir, string.format("result-%d.json", rank)) }
+  end
+  return out
+end
+
+--- SLURM's word on a node ("down*", "idle"), or nil.
+local function node_state(node)
+  local ok, r = pcall(require("aibench.proc").run, { "sinfo", "-h", "-n", node, "-o", "%T" })
+  local st = ok and r and r.stdout and r.stdout:match("^%s*(%S+)")
+  return st
+end
+
+--- The lost parts of a run in words: which task, on which node (from the
+--- barrier, where it got that far), the job's state and SLURM's view of the node.
+local function lost_text(missing, total)
+  local items = {}
+  for _, piece in ipairs(missing) do
+    local m = piece.meta
+    local st = deploy.job(m):status()
+    if piece.rank then
+      local ready = read_json(fs.join(m.dir, "gang", string.format("ready-%d", piece.rank)))
+      local node = ready and ready.host
+      local nst = node and m.executor == "slurm" and node_state(node)
+      items[#items + 1] = string.format("task %d of job %s (%s%s) left no result, job %s", piece.rank, m.job_id, node and ("on " .. node) or "its node unknown: it never reached the barrier", nst and (", node " .. nst) or "", tostring(st))
+    else
+      items[#items + 1] = string.format("client job %s left no result (%s)", m.job_id, tostring(st))
+    end
+  end
+  return string.format("%d of %d client part(s) lost: %s; the figures cover the %d that reported", #missing, total, table.concat(items, "; "), total - #missing)
+end
+
 --- Waits for client jobs and merges their results exactly, showing their
 --- progress while it waits (`opts.progress == false`: quietly). On SIGINT or
 --- SIGTERM (guard) the jobs are cancelled: each saves its partial result
@@ -459,27 +589,55 @@ local function collect_jobs(metas, opts, guard)
   local parts, job_ids, missing = {}, {}, {}
   for _, m in ipairs(metas) do
     job_ids[#job_ids + 1] = m.job_id
-    local text = fs.read(fs.join(m.dir, "result.json"))
-    -- Read once into a result; one that cannot be read counts as missing.
-    local ok, part = pcall(bench.result, text or "")
-    if text and ok then
-      parts[#parts + 1] = part
-    else
-      missing[#missing + 1] = m
+    for _, piece in ipairs(result_pieces(m)) do
+      local text = fs.read(piece.path)
+      -- Read once into a result; one that cannot be read counts as missing.
+      local ok, part = pcall(bench.result, text or "")
+      if text and ok then
+        parts[#parts + 1] = part
+      else
+        missing[#missing + 1] = piece
+      end
     end
   end
-  if #parts == 0 or (#missing > 0 and not sig) then
-    local m = missing[1]
+  if #parts == 0 then
+    local m = missing[1].meta
     local st = deploy.job(m):status()
     return nil, { kind = "failed", message = string.format("client job %s ended %s without a result\n%s", m.job_id, tostring(st), deploy.log_tail(m)) }
   end
   -- Flagged, not refused: the measurement is done and must be kept.
   local merged = #parts == 1 and parts[1] or bench.merge(parts, { allow_partial_overlap = true })
+  if #missing > 0 and not sig then
+    -- What survived is kept, and what was lost is named.
+    local why = lost_text(missing, #parts + #missing)
+    merged:mark_incomplete(why)
+    io.stderr:write("aibench: warning: incomplete: ", why, "\n")
+  end
   if sig then
     -- The jobs stopped on their own SIGTERM; the run was interrupted by this one.
     merged:mark_interrupted(sig)
   end
   return merged, nil, job_ids
+end
+
+--- When a run was sending, on the server's side: from its first send
+--- (warm-up included: the server counts those too) to its last completion;
+--- for merged clients, from the first start to the last end. Falls back to
+--- the command's own times where the result has no window.
+local function server_window(res, started, finished)
+  local o = res.overlap
+  if util.present(o) and util.present(o.union_start_unix) and o.union_start_unix > 0 then
+    return o.union_start_unix, o.union_end_unix
+  end
+  local t0, t1 = res.window_start_unix, res.window_end_unix
+  if not (util.present(t0) and util.present(t1) and t1 > t0) then
+    return started, finished
+  end
+  local origin = util.present(res.timeseries) and res.timeseries.origin_unix
+  if util.present(origin) and origin > 0 and origin < t0 then
+    t0 = origin
+  end
+  return t0, t1
 end
 
 --- `client run`: discovers the service (checking its instances are alive),
@@ -573,7 +731,10 @@ function M.run(o)
     record.path = path
     -- Saved, but in the rescue place (its own folder could not take it).
     record.rescued = perr and perr.message or nil
-    local server = before and enrich("server metrics", servermetrics.after, before, urls, started, finished)
+    -- The server's rates and charts over the run's own sending window, not
+    -- the command's (queue time, start-up, the barrier are not load).
+    local w0, w1 = server_window(res, started, finished)
+    local server = before and enrich("server metrics", servermetrics.after, before, urls, w0, w1)
     record.server = server or json.null
     record.hpc = enrich("HPC accounting", hpc.collect, { started = hpc_start, job_ids = executor == "slurm" and job_ids or nil, bench = res, server = server }) or json.null
     if #warnings > 0 then
@@ -604,26 +765,62 @@ function M.list(opts)
   return deploy.list("client", opts)
 end
 
+--- Test hook: AIBENCH_TEST_GANG_HOLD="RANK:SECONDS" holds one task of a
+--- gang back after the barrier (a staggered start, to see it flagged).
+local function hold_for(rank)
+  local v = require("aibench.env").get("AIBENCH_TEST_GANG_HOLD", "")
+  local r, secs = v:match("^(%d+):([%d.]+)$")
+  return (r and tonumber(r) == rank) and tonumber(secs) or nil
+end
+
+--- This task's place in a gang: --rank/--size, else SLURM's task id and count.
+local function gang_place(g)
+  local env = require("aibench.env")
+  local rank = g.rank or tonumber(env.get("SLURM_PROCID", ""))
+  local size = g.size or tonumber(env.get("SLURM_NTASKS", ""))
+  if not rank or not size then
+    error("job-client --gang: no rank or size: pass --rank and --size, or run under srun (SLURM_PROCID, SLURM_NTASKS)", 0)
+  end
+  return rank, size
+end
+
 --- Inside a client job: run the spec, write the result (also a partial one
 --- after SIGTERM: the early warning before the time limit, or scancel).
---- Returns the result.
-function M.exec(spec_path, out_path)
+--- With `g` (`{dir, rank?, size?}`), one task of a gang: `{rank}` in the
+--- paths is this task's rank, and it starts with the others (bench.run's
+--- `gang`). Returns the result.
+function M.exec(spec_path, out_path, g)
+  local gang, progress_path
+  if g and g.dir then
+    local rank, size = gang_place(g)
+    spec_path = spec_path:gsub("{rank}", tostring(rank))
+    out_path = out_path:gsub("{rank}", tostring(rank))
+    gang = { dir = g.dir, rank = rank, size = size, hold_s = hold_for(rank) }
+    progress_path = task_progress_path(fs.dirname(out_path), rank)
+  else
+    progress_path = fs.join(fs.dirname(out_path), M.PROGRESS_FILE)
+  end
   local text = assert(fs.read(spec_path))
   -- The job folder's spec, validated here once (the submitting side wrote
   -- it from a validated spec; the file may have been edited since).
   -- Progress for the submitting side: progress.json beside the result.
-  local dir = fs.dirname(out_path)
+  local last = {}
   local res, err = bench.run(validate(text, spec_path), {
     progress = false,
+    gang = gang,
     on_progress = function(p)
-      write_progress(dir, progress_fields(p))
+      last = progress_fields(p)
+      write_progress(progress_path, last)
     end,
   })
   if not res then
     error(err.message, 0)
   end
-  local ttft = util.present(res.ttft_ms) and res.ttft_ms.p50 or nil
-  write_progress(dir, {
+  -- The measurement first; the progress file's last word after it.
+  local where, werr = results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) })
+  -- The last word: every field of a snapshot (the plan from the last one),
+  -- the figures from the result.
+  write_progress(progress_path, util.merge(last, {
     finished = true,
     elapsed_s = res.duration_s,
     done = res.total_requests,
@@ -631,10 +828,10 @@ function M.exec(spec_path, out_path)
     errors = res.errors,
     in_flight = 0,
     req_per_s = res.throughput_req_per_sec,
-    ttft_p50_ms = ttft,
+    output_tokens_per_s = util.present(res.tokens) and res.tokens.output_per_s or nil,
+    ttft_p50_ms = util.present(res.ttft_ms) and res.ttft_ms.p50 or nil,
     latency_p50_ms = util.present(res.latency_ms) and res.latency_ms.p50 or nil,
-  })
-  local where, werr = results.write(out_path, bench.to_json(res) .. "\n", { mode = tonumber("600", 8) })
+  }))
   if not where then
     error(string.format("cannot write the result to %s: %s", out_path, werr.message), 0)
   end

@@ -153,7 +153,7 @@ function M.monitor_status(statuses)
   local out = {}
   for _, st in ipairs(statuses) do
     local d = M.deployment(st.monitor)
-    d.url = null(st.monitor.client and st.monitor.client.url or d.url)
+    d.url = null(type(st.monitor) == "table" and st.monitor.client and st.monitor.client.url or d.url)
     local targets, alerts, firing = {}, {}, 0
     for _, tg in ipairs(st.targets) do
       local labels = util.present(tg.labels) and tg.labels or {}
@@ -181,6 +181,8 @@ function M.monitor_status(statuses)
       }
     end
     d.targets, d.alerts, d.firing = json.array(targets), json.array(alerts), firing
+    -- Why the monitor could not be asked (its targets are then empty), or null.
+    d.error = null(st.error)
     out[#out + 1] = d
   end
   return M.document("monitor_status", "monitors", out)

@@ -174,6 +174,8 @@ function Spec:to_table() end
 ---@field common_end_unix number
 ---@field common_s number every part was sending in this window; rates come from it
 ---@field union_s number
+---@field union_start_unix number the first start
+---@field union_end_unix number the last end
 ---@field share number common_s / union_s
 ---@field min_share number
 ---@field partial boolean below min_share, merged because allowed

@@ -24,7 +24,11 @@ t.case("server run on SLURM: RUNNING in squeue, registered, answering", function
     t.eq(squeue_state(m.job_id), "RUNNING")
     t.eq(m.instance.executor, "slurm")
     t.eq(m.instance.job_id, m.job_id)
-    t.eq(m.instance.node, (proc.run({ "hostname", "-s" }).stdout:gsub("%s+$", "")))
+    -- On a node of the cluster (a namespace node of the dev cluster, not
+    -- this machine), registered under the node's own name.
+    local nodes = proc.run({ "sinfo", "-h", "-N", "-o", "%N" }).stdout
+    t.ok((("\n" .. nodes):find("\n" .. m.instance.node .. "\n", 1, true)), m.instance.node .. " is one of " .. nodes)
+    t.ok(m.instance.url:find(m.instance.host, 1, true), m.instance.url)
     ports[m.instance.ports[1]] = true
     t.eq(assert(http.get(m.instance.url .. "/v1/models")).status, 200)
   end

@@ -136,7 +136,7 @@ const OWNED_OPTIONS: &[(&str, &str)] = &[
     ("chdir", "use service.working_dir"),
     ("partition", "use orchestration.resources.partition"),
     ("nodes", "use orchestration.resources.nodes"),
-    ("ntasks", "the job runs one task, the job agent"),
+    ("ntasks", "a server job runs one task, the job agent; a client job one per instance (orchestration.instances)"),
     ("cpus-per-task", "use orchestration.resources.cpu_cores"),
     ("mem", "use orchestration.resources.memory_gb"),
     ("gres", "use orchestration.resources.gpu_count"),

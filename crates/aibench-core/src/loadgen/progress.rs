@@ -192,7 +192,8 @@ impl RateWindow {
             [] => 0.0,
             [only] => {
                 let before = self.readings.iter().rev().find(|r| r.0 < only.0).map_or(0, |r| r.1);
-                (only.1 - before) as f64 / self.span_s
+                // Early in a run the window is as long as the run so far.
+                (only.1 - before) as f64 / self.span_s.min(t).max(1e-9)
             }
             [first, .., last] => {
                 let span = last.0 - first.0;
@@ -223,8 +224,10 @@ impl Bar {
     pub fn new(wanted: bool) -> Bar {
         Bar((wanted && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new_spinner();
+            // `wide_msg`: the line is cut to the terminal's width, never
+            // wrapped (a wrapped line is redrawn as garbage).
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
                     .unwrap_or(indicatif::ProgressStyle::default_spinner()),
             );
             b.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -284,8 +287,11 @@ mod tests {
     #[test]
     fn a_steady_flow_reads_its_rate_and_a_stall_falls_to_zero() {
         let mut w = RateWindow::new(RATE_WINDOW_S);
-        let mut last = 0.0;
-        for t in 1..=10 {
+        // The first reading already shows the rate (not a fifth of it).
+        let first = w.push(1.0, 7);
+        assert!((first - 7.0).abs() < 1e-9, "{first}");
+        let mut last = first;
+        for t in 2..=10 {
             last = w.push(t as f64, 7 * t);
         }
         assert!((last - 7.0).abs() < 1e-9, "{last}");

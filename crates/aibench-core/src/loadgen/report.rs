@@ -361,6 +361,10 @@ pub struct Overlap {
     pub common_s: f64,
     /// From the first start to the last end.
     pub union_s: f64,
+    #[serde(default)]
+    pub union_start_unix: f64,
+    #[serde(default)]
+    pub union_end_unix: f64,
     /// common_s / union_s.
     pub share: f64,
     /// The share below which a merge is refused unless allowed.
@@ -895,7 +899,7 @@ fn overlap_of(reports: &[Report], opts: MergeOpts) -> Result<Option<Overlap>, St
         .then(|| reports.iter().filter_map(|r| r.gang.as_ref()).map(|g| g.clock_offset_bound_s).fold(0.0, f64::max));
     if share < opts.min_share && !opts.allow_partial {
         return Err(format!(
-            "bench.merge: the {} runs were all sending for only {:.0}% of their span ({:.1} s of {:.1} s; starts {:.1} s apart), below the {:.0}% that makes them one experiment: outside the common window the load was not theirs together. Start them together (one client job with orchestration.instances, which starts its tasks at a barrier), or allow a partial overlap (bench.merge(parts, {{allow_partial_overlap = true}}), `--allow-partial-overlap`) to merge them flagged",
+            "bench.merge: the {} runs were all sending for only {:.0}% of their span ({:.1} s of {:.1} s; starts {:.1} s apart), below the {:.0}% that makes them one experiment: outside the common window the load was not theirs together. Start them together (one client job with orchestration.instances, which starts its tasks at a barrier), or allow a partial overlap (bench.merge(parts, {{allow_partial_overlap = true}})) to merge them flagged",
             reports.len(),
             share * 100.0,
             common_s,
@@ -912,6 +916,8 @@ fn overlap_of(reports: &[Report], opts: MergeOpts) -> Result<Option<Overlap>, St
         common_end_unix: common_end,
         common_s,
         union_s,
+        union_start_unix: min(&starts),
+        union_end_unix: max(&ends),
         share,
         min_share: opts.min_share,
         partial: share < opts.min_share,
