@@ -661,6 +661,17 @@ function M.run(o)
     return nil, err
   end
   local spec = M.spec(r, urls)
+  if executor ~= "local" then
+    for _, u in ipairs(urls) do
+      local host = u:match("^%a+://%[?([^%]/]+)%]?") or ""
+      host = host:gsub(":%d+$", "")
+      if host == "localhost" or host:match("^127%.") or host == "::1" then
+        -- A compute node's loopback is its own, not this machine's.
+        io.stderr:write(string.format("aibench: warning: %s is a loopback address: a client job on a compute node reaches its own node there, not this one; give an address the nodes reach\n", u))
+        break
+      end
+    end
+  end
   local out_dir = o.out_dir or (r.output and r.output.dir) or "results"
   -- Found now, not after an hour of benchmarking.
   local okw, werr = fs.writable(fs.join(out_dir, ".aibench-results"))

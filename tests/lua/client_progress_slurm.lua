@@ -9,6 +9,7 @@ local proc = require("aibench.proc")
 local time = require("aibench.time")
 local aibench = require("aibench")
 local t = require("aibench.testing")
+local flows = dofile("tests/lua/support/flows.lua")
 
 local dir = assert(fs.tmpdir())
 
@@ -23,10 +24,10 @@ local function job_dirs()
 end
 
 t.case("a SLURM client run shows PENDING with its reason, RUNNING on its node, and live counts", function()
-  local s = assert(sim.start({ profile = "instant" }))
+  local s = assert(sim.start({ profile = "instant", host = "0.0.0.0" }))
   -- --begin holds the job PENDING (reason BeginTime) for two seconds.
   local h = assert(proc.spawn({
-    aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", s.url,
+    aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", flows.from_nodes(s.url),
     "--out-dir", fs.join(dir, "results"),
     "--set", "workload.duration_seconds=6", "--set", "workload.think_time_ms=50",
     "--set", "orchestration.sbatch_args=[--begin=now+2]",
@@ -80,8 +81,8 @@ t.case("a SLURM client run shows PENDING with its reason, RUNNING on its node, a
 end)
 
 t.case("on a terminal: one line, updated in place", function()
-  local s = assert(sim.start({ profile = "instant" }))
-  local args = { aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", s.url,
+  local s = assert(sim.start({ profile = "instant", host = "0.0.0.0" }))
+  local args = { aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", flows.from_nodes(s.url),
     "--out-dir", fs.join(dir, "results"), "--set", "workload.duration_seconds=3", "--set", "workload.think_time_ms=50" }
   local quoted = {}
   for i, a in ipairs(args) do

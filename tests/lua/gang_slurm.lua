@@ -1,7 +1,8 @@
 -- needs: slurm
 -- Many nodes for real (the 3-node dev cluster): the simulator as a server job
 -- on node1, a client of 2 instances as ONE job whose 2 tasks run on node2 and
--- node3, meet at a barrier and start together; a held-back task is flagged;
+-- node3, meet at a barrier and start together; a monitor on node2 scrapes
+-- node1; a held-back task is flagged;
 -- a lost task's part is named and the rest kept.
 local server = require("aibench.server")
 local client = require("aibench.client")
@@ -86,6 +87,28 @@ t.case("a server on node1 answers a 2-node client job on node2 and node3, starte
   t.eq(b.successes + b.errors, b.total_requests)
   -- The server's own counters saw exactly what the two clients sent.
   t.eq(rec.server.requests, successes)
+end)
+
+t.case("a monitor on node2 scrapes the server on node1 by its registered address", function()
+  local monitor = require("aibench.monitor")
+  local time = require("aibench.time")
+  local inst = assert(server.list())[1].instance
+  local m = assert(monitor.start({ recipe = "vllm-monitor", executor = "slurm", set = { 'orchestration.sbatch_args=["--nodelist=node2"]', "prometheus.refresh_interval=1s" } }))
+  local mm = assert(monitor.get(m.instance_id))
+  t.eq(m.node or mm.node, "node2")
+  local deadline = time.monotonic() + 30
+  local up, series = false, 0
+  while (not up or series == 0) and time.monotonic() < deadline do
+    for _, tg in ipairs(mm.client:targets() or {}) do
+      up = up or (tg.health == "up" and tg.scrapeUrl == inst.url .. "/metrics")
+    end
+    -- vLLM's own metric names, from the server on the other node.
+    series = #(mm.client:query('vllm:num_requests_running{instance="' .. inst.url:gsub("^https?://", "") .. '"}') or {})
+    time.sleep(0.5)
+  end
+  t.ok(up, "the target on node1 is up, scraped from node2")
+  t.ok(series > 0, "vllm:num_requests_running arrives from node1")
+  assert(monitor.stop(m.instance_id))
 end)
 
 t.case("a task held back after the barrier is flagged, not hidden", function()

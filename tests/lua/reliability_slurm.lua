@@ -66,7 +66,7 @@ t.case("a client job that runs out of time saves an interrupted result", functio
   local saved, err = client.run({
     recipe = "vllm-simple-test",
     executor = "slurm",
-    url = sim.url,
+    url = flows.from_nodes(sim.url),
     -- Five minutes of work in a one-minute job: SLURM warns it with SIGTERM.
     set = { "workload.duration_seconds=300", "orchestration.resources.time_limit=1" },
     out_dir = fs.join(dir, "results"),
@@ -96,7 +96,7 @@ end)
 t.case("Ctrl-C during client run on SLURM cancels the job and keeps its partial result", function()
   local sim = assert(require("aibench.sim").start({ profile = "instant", host = "0.0.0.0" }))
   local out = fs.join(dir, "ctrlc-results")
-  local h = assert(proc.spawn({ aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", sim.url, "--set", "workload.duration_seconds=300", "--out-dir", out }))
+  local h = assert(proc.spawn({ aibench.exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm", "--url", flows.from_nodes(sim.url), "--set", "workload.duration_seconds=300", "--out-dir", out }))
   local deadline = time.monotonic() + 60
   local m
   while time.monotonic() < deadline do

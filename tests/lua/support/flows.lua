@@ -71,4 +71,17 @@ function M.wait_for(what, timeout, f)
   end
 end
 
+--- This machine's address as the cluster's nodes reach it: the controller's
+--- (SlurmctldHost=name(ADDR)), 127.0.0.1 in the single-node layout. A server
+--- the test starts here must listen on it (or 0.0.0.0) for client jobs.
+function M.controller_addr()
+  local out = require("aibench.proc").run({ "scontrol", "show", "config" }).stdout or ""
+  return out:match("SlurmctldHost[^=]*=%s*[^(%s]+%(([%d.]+)%)") or "127.0.0.1"
+end
+
+--- A URL on this machine (http://127.0.0.1:PORT) as a compute node reaches it.
+function M.from_nodes(url)
+  return (url:gsub("^(https?://)[^:/]+", "%1" .. M.controller_addr()))
+end
+
 return M

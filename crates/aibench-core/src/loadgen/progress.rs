@@ -306,7 +306,14 @@ mod tests {
     fn no_move_reads_zero_and_one_move_is_spread_over_the_window() {
         let mut w = RateWindow::new(RATE_WINDOW_S);
         assert_eq!(w.push(1.0, 0), 0.0);
-        assert_eq!(w.push(2.0, 10), 10.0 / RATE_WINDOW_S);
+        // Two seconds into the run, the window is those two seconds.
+        assert_eq!(w.push(2.0, 10), 10.0 / 2.0);
+        // Later, one move is spread over the whole window.
+        let mut w = RateWindow::new(RATE_WINDOW_S);
+        for t in 1..=10 {
+            w.push(t as f64, 0);
+        }
+        assert_eq!(w.push(11.0, 10), 10.0 / RATE_WINDOW_S);
     }
 
     fn snapshot(elapsed: f64, done: u64, plan: Plan) -> Progress {
