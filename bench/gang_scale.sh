@@ -25,7 +25,7 @@ URL=$(head -1 "$WORK/sim.out")
 export AIBENCH_HOME=$WORK/home
 for run in 1 2 3; do
   t0=$(date +%s.%N)
-  "$AIBENCH" client run vllm-simple-test --executor slurm --url "$URL" --out-dir "$WORK/results" \
+  "$AIBENCH" client run --recipe vllm-simple-test --executor slurm --url "$URL" --out-dir "$WORK/results" \
     --set "orchestration.instances=$N" --set "orchestration.resources.nodes=$N" \
     --set "workload.duration_seconds=$DUR" --set "orchestration.resources.cpu_cores=1" \
     --set "orchestration.resources.memory_gb=0.5" > "$WORK/run.out" 2> "$WORK/run.err" \
