@@ -10,7 +10,8 @@
 # Without --nodes (or --nodes 0) the one node is this machine, reached on
 # 127.0.0.1: the laptop mode. With --nodes N (the tests use 3) the nodes are
 # node1..nodeN:
-#   - each is a network namespace aibench-nodeK with a veth on the bridge
+#   - each is a network namespace (held by an `unshare --net sleep`, pid in
+#     /run/aibench-dev-cluster/nodeK.pid) with a veth on the bridge
 #     aibench0; the host is 10.77.0.1 there and nodeK is 10.77.0.(10+K)
 #     (AIBENCH_DEV_NET changes the first three parts). These addresses exist
 #     only on that bridge: nothing is routed or forwarded off the machine;
@@ -40,6 +41,7 @@ HOST=$(hostname -s)
 NET=${AIBENCH_DEV_NET:-10.77.0}
 BRIDGE=aibench0
 LAYOUT_FILE=/var/spool/slurmctld/aibench-dev-layout
+STATE_DIR=/run/aibench-dev-cluster
 HOSTS_BEGIN="# aibench dev cluster: begin"
 HOSTS_END="# aibench dev cluster: end"
 NODES=0
@@ -205,27 +207,44 @@ CONF
 }
 
 # The bridge, one namespace per node with a veth on it, and /etc/hosts names.
-# Idempotent: what exists is kept.
+# A node's namespace is held by a small process (`unshare --net sleep`),
+# whose pid is kept in $STATE_DIR/nodeK.pid and whose /proc/PID/ns/net names
+# it: `ip netns add` would need a shared mount of /run/netns, which a chroot
+# or a container's root does not allow. Idempotent: what exists is kept.
 make_network() {
   local i ns
+  mkdir -p "$STATE_DIR"
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
   ip addr replace "$NET.1/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   for i in $(seq "$NODES"); do
-    ns=aibench-node$i
-    [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+    if ! node_ns "$i" >/dev/null; then
+      setsid unshare --net sleep infinity </dev/null >/dev/null 2>&1 &
+      echo $! > "$STATE_DIR/node$i.pid"
+      for _ in $(seq 50); do node_ns "$i" >/dev/null && break; sleep 0.05; done
+    fi
+    ns=$(node_ns "$i") || { echo "slurm-dev-cluster: the namespace of node$i did not start" >&2; exit 1; }
     if ! ip link show "aibv$i" >/dev/null 2>&1; then
-      ip link add "aibv$i" type veth peer name eth0 netns "$ns"
+      ip link add "aibv$i" type veth peer name eth0 netns "$(cat "$STATE_DIR/node$i.pid")"
       ip link set "aibv$i" master "$BRIDGE"
     fi
     ip link set "aibv$i" up
-    ip -n "$ns" addr replace "$(node_addr "$i")/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" link set lo up
+    nsenter --net="$ns" ip addr replace "$(node_addr "$i")/24" dev eth0
+    nsenter --net="$ns" ip link set eth0 up
+    nsenter --net="$ns" ip link set lo up
   done
   write_hosts
+}
+
+# The namespace file of node K (/proc/PID/ns/net of its holder), if it lives.
+node_ns() {
+  local pid
+  pid=$(cat "$STATE_DIR/node$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] || return 1
+  [ "$(readlink "/proc/$pid/ns/net")" != "$(readlink /proc/self/ns/net)" ] || return 1
+  echo "/proc/$pid/ns/net"
 }
 
 # Replaces the marked block of /etc/hosts (in place: it may be a bind mount).
@@ -245,11 +264,20 @@ write_hosts() {
 }
 
 remove_network() {
-  local ns pid
-  for ns in $(ip netns list 2>/dev/null | awk '/^aibench-node[0-9]+/{print $1}'); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
+  local f pid ns p
+  for f in "$STATE_DIR"/node*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ]; then
+      ns=$(readlink "/proc/$pid/ns/net")
+      # Everything still in the node's namespace (its slurmd, job leftovers).
+      for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && kill -9 "${p#/proc/}" 2>/dev/null
+      done
+    fi
+    rm -f "$f"
   done
+  # A veth goes with its namespace; any left (a namespace held elsewhere) go now.
   for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^aibv[0-9]+$' || true); do
     ip link del "$l" 2>/dev/null || true
   done
@@ -273,7 +301,7 @@ start_slurmds() {
     name=node$i
     mkdir -p "/var/spool/slurmd/$name"
     slurmd_running "$name" && continue
-    nsenter --net="/run/netns/aibench-$name" unshare --uts sh -c "hostname $name && exec slurmd -N $name" \
+    nsenter --net="$(node_ns "$i")" unshare --uts sh -c "hostname $name && exec slurmd -N $name" \
       || { echo "slurm-dev-cluster: slurmd for $name failed to start:" >&2; tail -n 5 "$LOG_DIR/slurmd-$name.log" >&2; exit 1; }
   done
 }

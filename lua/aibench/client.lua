@@ -811,12 +811,23 @@ function M.exec(spec_path, out_path, g)
   else
     progress_path = fs.join(fs.dirname(out_path), M.PROGRESS_FILE)
   end
-  local text = assert(fs.read(spec_path))
   -- The job folder's spec, validated here once (the submitting side wrote
-  -- it from a validated spec; the file may have been edited since).
+  -- it from a validated spec; the file may have been edited since). A task
+  -- of a gang that cannot start says so at the barrier, so the others do
+  -- not wait for it (bench.run does the same for what fails in the run).
+  local ok, spec = pcall(function()
+    return validate(assert(fs.read(spec_path)), spec_path)
+  end)
+  if not ok then
+    if gang then
+      pcall(fs.mkdir, gang.dir)
+      pcall(fs.write, fs.join(gang.dir, string.format("failed-%d", gang.rank)), aibench.error_message(spec))
+    end
+    error(spec, 0)
+  end
   -- Progress for the submitting side: progress.json beside the result.
   local last = {}
-  local res, err = bench.run(validate(text, spec_path), {
+  local res, err = bench.run(spec, {
     progress = false,
     gang = gang,
     on_progress = function(p)

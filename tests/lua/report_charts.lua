@@ -237,16 +237,7 @@ t.case("rates from counters over the run's own window (summary and export)", fun
 end)
 
 local function chromium(extra)
-  local args = {
-    "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--user-data-dir=" .. fs.join(dir, "profile"), "--enable-logging=stderr", "--v=0",
-  }
-  for _, a in ipairs(extra) do
-    args[#args + 1] = a
-  end
-  args[#args + 1] = "file://" .. html_path
-  return assert(proc.run(args, { timeout_s = 120 }))
+  return dofile("tests/lua/support/chromium.lua").run(dir, html_path, extra)
 end
 
 t.case("Chromium renders it: the same charts in the DOM, no console errors, a screenshot", function()

@@ -6,7 +6,6 @@ local sim = require("aibench.sim")
 local report = require("aibench.report")
 local results = require("aibench.results")
 local fs = require("aibench.fs")
-local proc = require("aibench.proc")
 local t = require("aibench.testing")
 
 local dir = assert(fs.tmpdir())
@@ -92,16 +91,7 @@ t.case("a closed loop's lock-step seconds (0, 20, 0, 20...) are smoothed, and th
 end)
 
 local function chromium(extra)
-  local args = {
-    "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--user-data-dir=" .. fs.join(dir, "profile"), "--enable-logging=stderr", "--v=0",
-  }
-  for _, a in ipairs(extra) do
-    args[#args + 1] = a
-  end
-  args[#args + 1] = "file://" .. html
-  return assert(proc.run(args, { timeout_s = 120 }))
+  return dofile("tests/lua/support/chromium.lua").run(dir, html, extra)
 end
 
 t.case("the DOM holds every chart, and no console errors", function()

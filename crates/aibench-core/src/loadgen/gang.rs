@@ -169,10 +169,31 @@ impl Gang {
         crate::util::atomic_write(&path, data, None).map_err(|e| format!("gang: cannot write {}: {e}", path.display()))
     }
 
+    /// A rank that failed before the start (its spec, its dataset) says so
+    /// in `failed-<rank>`: the others stop waiting for it.
+    fn failed_rank(&self) -> Result<(), String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Ok(()) };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(rank) = name.strip_prefix("failed-") {
+                let why = std::fs::read_to_string(e.path()).unwrap_or_default();
+                return Err(format!("gang: rank {rank} failed before the start: {}", why.trim()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the others this rank will not come (best effort).
+    pub fn fail(&self, why: &str) {
+        let _ = std::fs::create_dir_all(&self.dir);
+        let _ = self.write(&format!("failed-{}", self.rank), why.as_bytes());
+    }
+
     fn wait_file(&self, name: &str, t0: Instant, complete: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
         let path = self.dir.join(name);
         let over = self.deadline(t0);
         loop {
+            self.failed_rank()?;
             if let Ok(b) = std::fs::read(&path)
                 && !b.is_empty()
                 && complete(&b)
@@ -187,6 +208,7 @@ impl Gang {
     fn wait_all_ready(&self, t0: Instant) -> Result<(), String> {
         let over = self.deadline(t0);
         loop {
+            self.failed_rank()?;
             let missing: Vec<u32> = (0..self.size).filter(|r| !self.dir.join(format!("ready-{r}")).exists()).collect();
             if missing.is_empty() {
                 return Ok(());
@@ -351,6 +373,17 @@ mod tests {
         g.timeout_s = 0.5;
         let e = g.meet().await.unwrap_err();
         assert!(e.contains("ranks 1, 2"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_rank_that_failed_stops_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = gang(dir.path(), 0, 2, 0.0);
+        gang(dir.path(), 1, 2, 0.0).fail("dataset.path: no such file");
+        let t = Instant::now();
+        let e = g.meet().await.unwrap_err();
+        assert!(e.contains("rank 1 failed before the start: dataset.path: no such file"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5), "did not wait for the timeout");
     }
 
     #[test]

@@ -49,6 +49,18 @@ const FD_MARGIN: u64 = 64;
 /// the server's model and `max_model_len`, the tokenizer) is a
 /// [`RunError::Spec`] naming its field.
 pub async fn run(spec: ValidSpec, control: Control) -> Result<Report, RunError> {
+    let gang = control.gang.clone();
+    let out = run_steered(spec, control).await;
+    if let (Err(e), Some(g)) = (&out, &gang)
+        && !matches!(e, RunError::Unavailable { kind: "gang", .. })
+    {
+        // The others must not wait the barrier's timeout for this task.
+        g.fail(&e.to_string());
+    }
+    out
+}
+
+async fn run_steered(spec: ValidSpec, control: Control) -> Result<Report, RunError> {
     // A stop asked for while the run is still being prepared (a large
     // dataset counted through /tokenize) ends the preparation at once:
     // nothing has been measured, so there is nothing to save.
