@@ -272,7 +272,7 @@ remove_network() {
       ns=$(readlink "/proc/$pid/ns/net")
       # Everything still in the node's namespace (its slurmd, job leftovers).
       for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && kill -9 "${p#/proc/}" 2>/dev/null
+        if [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ]; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
       done
     fi
     rm -f "$f"

@@ -549,6 +549,34 @@ local function lost_text(missing, total)
   return string.format("%d of %d client part(s) lost: %s; the figures cover the %d that reported", #missing, total, table.concat(items, "; "), total - #missing)
 end
 
+--- A gang job's tasks are told SIGTERM themselves (scancel --signal=TERM
+--- reaches the steps, not the batch shell): a plain cancel would also reach
+--- srun, which then SIGKILLs its tasks before they save. Waits (up to 60 s)
+--- for those jobs to end on their own; what is left is cancelled after.
+local function stop_gangs(metas)
+  local gangs = {}
+  for _, m in ipairs(metas) do
+    if m.tasks and m.executor == "slurm" and not deploy.is_final(m.state or "") then
+      gangs[#gangs + 1] = m
+      pcall(require("aibench.proc").run, { "scancel", "--signal=TERM", m.job_id })
+    end
+  end
+  local deadline = time.monotonic() + 60
+  while #gangs > 0 and time.monotonic() < deadline do
+    deploy.refresh(gangs)
+    local left = {}
+    for _, m in ipairs(gangs) do
+      if not deploy.is_final(m.state or "") then
+        left[#left + 1] = m
+      end
+    end
+    gangs = left
+    if #gangs > 0 then
+      time.sleep(0.5)
+    end
+  end
+end
+
 --- Waits for client jobs and merges their results exactly, showing their
 --- progress while it waits (`opts.progress == false`: quietly). On SIGINT or
 --- SIGTERM (guard) the jobs are cancelled: each saves its partial result
@@ -584,6 +612,7 @@ local function collect_jobs(metas, opts, guard)
   if sig then
     io.stderr:write(string.format("%s: cancelling %d client job(s); each saves its partial result\n", sig, #metas))
     deploy.refresh(metas)
+    stop_gangs(metas)
     deploy.stop_metas(metas, { wait_s = 60 })
   end
   local parts, job_ids, missing = {}, {}, {}
@@ -640,6 +669,31 @@ local function server_window(res, started, finished)
   return t0, t1
 end
 
+local function is_loopback(host)
+  return host == "localhost" or host:match("^127%.") ~= nil or host == "::1"
+end
+
+--- Warns when a URL is a loopback address and the cluster's nodes are not
+--- this machine's loopback (a compute node's 127.0.0.1 is its own). Where
+--- every node's address is a loopback one (a single-node cluster on a
+--- laptop) the URL is right and nothing is said.
+local function warn_loopback(urls)
+  for _, u in ipairs(urls) do
+    local host = u:match("^%a+://%[([^%]]+)%]") or u:match("^%a+://([^:/]+)") or ""
+    if is_loopback(host) then
+      local ok, r = pcall(require("aibench.proc").run, { "sinfo", "-h", "-N", "-o", "%o" })
+      local remote = false
+      for addr in (ok and r and r.stdout or ""):gmatch("%S+") do
+        remote = remote or not is_loopback(addr)
+      end
+      if remote then
+        io.stderr:write(string.format("aibench: warning: %s is a loopback address: a client job on a compute node reaches its own node there, not this one; give an address the nodes reach\n", u))
+      end
+      return
+    end
+  end
+end
+
 --- `client run`: discovers the service (checking its instances are alive),
 --- runs the workload (`runs` times), saves each result and returns the list
 --- of saved records. SIGINT or SIGTERM ends the run with its partial result
@@ -661,16 +715,8 @@ function M.run(o)
     return nil, err
   end
   local spec = M.spec(r, urls)
-  if executor ~= "local" then
-    for _, u in ipairs(urls) do
-      local host = u:match("^%a+://%[?([^%]/]+)%]?") or ""
-      host = host:gsub(":%d+$", "")
-      if host == "localhost" or host:match("^127%.") or host == "::1" then
-        -- A compute node's loopback is its own, not this machine's.
-        io.stderr:write(string.format("aibench: warning: %s is a loopback address: a client job on a compute node reaches its own node there, not this one; give an address the nodes reach\n", u))
-        break
-      end
-    end
+  if executor == "slurm" then
+    warn_loopback(urls)
   end
   local out_dir = o.out_dir or (r.output and r.output.dir) or "results"
   -- Found now, not after an hour of benchmarking.
@@ -804,10 +850,13 @@ function M.exec(spec_path, out_path, g)
   local gang, progress_path
   if g and g.dir then
     local rank, size = gang_place(g)
+    -- One folder for all tasks (a SLURM gang job: paths with {rank}) or a
+    -- folder each (local jobs): the progress file's name follows.
+    local shared = out_path:find("{rank}", 1, true) ~= nil
     spec_path = spec_path:gsub("{rank}", tostring(rank))
     out_path = out_path:gsub("{rank}", tostring(rank))
     gang = { dir = g.dir, rank = rank, size = size, hold_s = hold_for(rank) }
-    progress_path = task_progress_path(fs.dirname(out_path), rank)
+    progress_path = shared and task_progress_path(fs.dirname(out_path), rank) or fs.join(fs.dirname(out_path), M.PROGRESS_FILE)
   else
     progress_path = fs.join(fs.dirname(out_path), M.PROGRESS_FILE)
   end

@@ -311,8 +311,20 @@ impl JobSpec {
             sb(format!("--qos={q}"));
         }
         if let Some(w) = self.warn_before_end_s {
-            // B: signals the batch shell, which passes it on (below).
-            sb(format!("--signal=B:TERM@{w}"));
+            if self.tasks.is_some() {
+                // To the step's tasks themselves: srun, told TERM, would
+                // SIGKILL them before they save.
+                sb(format!("--signal=TERM@{w}"));
+            } else {
+                // B: signals the batch shell, which passes it on (below).
+                sb(format!("--signal=B:TERM@{w}"));
+            }
+        }
+        if self.tasks.is_some() {
+            // A lost node ends its task, not the job (the others' parts are
+            // kept), and the job is not run again over its own files.
+            sb("--no-kill".into());
+            sb("--no-requeue".into());
         }
         for a in &self.sbatch_args {
             sb(a.clone());
@@ -338,7 +350,13 @@ impl JobSpec {
         if let Some(t) = self.tasks {
             // One step of `t` tasks; a task that fails (a node lost) does not
             // take the others down: each saves its own part.
-            let srun = ["srun".to_string(), format!("--ntasks={t}"), "--kill-on-bad-exit=0".into()];
+            // srun does not pass the job's CPUs per task on by itself (22.05).
+            let srun = [
+                "srun".to_string(),
+                format!("--ntasks={t}"),
+                "--cpus-per-task=\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
+                "--kill-on-bad-exit=0".into(),
+            ];
             cmd.splice(0..0, srun);
         }
         // The command runs in the background so that this shell can pass

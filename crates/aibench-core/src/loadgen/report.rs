@@ -936,8 +936,8 @@ fn share_in_window(r: &Report, t0: f64, t1: f64) -> f64 {
     let origin = if ts.origin_unix > 0.0 { ts.origin_unix } else { r.window_start_unix } + shift;
     let total: u64 = ts.completed.iter().sum();
     if total == 0 {
-        // Nothing to place in time: all or nothing by the window itself.
-        return if w1 > t0 && w0 < t1 { 1.0 } else { 0.0 };
+        // Nothing to place in time: the share of its window inside.
+        return if w1 > w0 { ((w1.min(t1) - w0.max(t0)) / (w1 - w0)).clamp(0.0, 1.0) } else { 1.0 };
     }
     let inside: f64 = ts
         .completed
