@@ -12,6 +12,7 @@ command -v sbatch >/dev/null     || need_pkgs+=(slurm-wlm)
 command -v munged >/dev/null || [ -x /usr/sbin/munged ] || need_pkgs+=(munge)
 command -v prometheus >/dev/null || need_pkgs+=(prometheus)
 command -v chromium >/dev/null   || need_pkgs+=(chromium)
+command -v tmux >/dev/null       || need_pkgs+=(tmux)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${need_pkgs[*]}"

@@ -147,6 +147,20 @@ struct SimProcess {
 }
 
 impl SimProcess {
+    /// Requests the simulator has answered (its vllm:request_success_total).
+    fn served(&self) -> f64 {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else { return 0.0 };
+        let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body.lines()
+            .filter(|l| l.starts_with("vllm:request_success_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     fn start(profile: &str) -> SimProcess {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_aibench"))
@@ -301,7 +315,13 @@ fn ctrl_c_stops_a_benchmark_with_partial_results() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Interrupted while it is measuring, not while it prepares (a loaded
+    // machine can take more than a second to start).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.served() < 1.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let started = std::time::Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
