@@ -636,8 +636,9 @@ local function collect_jobs(metas, opts, guard)
   end
   -- Flagged, not refused: the measurement is done and must be kept.
   local merged = #parts == 1 and parts[1] or bench.merge(parts, { allow_partial_overlap = true })
-  if #missing > 0 and not sig then
-    -- What survived is kept, and what was lost is named.
+  if #missing > 0 then
+    -- What survived is kept, and what was lost is named (also after a
+    -- signal: a task stopped before it measured anything left no part).
     local why = lost_text(missing, #parts + #missing)
     merged:mark_incomplete(why)
     io.stderr:write("aibench: warning: incomplete: ", why, "\n")

@@ -135,6 +135,11 @@ end)
 
 t.case("Ctrl-C during a gang client run: every task saves its part, merged and marked interrupted", function()
   local out = fs.join(dir, "interrupted")
+  -- Earlier cases' jobs left progress files too: only this run's job counts.
+  local before = {}
+  for _, m in ipairs(assert(client.list({ all = true }))) do
+    before[m.instance_id] = true
+  end
   local h = assert(proc.spawn({ require("aibench").exe(), "client", "run", "--recipe", "vllm-simple-test", "--executor", "slurm",
     "--set", "workload.duration_seconds=300", "--set", "orchestration.instances=2", "--set", "orchestration.resources.nodes=2",
     "--set", 'orchestration.sbatch_args=["--nodelist=node[2-3]"]', "--out-dir", out }))
@@ -145,7 +150,7 @@ t.case("Ctrl-C during a gang client run: every task saves its part, merged and m
   while not sending and time.monotonic() < deadline do
     local n = 0
     for _, m in ipairs(assert(client.list({ all = true }))) do
-      for rank = 0, (m.tasks or 1) - 1 do
+      for rank = 0, (not before[m.instance_id] and m.tasks or 0) - 1 do
         local p = m.tasks and fs.read(fs.join(m.dir, string.format("progress-%d.json", rank)))
         if p and (json.decode(p).done or 0) > 0 then
           n = n + 1
