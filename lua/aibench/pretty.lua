@@ -124,9 +124,7 @@ end
 ---@return string
 function M.result_summary(r)
   local num = require("aibench.report.format").num
-  local function present(v)
-    return v ~= nil and v ~= NULL
-  end
+  local present = require("aibench.util").present
   local errs = {}
   for _, k in ipairs(sorted_keys(present(r.errors_by_class) and r.errors_by_class or {})) do
     if (r.errors_by_class[k] or 0) > 0 then

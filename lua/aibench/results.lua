@@ -398,13 +398,8 @@ end
 
 -- Browsing (`results list`) --------------------------------------------------------
 
---- A value as JSON sees it: nil becomes null.
-local function null(v)
-  if v == nil then
-    return json.null
-  end
-  return v
-end
+--- A value as JSON sees it: nil becomes null (the shapes' one rule).
+local null = require("aibench.shapes").null
 
 --- A field of a table that may be absent or null.
 local function at(t, k)

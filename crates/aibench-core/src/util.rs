@@ -555,6 +555,12 @@ fn expand_with(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     out
 }
 
+/// Whether a host name resolves here (to anything).
+pub fn host_resolves(host: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, 80).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
+}
+
 /// This node's short host name (what SLURM calls the node).
 pub fn hostname() -> String {
     let h = gethostname::gethostname().to_string_lossy().into_owned();
@@ -564,6 +570,12 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_resolution() {
+        assert!(host_resolves("localhost"));
+        assert!(!host_resolves("no-such-host.invalid"));
+    }
 
     #[test]
     fn suggestions() {

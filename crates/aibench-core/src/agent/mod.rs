@@ -23,11 +23,6 @@ fn say(msg: impl AsRef<str>) {
     eprintln!("[aibench-agent {t}] {}", msg.as_ref());
 }
 
-fn resolves(host: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    (host, 80).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
-}
-
 fn choose_ports(specs: &[PortSpec]) -> Result<Vec<u16>, String> {
     // Bind all first (so two `auto` ports differ), then release.
     let mut held = Vec::new();
@@ -72,7 +67,7 @@ impl Placement {
         // Clients and Prometheus reach the instance by this name; where the
         // node's name does not resolve (a bare VM), register its loopback
         // address instead.
-        let host = if resolves(&node) {
+        let host = if crate::util::host_resolves(&node) {
             node.clone()
         } else {
             say(format!("the host name '{node}' does not resolve here: registering 127.0.0.1"));
@@ -466,16 +461,5 @@ async fn stop_service(svc: &mut Service, ended: Ended, spec: &AgentSpec) -> i32 
             svc.terminate(spec.grace_s).await;
             1
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_resolution() {
-        assert!(resolves("localhost"));
-        assert!(!resolves("no-such-host.invalid"));
     }
 }

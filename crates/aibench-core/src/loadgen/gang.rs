@@ -226,7 +226,8 @@ impl Gang {
         let port = listener.local_addr().map_err(|e| format!("gang: {e}"))?.port();
         // Others reach rank 0 by its node's name (resolvable on every node,
         // as registered URLs are), or its loopback when the name does not resolve.
-        let addr = if resolves(host) { format!("{host}:{port}") } else { format!("127.0.0.1:{port}") };
+        let addr =
+            if crate::util::host_resolves(host) { format!("{host}:{port}") } else { format!("127.0.0.1:{port}") };
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         listener.set_nonblocking(true).map_err(|e| format!("gang: {e}"))?;
@@ -274,11 +275,6 @@ fn answer(mut s: TcpStream) {
             break;
         }
     }
-}
-
-fn resolves(host: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    (host, 80).to_socket_addrs().is_ok_and(|mut a| a.next().is_some())
 }
 
 /// The coordinator's clock minus this one's, and its bound (seconds).
