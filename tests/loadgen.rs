@@ -446,6 +446,19 @@ async fn merge_equals_one_run_over_both() {
     let o = aligned.overlap.unwrap();
     assert!(o.gang_started && o.share > 0.999 && o.clock_offset_bound_s == Some(0.001), "{o:?}");
     assert!((aligned.throughput_req_per_sec - twin.throughput_req_per_sec).abs() < 1e-6 * want);
+    // The per-second series go on the same clock too: a part whose clock ran
+    // 2 s ahead adds up second by second with the other as the side-by-side
+    // pair's do (not 2 s later).
+    let mut ahead = one.clone();
+    ahead.window_start_unix += 2.0;
+    ahead.window_end_unix += 2.0;
+    ahead.timeseries.origin_unix += 2.0;
+    ahead.gang = Some(gang(-2.0));
+    let mut b = one.clone();
+    b.gang = Some(gang(0.0));
+    let series = Report::merge(&[b, ahead]).unwrap().timeseries;
+    assert_eq!(series.completed, twin.timeseries.completed);
+    assert_eq!(series.output_tokens, twin.timeseries.output_tokens);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,4 +701,161 @@ async fn streams_cut_short_are_short_outputs_kept_out_of_tpot() {
     assert_eq!(r.short_outputs, short);
     let full = r.successes - r.short_outputs;
     assert_eq!(r.tpot_ms.as_ref().map(|t| t.count).unwrap_or(0), full, "short outputs are not in TPOT");
+}
+
+/// Each URL's share, by URL.
+fn share<'a>(r: &'a Report, url: &str) -> &'a aibench::loadgen::report::UrlReport {
+    r.per_url.iter().find(|u| u.url == url).unwrap_or_else(|| panic!("no per_url entry for {url}: {:?}", r.per_url))
+}
+
+/// Over the URLs, successes and errors add up to the run's.
+fn assert_shares_add_up(r: &Report) {
+    let ok: u64 = r.per_url.iter().map(|u| u.ok).sum();
+    let errors: u64 = r.per_url.iter().map(|u| u.errors).sum();
+    let requests: u64 = r.per_url.iter().map(|u| u.requests).sum();
+    assert_eq!((ok, errors, requests), (r.successes, r.errors, r.total_requests), "{:?}", r.per_url);
+    for u in &r.per_url {
+        assert_eq!(u.ok + u.errors, u.requests, "{u:?}");
+        assert_eq!(u.errors_by_class.values().sum::<u64>(), u.errors, "{u:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_instances_share_the_load_and_each_has_its_own_figures() {
+    let _shared = TIMING.read().await;
+    let good = sim("instant", |_| {}).await;
+    let failing = sim("instant", |c| c.faults = Faults { fail_rate: 1.0, ..Default::default() }).await;
+    let dead = dead_url();
+    // The open loop does not back off from refused requests: the run is short.
+    let r = bench(json!({
+        "target": {"url": [good.url(), failing.url(), dead.clone()], "timeout_s": 5},
+        "workload": {"pattern": "open-loop", "rate": 300, "arrival": "constant", "total_requests": 60},
+        "dataset": {"prompt_tokens": 4, "output_tokens": 4},
+    }))
+    .await;
+    assert_eq!(r.balance, "round_robin");
+    assert_eq!(r.total_requests, 60);
+    let urls: Vec<&str> = r.per_url.iter().map(|u| u.url.as_str()).collect();
+    assert_eq!(urls, [good.url(), failing.url(), dead.clone()], "in target.urls order");
+    assert_shares_add_up(&r);
+    for u in &r.per_url {
+        assert_eq!(u.requests, 20, "round robin: equal shares: {u:?}");
+    }
+    let (g, f, d) = (share(&r, &good.url()), share(&r, &failing.url()), share(&r, &dead));
+    assert_eq!((g.ok, g.errors), (20, 0));
+    assert_eq!(f.errors_by_class.get("http_5xx"), Some(&20), "{f:?}");
+    assert_eq!(d.errors_by_class.get("connect"), Some(&20), "{d:?}");
+    assert_eq!(total(&metrics(&good).await, "vllm:request_success_total"), 20.0, "the server saw its share");
+    assert_eq!(g.ttft_ms.as_ref().unwrap().count, 20);
+    assert_eq!(g.ttft_ms, r.ttft_ms, "only the good instance answered: its TTFT is the run's");
+    assert!(f.ttft_ms.is_none() && d.ttft_ms.is_none() && d.latency_ms.is_none());
+
+    // One URL: its share is the totals, so every result has the same shape.
+    let one = bench(json!({
+        "target": {"url": good.url()},
+        "workload": {"pattern": "closed-loop", "users": 2, "requests_per_user": 5},
+        "dataset": {"prompt_tokens": 4, "output_tokens": 4},
+    }))
+    .await;
+    assert_eq!(one.per_url.len(), 1);
+    assert_eq!((one.per_url[0].requests, one.per_url[0].ok), (10, 10));
+    assert_eq!(one.per_url[0].ttft_ms, one.ttft_ms);
+    assert_eq!(one.per_url[0].latency_ms, one.latency_ms);
+
+    // Merged parts (client nodes) add up by URL; the histograms too.
+    let partial = aibench::loadgen::report::MergeOpts { allow_partial: true, ..Default::default() };
+    let m = Report::merge_with(&[r.clone(), r.clone(), one.clone()], partial).unwrap();
+    assert_shares_add_up(&m);
+    assert_eq!(m.per_url.len(), 3, "{:?}", m.per_url);
+    let mg = share(&m, &good.url());
+    assert_eq!((mg.requests, mg.ok), (20 + 20 + 10, 50));
+    assert_eq!(share(&m, &dead).errors_by_class.get("connect"), Some(&40));
+    // The good URL's TTFT over all three parts is the merged run's (the only answers).
+    assert_eq!(mg.ttft_ms, m.ttft_ms);
+    assert_eq!(mg.latency_ms, m.latency_ms);
+    let back: Report = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(back, m, "per_url round-trips through JSON");
+    // A result from before per_url and balance were kept still reads (round
+    // robin, the only way there was); merged with it, no share is claimed
+    // that would not add up to the totals.
+    let mut old = serde_json::to_value(&one).unwrap();
+    let o = old.as_object_mut().unwrap();
+    o.remove("per_url");
+    o.remove("balance");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert!(old.per_url.is_empty() && old.balance == "round_robin");
+    let m = Report::merge_with(&[one.clone(), old], partial).unwrap();
+    assert!(m.per_url.is_empty(), "{:?}", m.per_url);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_outstanding_sends_fewer_to_a_slow_instance_and_round_robin_does_not() {
+    let _shared = TIMING.read().await;
+    let fast = sim("instant", |_| {}).await;
+    // The same model, 5 ms per engine step: about 45 ms a request.
+    let slow = sim("instant", |c| c.profile.step_base_ms = 5.0).await;
+    let run = |balance: &str| {
+        bench(json!({
+            "target": {"url": [fast.url(), slow.url()], "balance": balance},
+            "workload": {"pattern": "closed-loop", "users": 4, "total_requests": 200},
+            "dataset": {"prompt_tokens": 4, "output_tokens": 8},
+        }))
+    };
+    let rr = run("round_robin").await;
+    assert_eq!(rr.balance, "round_robin");
+    assert_eq!(rr.errors, 0);
+    assert_shares_add_up(&rr);
+    let (f, s) = (share(&rr, &fast.url()).requests, share(&rr, &slow.url()).requests);
+    assert!(f.abs_diff(s) <= 1 && f + s == 200, "round robin: equal counts ±1, got {f} and {s}");
+    let lo = run("least_outstanding").await;
+    assert_eq!(lo.balance, "least_outstanding");
+    assert_eq!(lo.errors, 0);
+    assert_shares_add_up(&lo);
+    let (f, s) = (share(&lo, &fast.url()).requests, share(&lo, &slow.url()).requests);
+    assert_eq!(f + s, 200);
+    assert!(s > 0 && s * 3 < f, "least outstanding: the slow instance should get far fewer, got fast {f}, slow {s}");
+    assert!(
+        share(&lo, &slow.url()).ttft_ms.as_ref().unwrap().p50 > share(&lo, &fast.url()).ttft_ms.as_ref().unwrap().p50,
+        "each instance's TTFT is its own"
+    );
+    // A value that is neither is refused, naming the field and the choices.
+    let e = loadgen::ValidSpec::from_json(json!({"target": {"url": fast.url(), "balance": "fastest"},
+        "workload": {"pattern": "closed-loop", "users": 1}}))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(e, "target.balance: unknown variant 'fastest'; expected one of: round_robin, least_outstanding");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_keeps_its_instance_for_every_turn() {
+    let _shared = TIMING.read().await;
+    let a = sim("instant", |_| {}).await;
+    let b = sim("instant", |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    for balance in ["round_robin", "least_outstanding"] {
+        let log = dir.path().join(format!("{balance}.jsonl"));
+        let r = bench(json!({
+            "target": {"url": [a.url(), b.url()], "api": "openai-chat", "balance": balance},
+            "workload": {"pattern": "sessions", "users": 1, "total_sessions": 4, "turns": 3},
+            "dataset": {"prompt_tokens": 8, "output_tokens": 4},
+            "per_request_log": log.to_str().unwrap(),
+        }))
+        .await;
+        assert_eq!(r.sessions.as_ref().unwrap().completed, 4);
+        assert_shares_add_up(&r);
+        // One user: the log is in send order, session after session.
+        let lines: Vec<Value> =
+            std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 12);
+        let sessions: Vec<Vec<u64>> =
+            lines.chunks(3).map(|c| c.iter().map(|l| l["target"].as_u64().unwrap()).collect()).collect();
+        for (i, s) in sessions.iter().enumerate() {
+            assert_eq!(lines[i * 3]["turn"], 1, "{balance}: {lines:?}");
+            assert!(s.iter().all(|t| *t == s[0]), "{balance}: session {} moved between instances: {s:?}", i + 1);
+        }
+        // Sessions one at a time: both ways, each starts on the next instance.
+        let firsts: Vec<u64> = sessions.iter().map(|s| s[0]).collect();
+        assert_eq!(firsts, [0, 1, 0, 1], "{balance}");
+        assert_eq!((share(&r, &a.url()).requests, share(&r, &b.url()).requests), (6, 6));
+    }
 }

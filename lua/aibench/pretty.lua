@@ -155,6 +155,10 @@ function M.result_summary(r)
   if #lat > 0 then
     lines[#lines + 1] = "  " .. table.concat(lat, "; ")
   end
+  local spread = require("aibench.report.format").balance_line(r)
+  if spread then
+    lines[#lines + 1] = "  " .. spread .. "; report.summary(r) breaks it down per instance"
+  end
   lines[#lines + 1] = "  (report.summary(r) for the full summary, r:to_table() for every field)"
   -- The label comes from outside: no control character reaches the terminal.
   return require("aibench.report.format").clean(table.concat(lines, "\n"))

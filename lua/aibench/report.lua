@@ -84,7 +84,7 @@ end
 M.FIGURES = {
   "label", "started_at", "finished_at", "duration_s", "warmup_excluded", "interrupted", "interrupted_by", "stopped_early",
   "target", "workload", "dataset", "slo", "total_requests", "successes", "errors", "not_sent", "errors_by_class", "error_samples",
-  "throughput_req_per_sec", "avg_latency_ms", "min_latency_ms", "max_latency_ms", "tokens", "goodput", "rate", "littles_law",
+  "throughput_req_per_sec", "avg_latency_ms", "min_latency_ms", "max_latency_ms", "balance", "per_url", "tokens", "goodput", "rate", "littles_law",
   "short_outputs", "backoff", "prompt_tokens_source", "asked_vs_served", "validity", "warnings", "dataset_stats", "sessions",
   "trace", "client",
 }
@@ -128,6 +128,14 @@ function M.figures(rec)
   if f.present(bench.trace) then
     bench.trace = util.copy(bench.trace)
     bench.trace.offered_per_s, bench.trace.sent_per_s = nil, nil
+  end
+  if f.present(bench.per_url) then
+    local per = {}
+    for i, u in ipairs(bench.per_url) do
+      per[i] = util.copy(u)
+      per[i].ttft_hist, per[i].latency_hist = nil, nil
+    end
+    bench.per_url = per
   end
   return {
     path = null(rec.path),

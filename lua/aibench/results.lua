@@ -157,6 +157,8 @@ M.BENCH_FIELDS = obj({
   throughput_req_per_sec = N,
   errors_by_class = map(N),
   error_samples = map(arr(TXT)),
+  balance = TXT,
+  per_url = arr(obj({ url = req(TXT), requests = I, ok = I, errors = I, ttft_ms = SUMMARY, latency_ms = SUMMARY })),
   short_outputs = I,
   backoff = obj({ count = I, total_s = N }),
   latency_ms = SUMMARY,

@@ -13,7 +13,8 @@
 local bench = {}
 
 ---@class aibench.bench.Target
----@field url string|string[] base URL(s); several spread requests round-robin
+---@field url string|string[] base URL(s): several (a service's instances) share the requests as `balance` says
+---@field balance? "round_robin"|"least_outstanding" several URLs: each request to the next in turn (default), or to the one with the fewest requests in flight; a session keeps the URL it started on (its prefix cache)
 ---@field api? "openai-completions"|"openai-chat"|"ollama-generate"|"ollama-chat"|"http"
 ---@field model? string default: asked from /v1/models (or /api/tags)
 ---@field headers? table<string, string>
@@ -181,6 +182,18 @@ function Spec:to_table() end
 ---@field partial boolean below min_share, merged because allowed
 ---@field gang_started boolean
 
+---One target URL's share of a run (`per_url`); over the URLs, ok and errors add up to the run's.
+---@class aibench.bench.UrlShare
+---@field url string
+---@field requests integer
+---@field ok integer
+---@field errors integer
+---@field errors_by_class table<string, integer> the classes that occurred
+---@field ttft_ms aibench.bench.Summary?
+---@field latency_ms aibench.bench.Summary? E2E
+---@field ttft_hist string? HdrHistogram V2, base64, microseconds (for merging)
+---@field latency_hist string?
+
 ---@class aibench.bench.Result
 ---@field schema string
 ---@field total_requests integer
@@ -192,6 +205,8 @@ function Spec:to_table() end
 ---@field throughput_req_per_sec number
 ---@field errors_by_class table<string, integer> connect, timeout, http_4xx, http_5xx, stream_broken, other
 ---@field error_samples table<string, string[]>
+---@field balance "round_robin"|"least_outstanding"|"mixed" how requests were spread over the URLs ("mixed": a merge of runs that differed)
+---@field per_url aibench.bench.UrlShare[] each URL's share, in target.urls order (one entry for one URL; empty in a merge with results from before it was kept)
 ---@field latency_ms aibench.bench.Summary?
 ---@field ttft_ms aibench.bench.Summary?
 ---@field tpot_ms aibench.bench.Summary?

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::jobs::script::Resources;
-use crate::loadgen::spec::{Api, Slo, Target};
+use crate::loadgen::spec::{Api, Balance, Slo, Target};
 
 fn string() -> Value {
     json!({"kind": "string"})
@@ -45,6 +45,7 @@ impl Target {
             "tokenizer": string(),
             "prompt_format": {"kind": "oneof", "values": ["text", "ids"]},
             "max_event_bytes": {"kind": "number", "min": 1024},
+            "balance": {"kind": "oneof", "values": Balance::ALL.map(|b| b.name())},
         }))
     }
 }

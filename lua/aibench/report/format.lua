@@ -367,6 +367,40 @@ function M.turn_rows(b)
   return rows
 end
 
+--- How requests were spread over several URLs, in words (nil with one URL).
+function M.balance_line(b)
+  local per = b.per_url
+  if not M.present(per) or #per < 2 then
+    return nil
+  end
+  local how = ({ round_robin = "round robin", least_outstanding = "least outstanding requests" })[b.balance] or tostring(b.balance or "round_robin")
+  local sessions = M.get(b, "workload", "pattern") == "sessions" and " (each session on one instance)" or ""
+  return string.format("%d instances, %s%s", #per, how, sessions)
+end
+
+--- Each URL's share (url, requests, ok, errors, TTFT p50/p99, E2E p50/p99),
+--- only where there are several URLs.
+function M.url_rows(b)
+  local per = b.per_url
+  if not M.present(per) or #per < 2 then
+    return nil
+  end
+  local rows = { { "instance", "requests", "ok", "errors", "TTFT p50", "TTFT p99", "E2E p50", "E2E p99", "error classes" } }
+  for _, u in ipairs(per) do
+    local tt, e = u.ttft_ms, u.latency_ms
+    local pick = function(s, k)
+      return M.present(s) and num(s[k], 2) or "-"
+    end
+    local classes = {}
+    for _, k in ipairs(util.sorted_keys(M.present(u.errors_by_class) and u.errors_by_class or {})) do
+      classes[#classes + 1] = k .. " " .. tostring(u.errors_by_class[k])
+    end
+    rows[#rows + 1] = { tostring(u.url), tostring(u.requests), tostring(u.ok), tostring(u.errors),
+      pick(tt, "p50"), pick(tt, "p99"), pick(e, "p50"), pick(e, "p99"), table.concat(classes, ", ") }
+  end
+  return rows
+end
+
 --- A trace replay's schedule fidelity, as one line.
 function M.trace_line(b)
   local t = b.trace

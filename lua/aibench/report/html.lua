@@ -488,6 +488,11 @@ function M.section(out, i, rec)
   if turns then
     out[#out + 1] = html_table(turns, "turns")
   end
+  local urls = f.url_rows(b)
+  if urls then
+    out[#out + 1] = '<p class="per-url">Per instance: ' .. esc(f.balance_line(b)) .. ".</p>"
+    out[#out + 1] = html_table(urls, "per-url")
+  end
   local s = rec.server
   if present(s) then
     local rows = f.server_rows(s, "server-side (ms)")

@@ -72,6 +72,13 @@ function M.section(out, i, rec)
     out[#out + 1] = md_table(turns)
     out[#out + 1] = ""
   end
+  local urls = f.url_rows(b)
+  if urls then
+    out[#out + 1] = "Per instance: " .. f.balance_line(b) .. "."
+    out[#out + 1] = ""
+    out[#out + 1] = md_table(urls)
+    out[#out + 1] = ""
+  end
   local hpc = f.hpc_lines(rec)
   if #hpc > 0 then
     out[#out + 1] = "### HPC"

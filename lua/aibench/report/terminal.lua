@@ -84,6 +84,12 @@ function M.summary(r, opts)
     add(f.columns(turns))
     add("")
   end
+  local urls = f.url_rows(r)
+  if urls then
+    add("per instance: " .. f.balance_line(r))
+    add(f.columns(urls))
+    add("")
+  end
   local dist = { { "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "count" } }
   for _, d in ipairs(f.DIST) do
     local s = r[d[1]]

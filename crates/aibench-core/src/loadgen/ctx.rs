@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::http1::{Conn, Endpoint};
-use super::spec::{Api, Slo};
-use super::stats::{Live, Shard};
+use super::spec::{Api, Balance, Slo};
+use super::stats::{Live, Record, Shard, TargetSums};
 use crate::typed::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +69,16 @@ pub(super) struct Ctx {
     /// What the progress shows, without the shards.
     pub(super) live: Live,
     pub(super) seq: AtomicU64,
+    /// How a request picks its target; `rr` is the turn (round robin, and
+    /// where least-outstanding ties).
+    pub(super) balance: Balance,
     pub(super) rr: AtomicU64,
     pub(super) in_flight: AtomicI64,
+    /// Per target: requests in flight, and sessions open (least outstanding).
+    pub(super) target_in_flight: Vec<AtomicU64>,
+    pub(super) target_sessions: Vec<AtomicU64>,
+    /// Per target, when there are several: its share of the measured requests.
+    pub(super) per_target: Vec<Mutex<TargetSums>>,
     pub(super) warmup_excluded: AtomicU64,
     pub(super) warmup_requests: u64,
     pub(super) start: Instant,
@@ -185,12 +193,40 @@ impl Ctx {
         }
     }
 
-    /// The target for the next request: round-robin over the URLs.
+    /// The target for the next request, by `balance`: the next URL in turn,
+    /// or the one with the fewest requests in flight. (The open loop picks
+    /// as it builds a request, one arrival ahead of its send time.)
     pub(super) fn pick_target(&self) -> usize {
-        if self.endpoints.len() == 1 {
-            0
-        } else {
-            (self.rr.fetch_add(1, Ordering::Relaxed) % self.endpoints.len() as u64) as usize
+        self.pick(&self.target_in_flight)
+    }
+
+    /// The target of a new session, which keeps it for every turn (its
+    /// prefix cache is there): the next URL in turn, or the one with the
+    /// fewest sessions open. The caller counts the session open there
+    /// (`target_sessions`) until it ends.
+    pub(super) fn pick_session_target(&self) -> usize {
+        self.pick(&self.target_sessions)
+    }
+
+    fn pick(&self, load: &[AtomicU64]) -> usize {
+        let n = self.endpoints.len();
+        if n == 1 {
+            return 0;
+        }
+        let turn = (self.rr.fetch_add(1, Ordering::Relaxed) % n as u64) as usize;
+        match self.balance {
+            Balance::RoundRobin => turn,
+            // From the turn's URL on, so that ties rotate.
+            Balance::LeastOutstanding => {
+                (0..n).map(|k| (turn + k) % n).min_by_key(|&i| load[i].load(Ordering::Relaxed)).unwrap_or(turn)
+            }
+        }
+    }
+
+    /// Adds a measured request to its target's share (several targets only).
+    pub(super) fn note_target(&self, target: usize, rec: &Record) {
+        if let Some(t) = self.per_target.get(target) {
+            t.lock().unwrap_or_else(|e| e.into_inner()).record(rec);
         }
     }
 }

@@ -115,6 +115,7 @@ pub(super) async fn exec(
     scratch: &mut Scratch,
 ) -> Option<Record> {
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+    ctx.target_in_flight[target].fetch_add(1, Ordering::Relaxed);
     let mut pre = pre.filter(|_| conn.is_some());
     let mut sent = pre.map_or_else(Instant::now, |p| p.at);
     let mut connect = None;
@@ -167,6 +168,7 @@ pub(super) async fn exec(
     .await;
     let done = Instant::now();
     ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
+    ctx.target_in_flight[target].fetch_sub(1, Ordering::Relaxed);
     if *ctx.abort.borrow() {
         ctx.unfinished.fetch_add(1, Ordering::Relaxed);
         return None;
@@ -333,6 +335,7 @@ pub(super) fn finish_request(ctx: &Ctx, shard: u64, seq: u64, target: usize, rec
     let itl = if rec.failure.is_none() { &scratch.tokens.itl_us[..] } else { &[] };
     sh.record(rec, itl, ctx.origin);
     drop(sh);
+    ctx.note_target(target, rec);
     ctx.live.note(rec);
     false
 }

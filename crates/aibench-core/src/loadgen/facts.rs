@@ -134,6 +134,8 @@ pub(super) fn finish(
             window_tail_s: closed_loop.map(|(_, think_ms)| think_ms / 1000.0).unwrap_or(0.0),
             prompt_tokens_source,
             validity,
+            balance: spec.target.balance.name().to_string(),
+            per_target: ctx.per_target.iter().map(|t| t.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect(),
             client: ClientInfo {
                 host: crate::util::hostname(),
                 aibench_version: env!("CARGO_PKG_VERSION").into(),

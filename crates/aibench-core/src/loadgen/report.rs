@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::http1::ErrorClass;
-use super::stats::{self, AskedServedSums, METRICS, Second, Shard, Summary};
+use super::stats::{self, AskedServedSums, LATENCY, METRICS, Second, Shard, Summary, TTFT, TargetSums};
 use super::validity::{self, Validity};
 
 pub const SCHEMA: &str = "aibench.bench/2";
@@ -241,6 +241,106 @@ fn warnings(llm: bool, source: &str, asked: Option<&AskedVsServed>, validity: &V
     w
 }
 
+/// One target URL's share of a run (a service's instance): its requests,
+/// how they ended, and its TTFT and E2E. Its successes and errors add up,
+/// over the URLs, to the run's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UrlReport {
+    pub url: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    /// The classes that occurred (no zeros).
+    #[serde(default)]
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub ttft_ms: Option<Summary>,
+    pub latency_ms: Option<Summary>,
+    /// HdrHistogram V2 (base64, microseconds), for exact merging.
+    #[serde(default)]
+    pub ttft_hist: Option<String>,
+    #[serde(default)]
+    pub latency_hist: Option<String>,
+}
+
+/// How requests were spread over the URLs, in results written before it
+/// was recorded: round robin, the only way there was.
+fn default_balance() -> String {
+    "round_robin".into()
+}
+
+impl UrlReport {
+    fn of(url: &str, t: &TargetSums) -> UrlReport {
+        let enc = |h: &Option<hdrhistogram::Histogram<u64>>| h.as_ref().filter(|h| !h.is_empty()).map(stats::encode);
+        let sum = |h: &Option<hdrhistogram::Histogram<u64>>| h.as_ref().and_then(Summary::of);
+        UrlReport {
+            url: url.to_string(),
+            requests: t.requests,
+            ok: t.requests.saturating_sub(t.errors),
+            errors: t.errors,
+            errors_by_class: t
+                .errors_by_class
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| (c.name().to_string(), *n))
+                .collect(),
+            ttft_ms: sum(&t.ttft),
+            latency_ms: sum(&t.latency),
+            ttft_hist: enc(&t.ttft),
+            latency_hist: enc(&t.latency),
+        }
+    }
+
+    /// Each URL's share: from `per_target` (several URLs), or the totals
+    /// (one URL, whose share they are).
+    fn list(urls: &[String], per_target: &[TargetSums], total: &Shard) -> Vec<UrlReport> {
+        if let [url] = urls {
+            let t = TargetSums {
+                requests: total.successes + total.failures,
+                errors: total.failures,
+                errors_by_class: total.errors.clone(),
+                ttft: Some(total.h.by_name[TTFT].clone()),
+                latency: Some(total.h.by_name[LATENCY].clone()),
+            };
+            return vec![UrlReport::of(url, &t)];
+        }
+        let none = TargetSums::default();
+        urls.iter().enumerate().map(|(i, u)| UrlReport::of(u, per_target.get(i).unwrap_or(&none))).collect()
+    }
+
+    /// Several runs' shares added up by URL (histograms added), in URL
+    /// order; none when a run lacks them (a result from before they were
+    /// kept), as the rest would not add up to the totals.
+    fn merge(reports: &[Report]) -> Result<Vec<UrlReport>, String> {
+        if reports.iter().any(|r| r.per_url.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let mut by_url: BTreeMap<&str, (TargetSums, BTreeMap<String, u64>)> = BTreeMap::new();
+        for (i, r) in reports.iter().enumerate() {
+            for u in &r.per_url {
+                let (t, classes) = by_url.entry(&u.url).or_default();
+                t.requests += u.requests;
+                t.errors += u.errors;
+                for (name, n) in &u.errors_by_class {
+                    *classes.entry(name.clone()).or_default() += n;
+                }
+                for (enc, into, what) in
+                    [(&u.ttft_hist, &mut t.ttft, "ttft_hist"), (&u.latency_hist, &mut t.latency, "latency_hist")]
+                {
+                    if let Some(enc) = enc {
+                        let h = stats::decode(enc)
+                            .map_err(|e| format!("bench.merge: result {}: per_url '{}': {what}: {e}", i + 1, u.url))?;
+                        stats::add_into(into, &h);
+                    }
+                }
+            }
+        }
+        Ok(by_url
+            .into_iter()
+            .map(|(u, (t, classes))| UrlReport { errors_by_class: classes, ..UrlReport::of(u, &t) })
+            .collect())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub schema: String,
@@ -272,6 +372,13 @@ pub struct Report {
     pub throughput_req_per_sec: f64,
     pub errors_by_class: BTreeMap<String, u64>,
     pub error_samples: BTreeMap<String, Vec<String>>,
+    /// How requests were spread over the target's URLs: "round_robin" or
+    /// "least_outstanding" (a session keeps its first URL either way).
+    #[serde(default = "default_balance")]
+    pub balance: String,
+    /// Each URL's share, in the order of `target.urls` (one entry for one URL).
+    #[serde(default)]
+    pub per_url: Vec<UrlReport>,
     /// Successes with fewer output tokens than asked although `ignore_eos`
     /// was sent; counted as successes (as vLLM's client does), not in TPOT.
     #[serde(default)]
@@ -428,6 +535,10 @@ pub struct Facts {
     pub window_tail_s: f64,
     pub prompt_tokens_source: String,
     pub validity: Validity,
+    /// How requests picked a URL ("round_robin", "least_outstanding").
+    pub balance: String,
+    /// Each URL's share, by target index (several URLs; empty for one).
+    pub per_target: Vec<TargetSums>,
 }
 
 fn source(from_usage: u64, total: u64, yes: &str, no: &str) -> String {
@@ -501,6 +612,7 @@ impl Report {
         let ts = timeseries(f.origin_unix, &total.seconds, &f.in_flight);
         let asked_vs_served = AskedVsServed::of(&total.asked);
         let warnings = warnings(llm, &f.prompt_tokens_source, asked_vs_served.as_ref(), &f.validity);
+        let per_url = UrlReport::list(&f.target.urls, &f.per_target, total);
         Report {
             schema: SCHEMA.into(),
             label: f.label,
@@ -526,6 +638,8 @@ impl Report {
             throughput_req_per_sec: throughput,
             errors_by_class,
             error_samples: total.samples.iter().map(|(c, v)| (c.name().to_string(), v.clone())).collect(),
+            per_url,
+            balance: f.balance,
             short_outputs: total.short_outputs,
             backoff: f.backoff,
             not_sent: 0,
@@ -676,9 +790,12 @@ impl Report {
                 }
             }
         }
-        // Time series aligned on each run's own origin (second 0).
-        let origin_of =
-            |r: &Report| if r.timeseries.origin_unix > 0.0 { r.timeseries.origin_unix } else { r.window_start_unix };
+        // Time series aligned on each run's own origin (second 0), on the
+        // gang's clock (each part's measured offset to rank 0) when there is one.
+        let origin_of = |r: &Report| {
+            (if r.timeseries.origin_unix > 0.0 { r.timeseries.origin_unix } else { r.window_start_unix })
+                + clock_shift(r)
+        };
         let origin = reports.iter().map(origin_of).fold(f64::INFINITY, f64::min);
         let mut secs: Vec<Second> = Vec::new();
         let mut in_flight: Vec<f64> = Vec::new();
@@ -791,6 +908,8 @@ impl Report {
             throughput_req_per_sec: throughput,
             errors_by_class,
             error_samples,
+            balance: same(&|r| r.balance.clone()),
+            per_url: UrlReport::merge(reports)?,
             short_outputs: sum(&|r| r.short_outputs),
             backoff: Backoff {
                 count: sum(&|r| r.backoff.count),

@@ -201,6 +201,10 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
         llm,
         ignore_eos: spec.target.ignore_eos && matches!(api, Api::OpenaiCompletions | Api::OpenaiChat),
         pools: endpoints.iter().map(|_| Mutex::new(Vec::new())).collect(),
+        target_in_flight: endpoints.iter().map(|_| AtomicU64::new(0)).collect(),
+        target_sessions: endpoints.iter().map(|_| AtomicU64::new(0)).collect(),
+        // With one target its share is the totals: nothing to keep apart.
+        per_target: if endpoints.len() > 1 { endpoints.iter().map(|_| Mutex::default()).collect() } else { Vec::new() },
         endpoints,
         requests,
         meta,
@@ -208,6 +212,7 @@ async fn measure(p: Prepared, control: Control) -> Result<Report, RunError> {
         shards,
         live,
         seq: AtomicU64::new(0),
+        balance: spec.target.balance,
         rr: AtomicU64::new(0),
         in_flight: AtomicI64::new(0),
         warmup_excluded: AtomicU64::new(0),

@@ -292,7 +292,8 @@ enum End {
     Cut,
 }
 
-/// One session, turn by turn, on one target (its cache is there).
+/// One session, turn by turn, on one target (its prefix cache is there),
+/// picked when it starts (`Ctx::pick_session_target`).
 async fn session(
     ctx: &Ctx,
     script: &Script,
@@ -303,7 +304,8 @@ async fn session(
     scratch: &mut Scratch,
 ) -> End {
     let plan = script.plan(n);
-    let target = (n % ctx.endpoints.len() as u64) as usize;
+    let target = ctx.pick_session_target();
+    ctx.target_sessions[target].fetch_add(1, Ordering::Relaxed);
     let shard = n;
     let mut conn: Option<Conn> = None;
     let mut conv = Conversation::new(script.chat, plan.system.as_deref());
@@ -355,6 +357,7 @@ async fn session(
             }
         }
     }
+    ctx.target_sessions[target].fetch_sub(1, Ordering::Relaxed);
     let mut sh = ctx.shard(shard);
     let s = &mut sh.sessions;
     s.started += 1;

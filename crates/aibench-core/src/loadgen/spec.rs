@@ -93,8 +93,13 @@ impl Urls {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// One base URL, or a list: requests go round-robin over them.
+    /// One base URL, or a list (the instances of one service): `balance`
+    /// says how requests are spread over them.
     pub url: Urls,
+    /// How requests pick one of several URLs; a multi-turn session keeps
+    /// the one it started on (its prefix cache is there).
+    #[serde(default)]
+    pub balance: Balance,
     #[serde(default = "default_api")]
     pub api: Api,
     /// Model name; found from `/v1/models` when omitted (OpenAI APIs).
@@ -137,6 +142,32 @@ pub const DEFAULT_MAX_EVENT_BYTES: u64 = 8 << 20;
 
 fn default_max_event_bytes() -> u64 {
     DEFAULT_MAX_EVENT_BYTES
+}
+
+/// How requests are spread over several URLs (a service's instances).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each request (each session) goes to the next URL in turn: equal
+    /// counts, whatever each instance's speed.
+    #[default]
+    RoundRobin,
+    /// Each request goes to the URL with the fewest requests in flight
+    /// (sessions: the fewest sessions open), ties in turn: a slower
+    /// instance gets fewer.
+    LeastOutstanding,
+}
+
+impl Balance {
+    pub const ALL: [Balance; 2] = [Balance::RoundRobin, Balance::LeastOutstanding];
+
+    /// Its name in specs and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round_robin",
+            Balance::LeastOutstanding => "least_outstanding",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

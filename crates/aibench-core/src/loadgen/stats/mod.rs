@@ -12,5 +12,5 @@ pub use codec::{CURVE_PERCENTILES, HIST_MAX_US, Summary, add_into, decode, encod
 pub use live::{Live, LiveHist};
 pub use recorder::{
     AskedServedSums, CONNECT, Hists, ITL, LATENCY, LATENCY_FROM_INTENDED, METRICS, QUEUE, Record, SEND_LAG, Second,
-    SessionSums, Shard, TPOT, TTFT, TurnSums, add_sample,
+    SessionSums, Shard, TPOT, TTFT, TargetSums, TurnSums, add_sample,
 };

@@ -177,6 +177,34 @@ impl TurnSums {
     }
 }
 
+/// One target URL's share of the run, kept when there are several (with
+/// one, its share is the totals): requests, how they ended, TTFT and E2E.
+#[derive(Clone, Default)]
+pub struct TargetSums {
+    pub requests: u64,
+    pub errors: u64,
+    pub errors_by_class: BTreeMap<ErrorClass, u64>,
+    pub ttft: Option<Histogram<u64>>,
+    pub latency: Option<Histogram<u64>>,
+}
+
+impl TargetSums {
+    /// Adds a measured (non-warmup) request, as `Shard::record` counts it.
+    pub fn record(&mut self, r: &Record) {
+        self.requests += 1;
+        if let Some((class, _)) = &r.failure {
+            self.errors += 1;
+            *self.errors_by_class.entry(*class).or_default() += 1;
+            return;
+        }
+        let e2e = r.e2e_end().saturating_duration_since(r.sent);
+        self.latency.get_or_insert_with(new_hist).saturating_record(us(e2e).max(1));
+        if let Some(f) = r.first {
+            self.ttft.get_or_insert_with(new_hist).saturating_record(us(f.saturating_duration_since(r.sent)).max(1));
+        }
+    }
+}
+
 /// Sessions started, completed (every turn answered), failed (a turn
 /// failed) and cut short (the run ended first), with completed sessions'
 /// durations in microseconds.
