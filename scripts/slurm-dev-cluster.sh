@@ -6,6 +6,7 @@
 #   scripts/slurm-dev-cluster.sh up [--nodes N]  install slurm-wlm, munge, slurmdbd and MariaDB if missing, configure, start
 #   scripts/slurm-dev-cluster.sh down            cancel jobs, stop the daemons, remove namespaces, links and hosts entries
 #   scripts/slurm-dev-cluster.sh status          sinfo + squeue
+#   scripts/slurm-dev-cluster.sh fail NODE       kill a node's slurmd and every process on it (node-failure tests); `up` brings it back
 #
 # Without --nodes (or --nodes 0) the one node is this machine, reached on
 # 127.0.0.1: the laptop mode. With --nodes N (the tests use 3) the nodes are
@@ -396,10 +397,39 @@ status() {
   sacctmgr -n list cluster format=cluster,controlhost 2>/dev/null || echo "accounting: slurmdbd not answering"
 }
 
-usage() { echo "usage: $0 up [--nodes N] | down | status" >&2; exit 2; }
+usage() { echo "usage: $0 up [--nodes N] | down | status | fail NODE" >&2; exit 2; }
+
+# Takes a node away as if it died (tests of node failure): everything in its
+# namespace (its slurmd, job steps and their processes) is killed at once.
+# Its namespace and link stay; `up` starts its slurmd again, and SLURM
+# returns the node to service (ReturnToService=2).
+fail_node() {
+  local name=$1 holder ns p
+  case "$name" in
+    node[0-9]*) ;;
+    *) echo "slurm-dev-cluster: fail: expected a node name such as node3, got '$name'" >&2; exit 2 ;;
+  esac
+  holder=$(cat "$STATE_DIR/$name.pid" 2>/dev/null || true)
+  if [ -z "$holder" ] || [ "$(cat "/proc/$holder/comm" 2>/dev/null)" != sleep ]; then
+    echo "slurm-dev-cluster: fail: no node '$name' (is the cluster up with enough --nodes?)" >&2
+    exit 1
+  fi
+  ns=$(readlink "/proc/$holder/ns/net")
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = "$holder" ] && continue
+    if [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ]; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
+  done
+  echo "slurm-dev-cluster: $name failed (its slurmd and every process on it killed)"
+}
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+target=
+if [ "$cmd" = fail ]; then
+  [ $# -ge 1 ] || usage
+  target=$1
+  shift
+fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) [ $# -ge 2 ] || usage; NODES=$2; shift 2 ;;
@@ -416,5 +446,6 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
+  fail) fail_node "$target" ;;
   *) usage ;;
 esac

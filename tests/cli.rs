@@ -234,7 +234,7 @@ fn server_and_services_commands() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         text(&o.stderr).trim(),
-        "aibench server: unknown server recipe 'vllm-sm' (did you mean 'vllm-sim'?); available: ollama-server, vllm-server, vllm-sim"
+        "aibench server: unknown server recipe 'vllm-sm' (did you mean 'vllm-sim'?); available: ollama-server, sglang-2node, vllm-ray-2node, vllm-server, vllm-sim"
     );
     let o = aibench(&["server", "run", "--recipe", "vllm-server", "--dry-run"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -961,4 +961,79 @@ fn bench_usage_says_only_url_is_required_and_gives_the_defaults() {
     let o = aibench(&["bench"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("Usage: aibench bench --url <URL> [--users"), "{}", text(&o.stderr));
+}
+
+/// The stock multi-node server recipes: `--dry-run` prints the one job (one
+/// task per node, a failing part ends the others) and what each node's agent
+/// runs, compared with golden files (job folder, binary and working folder
+/// normalised). `UPDATE_GOLDEN=1` rewrites them.
+#[test]
+fn multinode_recipes_dry_run_goldens() {
+    for recipe in ["vllm-ray-2node", "sglang-2node"] {
+        let home = tempfile::tempdir().unwrap();
+        let o = aibench_in(home.path(), &["server", "run", "--recipe", recipe, "--dry-run"]);
+        assert!(o.status.success(), "{recipe}: {}", text(&o.stderr));
+        let out = text(&o.stdout);
+        // The job folder's random instance id, then the paths of this machine.
+        let dir_re = format!("{}/jobs/{recipe}-", home.path().display());
+        let mut norm = String::new();
+        for line in out.lines() {
+            let mut l = line.to_string();
+            while let Some(i) = l.find(&dir_re) {
+                let id_start = i + dir_re.len();
+                let id_end =
+                    id_start + l[id_start..].find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(l.len() - id_start);
+                l.replace_range(i..id_end, &format!("$AIBENCH_HOME/jobs/{recipe}-ID"));
+            }
+            l = l.replace(env!("CARGO_BIN_EXE_aibench"), "/opt/aibench/bin/aibench");
+            l = l.replace(&format!("cd {}", env!("CARGO_MANIFEST_DIR")), "cd /project/run");
+            norm.push_str(&l);
+            norm.push('\n');
+        }
+        let path = format!("{}/tests/golden/{recipe}.dry-run", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var("UPDATE_GOLDEN").is_ok() {
+            std::fs::write(&path, &norm).unwrap();
+        }
+        let want =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} missing: run with UPDATE_GOLDEN=1"));
+        assert_eq!(norm, want, "{recipe}: the dry run differs from {path}");
+        assert!(
+            norm.contains("#SBATCH --nodes=2") && norm.contains("--ntasks-per-node=1 --kill-on-bad-exit=1"),
+            "{norm}"
+        );
+    }
+    // A multi-node server needs a launcher and SLURM; the errors say so.
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().join("mn.yaml");
+    std::fs::write(
+        &r,
+        "name: mn\nservice_name: mn\nservice:\n  command: sleep 1\n  nodes: 2\norchestration: {executor: slurm}\n",
+    )
+    .unwrap();
+    let o = aibench(&["server", "run", "--recipe", r.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        text(&o.stderr).contains("service.launcher: a server on 2 nodes needs a launcher: ray"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = aibench(&["server", "run", "--recipe", "vllm-ray-2node", "--executor", "local", "--dry-run"]);
+    assert!(
+        text(&o.stderr).contains("service.nodes: a server on 2 nodes runs as one SLURM job"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = aibench(&[
+        "server",
+        "run",
+        "--recipe",
+        "sglang-2node",
+        "--set",
+        "orchestration.resources.nodes=3",
+        "--dry-run",
+    ]);
+    assert!(
+        text(&o.stderr).contains("orchestration.resources.nodes: 3, but service.nodes is 2"),
+        "{}",
+        text(&o.stderr)
+    );
 }

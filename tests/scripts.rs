@@ -98,6 +98,24 @@ fn gang_of_tasks() {
     assert!(s.render().unwrap_err().contains("tasks: expected a whole number from 1 to 100000, got 0"));
 }
 
+/// A whole: a server on N nodes, one task per node; a part that fails ends the others.
+#[test]
+fn whole_of_parts_one_per_node() {
+    let mut s = base();
+    s.name = "aibench-vllm-ray".into();
+    s.resources.nodes = Some(2);
+    s.tasks = Some(2);
+    s.whole = true;
+    let text = s.render().unwrap();
+    golden("whole.sbatch", &text);
+    assert!(!text.contains("--no-kill"), "a lost node must end a whole: {text}");
+    s.tasks = Some(4);
+    let e = s.render().unwrap_err();
+    assert!(e.contains("tasks: a whole runs one task per node: expected 2 task(s), got 4"), "{e}");
+    s.tasks = None;
+    assert!(s.render().unwrap_err().contains("whole: a whole of parts needs tasks"));
+}
+
 #[test]
 fn hostile_values_are_rejected() {
     type Change = Box<dyn Fn(&mut JobSpec)>;

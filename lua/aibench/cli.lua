@@ -303,6 +303,16 @@ function commands.server(o)
           print(string.format("# ---- instance %d of %d", i, #res.scripts))
         end
         io.write(s.script)
+        -- What the job agent runs on each node (after `exit`, so commented:
+        -- the output stays a job script that sbatch takes as it is).
+        local node_script = s.files[s.meta.dir .. "/service.sh"]
+        if node_script then
+          print("# ---- service.sh, run by the job agent" .. (s.meta.nodes and (" on each of the " .. s.meta.nodes .. " nodes") or "")
+            .. "; {placeholders} are filled on the node")
+          for line in (node_script:gsub("\n$", "") .. "\n"):gmatch("(.-)\n") do
+            print(line == "" and "#" or ("# " .. line))
+          end
+        end
       end
       return 0
     end

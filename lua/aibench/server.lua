@@ -6,6 +6,7 @@ local fs = require("aibench.fs")
 local json = require("aibench.json")
 local recipe = require("aibench.recipe")
 local deploy = require("aibench.deploy")
+local launchers = require("aibench.launchers")
 
 local util = require("aibench.util")
 local M = {}
@@ -36,8 +37,10 @@ function M.gpu_mode(r)
 end
 
 function M.prepare(r, file, executor, opts)
+  local nodes = launchers.check(r, file, executor)
   local dir, instance_id = deploy.new_job_dir(r.name)
   local service = r.service
+  local node_script, cluster = launchers.node_script(r, file, dir, nodes)
   local health = service.health and { path = service.health.path or "/health", timeout_s = service.health.timeout_s or 300 }
   local agent = {
     service = r.service_name,
@@ -54,14 +57,25 @@ function M.prepare(r, file, executor, opts)
     -- The agent's endpoint: the service's process group, and its GPUs when
     -- the recipe asks for any (monitoring.gpu: auto, dcgm, nvml or off).
     metrics = { gpu = M.gpu_mode(r), gpu_from_file = r.monitoring and r.monitoring.gpu_from_file and fs.abspath(r.monitoring.gpu_from_file) or nil },
+    cluster = cluster,
   }
   local command = deploy.agent_command(dir, service)
   command[#command + 1] = "bash"
   command[#command + 1] = fs.join(dir, "service.sh")
-  local spec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, "server recipe " .. r.name .. " (" .. file .. ")", opts.defaults)
+  local comment = "server recipe " .. r.name .. " (" .. file .. ")"
+  if nodes > 1 then
+    comment = comment .. string.format(", %d nodes (launcher %s)", nodes, service.launcher)
+  end
+  local spec = deploy.job_spec(r, executor, "aibench-" .. r.name, dir, command, comment, opts.defaults)
+  if nodes > 1 then
+    -- One srun step of one agent per node; a part that ends ends the rest.
+    spec.resources.nodes = nodes
+    spec.tasks = nodes
+    spec.whole = true
+  end
   deploy.check_job_spec(spec, file, r)
   local files = {
-    [fs.join(dir, "service.sh")] = "#!/bin/bash\n# service.command of " .. file .. "\n" .. service.command,
+    [fs.join(dir, "service.sh")] = node_script or ("#!/bin/bash\n# service.command of " .. file .. "\n" .. service.command),
     [fs.join(dir, "agent.json")] = require("aibench.agent").encode(agent),
   }
   local meta = {
@@ -72,6 +86,8 @@ function M.prepare(r, file, executor, opts)
     instance_id = instance_id,
     executor = executor,
     dir = dir,
+    nodes = nodes > 1 and nodes or nil,
+    launcher = nodes > 1 and service.launcher or nil,
   }
   return spec, files, meta
 end

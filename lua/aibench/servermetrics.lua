@@ -33,9 +33,8 @@ function M.node_urls(urls)
   for _, list in pairs(scan and scan.services or {}) do
     for _, i in ipairs(list) do
       if want[(i.url or ""):gsub("/+$", "")] then
-        local e = i.extra or {}
-        for _, nu in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
-          if type(nu) == "string" and not seen[nu] then
+        for _, nu in ipairs(util.node_endpoints(i)) do
+          if not seen[nu] then
             seen[nu] = true
             out[#out + 1] = nu
           end

@@ -92,6 +92,8 @@ function M.deployment(m)
     exit_code = null(m.exit_code),
     expected_start = null(m.expected_start),
     node = null(m.node),
+    -- A server on several nodes: how many (1 otherwise).
+    nodes = m.nodes or 1,
     url = null(inst and inst.url or m.url),
     submitted_at = null(m.submitted_at),
     dir = null(m.dir),
@@ -140,6 +142,9 @@ function M.server_status(list)
     local tl = m.instance and hpc.timeline(m.instance.extra and m.instance.extra.timeline)
     d.timeline = tl and { from = tl.from, total_s = tl.total_s, parts = json.array(tl.parts) } or json.null
     d.log_tail = deploy.is_final(m.state) and log_lines(m) or json.null
+    -- A server on several nodes: the parts that failed (node, exit status, why).
+    local failed = m.nodes and deploy.failed_parts(m) or {}
+    d.failed_parts = #failed > 0 and json.array(failed) or json.null
     out[#out + 1] = d
   end
   return M.document("server_status", "servers", out)

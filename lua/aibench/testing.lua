@@ -107,9 +107,16 @@ function M.case(name, f)
 end
 
 --- Runs registered cases in order; raises if any failed (after running all).
+--- `AIBENCH_TEST_CASE=text` runs only the cases whose names contain it (while
+--- working on one).
 function M.run()
   local failed = {}
+  local only = require("aibench.env").get("AIBENCH_TEST_CASE")
   for _, c in ipairs(cases) do
+    if only and only ~= "" and not c.name:find(only, 1, true) then
+      io.stderr:write("  --   ", c.name, " (not named by AIBENCH_TEST_CASE)\n")
+      goto continue
+    end
     -- An error value that is a table (`assert(f())` on `nil, err`) keeps
     -- its kind and message, with the traceback.
     local ok, err = xpcall(c.f, function(e)
@@ -124,6 +131,7 @@ function M.run()
       io.stderr:write("  FAIL ", c.name, "\n", tostring(err), "\n")
       failed[#failed + 1] = c.name
     end
+    ::continue::
   end
   cases = {}
   if #failed > 0 then

@@ -88,6 +88,39 @@ end
 
 -- URLs and times -------------------------------------------------------------------
 
+--- Quotes a word for bash (as jobs::script::quote): plain words as they
+--- are, anything else in single quotes.
+function M.shell_quote(s)
+  s = tostring(s)
+  if s ~= "" and not s:find("[^%w_%-%./:=@%%+,]") then
+    return s
+  end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- A registry entry's node-side endpoints, each once: the agent's (the
+--- service's process group, NVML GPUs) and a dcgm-exporter's, on every
+--- node of a deployment that spans nodes (`extra.nodes`).
+function M.node_endpoints(entry)
+  local e = entry.extra or {}
+  local out, seen = {}, {}
+  local function add(u)
+    if type(u) == "string" and not seen[u] then
+      seen[u] = true
+      out[#out + 1] = u
+    end
+  end
+  add(e.agent_metrics_url)
+  add(e.gpu_exporter_url)
+  for _, n in ipairs(type(e.nodes) == "table" and e.nodes or {}) do
+    if type(n) == "table" then
+      add(n.agent_metrics_url)
+      add(n.gpu_exporter_url)
+    end
+  end
+  return out
+end
+
 --- The host:port of an http(s) URL ("http://node1:8000/v1" gives "node1:8000").
 ---@param url string
 ---@return string

@@ -4,6 +4,7 @@
 --- command submitted.
 local aibench = require("aibench")
 local fs = require("aibench.fs")
+local json = require("aibench.json")
 local time = require("aibench.time")
 local registry = require("aibench.registry")
 local executors = require("aibench.deploy.executors")
@@ -281,13 +282,60 @@ function M.stop_all(kind, opts)
   return M.stop_metas(active, opts)
 end
 
---- The last lines of a job's log, indented, for error messages.
+--- The parts of a multi-node deployment that failed (their agents' own
+--- `nodes/failed-<rank>.json`), first failure first: {rank, node,
+--- exit_code, why, at}.
+function M.failed_parts(m)
+  local out = {}
+  if not m.nodes then
+    return out
+  end
+  for rank = 0, m.nodes - 1 do
+    local text = fs.read(fs.join(m.dir, "nodes", "failed-" .. rank .. ".json"))
+    local ok, v = pcall(json.decode, text or "")
+    if text and ok and type(v) == "table" then
+      out[#out + 1] = v
+    end
+  end
+  table.sort(out, function(a, b)
+    return tostring(a.at) < tostring(b.at)
+  end)
+  return out
+end
+
+local function indent(text)
+  return "  | " .. text:gsub("\n", "\n  | ")
+end
+
+--- The last lines of a job's log, indented, for error messages. For a
+--- deployment on several nodes: each failed part (node, exit status, why)
+--- with the last lines of its own output (srun labels them by rank).
 function M.log_tail(m, n)
-  local text = M.job(m):logs({ tail = n or 15 }) or ""
+  n = n or 15
+  local failed = M.failed_parts(m)
+  if #failed > 0 then
+    local text = M.job(m):logs({ tail = 4000 }) or ""
+    local out = {}
+    for _, f in ipairs(failed) do
+      local mine = {}
+      local label = "^%s*" .. tostring(f.rank) .. ": "
+      for line in text:gmatch("[^\n]+") do
+        if line:find(label) then
+          mine[#mine + 1] = line
+        end
+      end
+      local tail = table.concat(mine, "\n", math.max(1, #mine - n + 1))
+      out[#out + 1] = string.format("  node %s (rank %s of %d) failed%s: %s\n%s", tostring(f.node), tostring(f.rank), m.nodes,
+        f.exit_code ~= nil and f.exit_code ~= json.null and (" with exit status " .. tostring(f.exit_code)) or "",
+        tostring(f.why), tail ~= "" and indent(tail) or "  (no output from this node in " .. fs.join(m.dir, "job.log") .. ")")
+    end
+    return table.concat(out, "\n")
+  end
+  local text = M.job(m):logs({ tail = n }) or ""
   if text == "" then
     return "  (the job log is empty: " .. fs.join(m.dir, "job.log") .. ")"
   end
-  return "  | " .. text:gsub("\n", "\n  | ")
+  return indent(text)
 end
 
 return M

@@ -49,11 +49,8 @@ end
 function M.node_targets_for(target)
   local groups = json.array()
   for _, i in ipairs(registry.list(target.service) or {}) do
-    local e = i.extra or {}
-    local seen = {}
-    for _, u in ipairs({ e.agent_metrics_url, e.gpu_exporter_url }) do
-      if i.status == "RUNNING" and type(u) == "string" and not seen[u] then
-        seen[u] = true
+    if i.status == "RUNNING" then
+      for _, u in ipairs(util.node_endpoints(i)) do
         groups[#groups + 1] = group(target, i, util.host_port(u))
       end
     end

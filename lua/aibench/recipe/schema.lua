@@ -85,6 +85,11 @@ M.kinds = {
       container = CONTAINER,
       modules = LIST(STR),
       metrics_path = STR,
+      -- A server that spans nodes (aibench.launchers): how many, and how
+      -- its parts start.
+      nodes = INT(1, 4096),
+      launcher = ONEOF("ray", "per-node"),
+      ray = T({ timeout_s = NUM(1), args = LIST(STR) }),
     }, { required = { "command" } }),
     orchestration = ORCHESTRATION,
     -- GPU telemetry beside the service when it asks for GPUs.

@@ -23,14 +23,19 @@ service:
   return path
 end
 
---- True while any process of the job's service process group exists.
+--- True while any process of the job's service process group exists (of
+--- any node's part, for a server on several nodes: service.pgid.node<K>).
 function M.group_alive(m)
-  local pgid = fs.read(fs.join(m.dir, "service.pgid"))
-  if not pgid then
-    return false
+  for _, name in ipairs({ "service.pgid", "service.pgid.node0", "service.pgid.node1", "service.pgid.node2", "service.pgid.node3" }) do
+    local pgid = fs.read(fs.join(m.dir, name))
+    if pgid then
+      local r = assert(proc.run({ "bash", "-c", "kill -0 -- -" .. pgid:gsub("%s", "") .. " 2>/dev/null" }))
+      if r.code == 0 then
+        return true
+      end
+    end
   end
-  local r = assert(proc.run({ "bash", "-c", "kill -0 -- -" .. pgid:gsub("%s", "") .. " 2>/dev/null" }))
-  return r.code == 0
+  return false
 end
 
 --- Asserts nothing of the deployments survives and nothing stays registered.

@@ -6,6 +6,7 @@
 //! SLURM's process tracking sees), enforces the time limit, deregisters on
 //! exit and exits with the service's status.
 
+pub mod cluster;
 mod service;
 pub mod spec;
 
@@ -56,6 +57,8 @@ struct Placement {
     node: String,
     host: String,
     ports: Vec<u16>,
+    /// A free port for a launcher's rendezvous on the head (`{head_port}`).
+    head_port: u16,
 }
 
 impl Placement {
@@ -73,7 +76,12 @@ impl Placement {
             say(format!("the host name '{node}' does not resolve here: registering 127.0.0.1"));
             "127.0.0.1".to_string()
         };
-        Ok(Placement { job_id, node, host, ports: choose_ports(&spec.ports)? })
+        // One more free port, chosen with the others so that it differs.
+        let mut wanted = spec.ports.clone();
+        wanted.push(PortSpec::Auto("auto".into()));
+        let mut ports = choose_ports(&wanted)?;
+        let head_port = ports.pop().unwrap_or(0);
+        Ok(Placement { job_id, node, host, ports, head_port })
     }
 
     /// `{port}`, `{port0}`..., `{host}`, `{node}`, `{instance_id}`, `{job_id}`, `{aibench}`.
@@ -96,7 +104,7 @@ impl Placement {
     }
 
     /// The service's command, with the environment it is told its place by.
-    fn command(&self, argv: &[String], spec: &AgentSpec) -> tokio::process::Command {
+    fn command(&self, argv: &[String], spec: &AgentSpec, part: &cluster::Part) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(&argv[0]);
         command.args(&argv[1..]).process_group(0).stdin(std::process::Stdio::null());
         if let Some(p) = self.ports.first() {
@@ -106,7 +114,9 @@ impl Placement {
             .env("PORTS", self.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","))
             .env("AIBENCH_INSTANCE_ID", &spec.instance_id)
             .env("AIBENCH_NODE", &self.node)
-            .env("AIBENCH_JOB_ID", &self.job_id);
+            .env("AIBENCH_JOB_ID", &self.job_id)
+            .env("AIBENCH_NODE_RANK", part.rank.to_string())
+            .env("AIBENCH_NNODES", part.size.to_string());
         command
     }
 
@@ -247,17 +257,61 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         return Err("no command to run (expected: job-agent SPEC -- PROGRAM ARGS...)".into());
     }
     let signals = Signals::listen()?;
-    let place = Placement::here(&spec)?;
+    let part = cluster::Part::here(spec.cluster.as_ref())?;
+    let place = match Placement::here(&spec) {
+        Ok(p) => p,
+        Err(e) => return Err(part_failed(&part, &crate::util::hostname(), None, e)),
+    };
+    let started = Instant::now();
+    let stop = signals.stop_request(spec.time_limit_s.map(|s| started + Duration::from_secs(s)));
+    tokio::pin!(stop);
     let mut timeline = Timeline::begin(&place.job_id);
-    let vars = place.placeholders(&spec);
+    let mut vars = place.placeholders(&spec);
+    // The head says where it is before anything starts; the others wait
+    // for it, so every node's command knows {head_host}:{head_port}.
+    let node_addr = cluster::address_of(&place.host);
+    let head = if part.is_head() {
+        let head = cluster::Head {
+            node: place.node.clone(),
+            host: place.host.clone(),
+            addr: node_addr.clone(),
+            port: place.head_port,
+        };
+        if part.spans_nodes() {
+            part.publish_head(&head).map_err(|e| part_failed(&part, &place.node, None, e))?;
+        }
+        head
+    } else {
+        tokio::select! {
+            h = part.wait_head() => h.map_err(|e| part_failed(&part, &place.node, None, e))?,
+            _ = stop.as_mut() => {
+                say("stop requested while waiting for the head");
+                return Ok(143);
+            }
+        }
+    };
+    vars.extend(part.placeholders(&node_addr, &head));
+    // Each node fills its own copy of the script (the folder is shared).
+    let mut script_copy = None;
     if let Some(s) = &spec.script {
         let body = std::fs::read_to_string(s).map_err(|e| format!("{s}: {e}"))?;
-        crate::util::atomic_write(Path::new(s), fill(&body, &vars).as_bytes(), Some(0o600))
-            .map_err(|e| format!("{s}: {e}"))?;
+        let target = if part.spans_nodes() { format!("{s}.node{}", part.rank) } else { s.clone() };
+        crate::util::atomic_write(Path::new(&target), fill(&body, &vars).as_bytes(), Some(0o600))
+            .map_err(|e| format!("{target}: {e}"))?;
+        if target != *s {
+            script_copy = Some((s.clone(), target));
+        }
     }
-    let argv: Vec<String> = cmd.iter().map(|a| crate::util::expand_env(&fill(a, &vars))).collect();
+    let argv: Vec<String> = cmd
+        .iter()
+        .map(|a| match &script_copy {
+            Some((from, to)) if a == from => to.clone(),
+            _ => crate::util::expand_env(&fill(a, &vars)),
+        })
+        .collect();
+    let whose = if part.spans_nodes() { format!(" (node {} of {})", part.rank, part.size) } else { String::new() };
     say(format!(
-        "job {} on {}: instance {} ports {:?}; starting: {}",
+        "job {} on {}{whose}: instance {} ports {:?}; starting: {}",
         place.job_id,
         place.node,
         spec.instance_id,
@@ -267,31 +321,58 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     // Everything that can fail is checked before the service starts, so an
     // error never leaves it running without a supervisor.
     let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
-    let mut svc = Service::spawn(place.command(&argv, &spec), &argv[0])?;
+    let mut svc = Service::spawn(place.command(&argv, &spec, &part), &argv[0])
+        .map_err(|e| part_failed(&part, &place.node, None, e))?;
     timeline.service_start = Some(crate::clock::now());
     // The agent's metrics endpoint (and a site's dcgm-exporter) beside it.
-    let (metrics_extra, _metrics) = match &spec.metrics {
+    let (mut metrics_extra, _metrics) = match &spec.metrics {
         Some(m) => start_metrics(m, &place, &spec, svc.pgid).await,
         None => (serde_json::Map::new(), None),
     };
     if let Some(d) = std::env::var("AIBENCH_JOB_DIR").ok().map(PathBuf::from) {
-        let _ = crate::util::atomic_write(&d.join("service.pgid"), format!("{}\n", svc.pgid).as_bytes(), Some(0o600));
+        let name = if part.spans_nodes() { format!("service.pgid.node{}", part.rank) } else { "service.pgid".into() };
+        let _ = crate::util::atomic_write(&d.join(name), format!("{}\n", svc.pgid).as_bytes(), Some(0o600));
     }
-    let started = Instant::now();
-    let stop = signals.stop_request(spec.time_limit_s.map(|s| started + Duration::from_secs(s)));
-    tokio::pin!(stop);
+    if part.spans_nodes() {
+        let mut info = serde_json::json!({
+            "rank": part.rank, "node": place.node, "host": place.host, "addr": node_addr, "ports": place.ports,
+        });
+        for k in ["agent_metrics_url", "gpu_exporter_url", "gpu_metrics"] {
+            info[k] = metrics_extra.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        }
+        if let Err(e) = part.publish_node(&info) {
+            svc.terminate(spec.grace_s).await;
+            return Err(part_failed(&part, &place.node, None, e));
+        }
+    }
 
-    let mut ended = match &spec.health {
-        Some(h) => {
+    let mut ended = match (&spec.health, part.is_head()) {
+        (Some(h), true) => {
             let url = format!("http://127.0.0.1:{}{}", place.ports[0], h.path);
             svc.wait_healthy(&url, Duration::from_secs_f64(h.timeout_s), started, &mut stop).await
         }
-        None => None,
+        _ => None,
     };
     timeline.healthy = Some(crate::clock::now());
+    // The head registers once every part runs, with every node's endpoints.
+    if ended.is_none() && part.spans_nodes() && part.is_head() {
+        let wait = spec.cluster.as_ref().map(|c| c.timeout_s).unwrap_or(600.0);
+        tokio::select! {
+            nodes = part.wait_nodes(Instant::now() + Duration::from_secs_f64(wait)) => match nodes {
+                Ok(nodes) => {
+                    metrics_extra.insert("nnodes".into(), part.size.into());
+                    metrics_extra.insert("launcher".into(), serde_json::to_value(part.launcher).unwrap_or_default());
+                    metrics_extra.insert("nodes".into(), nodes.into());
+                }
+                Err(e) => ended = Some(Ended::Unhealthy(e)),
+            },
+            e = stop.as_mut() => ended = Some(e),
+        }
+    }
     // The service this instance is registered under (to deregister on exit).
     let mut registered = None;
     if ended.is_none()
+        && part.is_head()
         && let Some(service) = &spec.service
     {
         timeline.registered = Some(crate::clock::now());
@@ -304,21 +385,76 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
             Err(e) => {
                 say(format!("error: cannot register: {e}"));
                 svc.terminate(spec.grace_s).await;
+                part_failed(&part, &place.node, None, format!("cannot register: {e}"));
                 return Ok(1);
             }
         }
     }
     if ended.is_none() {
-        ended = Some(svc.run(&mut stop).await);
+        ended = Some(if part.spans_nodes() {
+            // A part also stops when another has failed (srun ends it too;
+            // this is quicker and says why).
+            tokio::select! {
+                e = svc.run(&mut stop) => e,
+                why = watch_others(&part) => Ended::Unhealthy(why),
+            }
+        } else {
+            svc.run(&mut stop).await
+        });
     }
-    let code = stop_service(&mut svc, ended.unwrap_or(Ended::Signalled), &spec).await;
+    let mut ended = ended.unwrap_or(Ended::Signalled);
+    // When srun ends a step (another part failed, a node died, scancel) it
+    // signals every process of it at once: the command may be seen to exit
+    // (143) just before the agent's own SIGTERM is. That is a stop, not this
+    // part's failure.
+    if part.spans_nodes()
+        && matches!(ended, Ended::Exited(c) if c > 128)
+        && let Ok(e) = tokio::time::timeout(Duration::from_millis(300), stop.as_mut()).await
+    {
+        ended = e;
+    }
+    let own_failure = match &ended {
+        _ if part.failed_other().is_some() => None,
+        Ended::Exited(c) => Some((Some(*c), format!("the command exited with code {c}"))),
+        Ended::Unhealthy(why) => Some((None, why.clone())),
+        _ => None,
+    };
+    let mut code = stop_service(&mut svc, ended, &spec).await;
     if let Some(service) = registered {
         match registry.deregister(service, &spec.instance_id) {
             Ok(_) => say(format!("deregistered from {service}")),
             Err(e) => say(format!("error: cannot deregister: {e}")),
         }
     }
+    if part.spans_nodes() {
+        // Any part ending ends the whole deployment: say which and why, and
+        // exit with an error so that srun stops the other parts.
+        if let Some((exit, why)) = own_failure {
+            part_failed(&part, &place.node, exit, why);
+        }
+        if code == 0 {
+            code = 1;
+        }
+    }
     Ok(code)
+}
+
+/// Records a part's failure (when it spans nodes) and gives the message back.
+fn part_failed(part: &cluster::Part, node: &str, exit: Option<i32>, why: String) -> String {
+    if part.spans_nodes() {
+        part.fail(node, exit, &why);
+    }
+    why
+}
+
+/// Resolves when another part of the deployment has recorded a failure.
+async fn watch_others(part: &cluster::Part) -> String {
+    loop {
+        if let Some(why) = part.failed_other() {
+            return why;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// What runs beside the service for metrics: the agent's endpoint task and

@@ -13,6 +13,13 @@ pub enum Ended {
     Unhealthy(String),
 }
 
+/// An exit status as a shell gives it: the code, or 128 + the signal that
+/// killed it (1 when unknown).
+fn code_of(st: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    st.ok().and_then(|s| s.code().or_else(|| s.signal().map(|sig| 128 + sig))).unwrap_or(1)
+}
+
 /// The service's leader process and its process group.
 pub struct Service {
     pub child: tokio::process::Child,
@@ -55,7 +62,7 @@ impl Service {
             }
             tokio::select! {
                 st = self.child.wait() => {
-                    let code = st.ok().and_then(|s| s.code()).unwrap_or(1);
+                    let code = code_of(st);
                     say(format!("the service exited with code {code} before it became healthy"));
                     return Some(Ended::Exited(if code == 0 { 1 } else { code }));
                 }
@@ -69,10 +76,7 @@ impl Service {
     /// or for `stop`.
     pub async fn run(&mut self, stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = Ended>>) -> Ended {
         tokio::select! {
-            st = self.child.wait() => Ended::Exited(st.ok().and_then(|s| s.code().or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                s.signal().map(|sig| 128 + sig)
-            })).unwrap_or(1)),
+            st = self.child.wait() => Ended::Exited(code_of(st)),
             e = stop.as_mut() => e,
         }
     }

@@ -63,6 +63,9 @@ pub struct AgentSpec {
     /// process group, and the GPUs (when the recipe asks for them).
     #[serde(default)]
     pub metrics: Option<MetricsSpec>,
+    /// A deployment spanning nodes: this agent is one part of it.
+    #[serde(default)]
+    pub cluster: Option<super::cluster::ClusterSpec>,
 }
 
 /// Where GPU metrics come from (`monitoring.gpu` in a server recipe).
@@ -134,6 +137,15 @@ impl AgentSpec {
             }
             if self.ports.is_empty() {
                 return Err("agent.health: a health probe needs a port (ports: [auto])".into());
+            }
+        }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
+            if self.executor != "slurm" {
+                return Err(format!(
+                    "agent.cluster: a deployment on {} nodes needs the slurm executor, got \"{}\"",
+                    c.nodes, self.executor
+                ));
             }
         }
         if !(self.grace_s.is_finite() && self.grace_s >= 0.0) {

@@ -55,6 +55,13 @@ pub struct JobSpec {
     /// `resources.nodes`. SLURM only; absent, the command runs once.
     #[serde(default)]
     pub tasks: Option<u32>,
+    /// The tasks are the parts of one whole (a server spanning nodes), not
+    /// independent ones: one task per node, each line of output labelled
+    /// with its rank, and when one part exits with an error srun ends the
+    /// others (SIGTERM, then SIGKILL after KillWait) and a lost node ends
+    /// the job. Only with `tasks`.
+    #[serde(default)]
+    pub whole: bool,
 }
 
 /// Quotes a word for bash: single quotes, with `'` written as `'\''`.
@@ -217,7 +224,16 @@ impl JobSpec {
         if r.nodes == Some(0) {
             return Err(FieldError::new("resources.nodes", "expected a positive integer, got 0"));
         }
+        if self.whole && self.tasks.is_none() {
+            return Err(FieldError::new("whole", "a whole of parts needs tasks (one per node)"));
+        }
         if let Some(t) = self.tasks {
+            if self.whole && r.nodes.is_some_and(|n| n != t) {
+                return Err(FieldError::new(
+                    "tasks",
+                    format!("a whole runs one task per node: expected {} task(s), got {t}", r.nodes.unwrap_or(1)),
+                ));
+            }
             if !(1..=100_000).contains(&t) {
                 return Err(FieldError::new("tasks", format!("expected a whole number from 1 to 100000, got {t}")));
             }
@@ -322,8 +338,12 @@ impl JobSpec {
         }
         if self.tasks.is_some() {
             // A lost node ends its task, not the job (the others' parts are
-            // kept), and the job is not run again over its own files.
-            sb("--no-kill".into());
+            // kept), and the job is not run again over its own files. A
+            // whole (a server on many nodes) cannot go on without a part:
+            // there SLURM's default, ending the job, is what is wanted.
+            if !self.whole {
+                sb("--no-kill".into());
+            }
             sb("--no-requeue".into());
         }
         for a in &self.sbatch_args {
@@ -351,12 +371,20 @@ impl JobSpec {
             // One step of `t` tasks; a task that fails (a node lost) does not
             // take the others down: each saves its own part.
             // srun does not pass the job's CPUs per task on by itself (22.05).
-            let srun = [
+            // A whole's parts are one per node, labelled in the log, and a
+            // part that fails ends the others.
+            let mut srun = vec![
                 "srun".to_string(),
                 format!("--ntasks={t}"),
                 "--cpus-per-task=\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
-                "--kill-on-bad-exit=0".into(),
             ];
+            if self.whole {
+                srun.extend(["--ntasks-per-node=1".into(), "--kill-on-bad-exit=1".into(), "--label".into()]);
+            } else {
+                // --no-kill here too: without it srun kills the whole step
+                // (every node's task) when one node fails.
+                srun.extend(["--no-kill".into(), "--kill-on-bad-exit=0".into()]);
+            }
             cmd.splice(0..0, srun);
         }
         // The command runs in the background so that this shell can pass
