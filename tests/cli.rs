@@ -1036,4 +1036,13 @@ fn multinode_recipes_dry_run_goldens() {
         "{}",
         text(&o.stderr)
     );
+    let o =
+        aibench(&["server", "run", "--recipe", "vllm-ray-2node", "--set", "service.ray.timeout_s=3000", "--dry-run"]);
+    assert!(
+        text(&o.stderr).contains("service.ray.timeout_s: 3000 s is not less than service.health.timeout_s (2400 s)"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = aibench(&["server", "run", "--recipe", "sglang-2node", "--set", "service.ray.timeout_s=30", "--dry-run"]);
+    assert!(text(&o.stderr).contains("service.ray: Ray's settings need launcher: ray"), "{}", text(&o.stderr));
 }

@@ -13,19 +13,11 @@ local fs = require("aibench.fs")
 local env = require("aibench.env")
 local json = require("aibench.json")
 local t = require("aibench.testing")
+local flows = dofile("tests/lua/support/flows.lua")
 
 local dir = assert(fs.tmpdir())
 
-local function nodes()
-  local out = {}
-  for n in proc.run({ "sinfo", "-h", "-N", "-o", "%N" }).stdout:gmatch("%S+") do
-    out[n] = true
-  end
-  return out
-end
-
-local have = nodes()
-t.ok(have.node1 and have.node2 and have.node3, "the dev cluster has node1..node3 (scripts/slurm-dev-cluster.sh up --nodes 3)")
+flows.need_three_nodes()
 
 local function client_run(extra)
   local set = {

@@ -23,15 +23,7 @@ local flows = dofile("tests/lua/support/flows.lua")
 
 local dir = assert(fs.tmpdir())
 
-local function node_names()
-  local out = {}
-  for n in proc.run({ "sinfo", "-h", "-N", "-o", "%N" }).stdout:gmatch("%S+") do
-    out[n] = true
-  end
-  return out
-end
-local have = node_names()
-t.ok(have.node1 and have.node2 and have.node3, "the dev cluster has node1..node3 (scripts/slurm-dev-cluster.sh up --nodes 3)")
+flows.need_three_nodes()
 
 local SIM = "{aibench} sim --host 0.0.0.0 --port {port} --profile opt-125m-cpu --model facebook/opt-125m"
 
@@ -237,11 +229,12 @@ t.case("ray: a 3-node Ray cluster forms across the nodes; the head's command see
   end
   local seen_file = fs.join(dir, "ray-nodes.txt")
   local command = [[
-python3 -c 'import ray; ray.init(address="{head_addr}:{head_port}", logging_level="ERROR"); open("SEEN", "w").write(" ".join(sorted(n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"])) + "\n")'
+python3 -c 'import ray; ray.init(logging_level="ERROR"); open("SEEN", "w").write(" ".join(sorted(n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"])) + "\n")'
 exec ]] .. SIM .. "\n"
-  -- Ray's own python3 and ray first on PATH, on every node.
+  -- Ray's own python3 and ray first on PATH, on every node. The command
+  -- finds the cluster as vLLM does, by ray.init() with no address.
   local file = recipe("mn-ray", "ray", (command:gsub("SEEN", seen_file)),
-    "  ray: {timeout_s: 120}\n  env: {PATH: \"" .. ray_bin .. ":/usr/local/bin:/usr/bin:/bin\"}")
+    "  ray: {timeout_s: 90}\n  env: {PATH: \"" .. ray_bin .. ":/usr/local/bin:/usr/bin:/bin\"}")
   local ready = assert(server.run({ recipe = file, quiet = true, timeout_s = 240 }))
   local m = ready[1]
   t.eq(m.instance.extra.launcher, "ray")

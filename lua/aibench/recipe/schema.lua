@@ -89,7 +89,7 @@ M.kinds = {
       -- its parts start.
       nodes = INT(1, 4096),
       launcher = ONEOF("ray", "per-node"),
-      ray = T({ timeout_s = NUM(1), args = LIST(STR) }),
+      ray = T({ timeout_s = NUM(1), args = LIST(STR), head_args = LIST(STR) }),
     }, { required = { "command" } }),
     orchestration = ORCHESTRATION,
     -- GPU telemetry beside the service when it asks for GPUs.

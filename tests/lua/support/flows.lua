@@ -76,6 +76,15 @@ function M.wait_for(what, timeout, f)
   end
 end
 
+--- Asserts the dev cluster has node1..node3 (the multi-node tests' layout).
+function M.need_three_nodes()
+  local have = {}
+  for n in proc.run({ "sinfo", "-h", "-N", "-o", "%N" }).stdout:gmatch("%S+") do
+    have[n] = true
+  end
+  t.ok(have.node1 and have.node2 and have.node3, "the dev cluster has node1..node3 (scripts/slurm-dev-cluster.sh up --nodes 3)")
+end
+
 --- This machine's address as the cluster's nodes reach it: the controller's
 --- (SlurmctldHost=name(ADDR)), 127.0.0.1 in the single-node layout. A server
 --- the test starts here must listen on it (or 0.0.0.0) for client jobs.

@@ -81,16 +81,24 @@ pub struct Part {
     timeout: Duration,
 }
 
-/// The IPv4 address a host name resolves to (what Ray and torch want for
-/// `--node-ip-address`), else the name itself.
-pub fn address_of(host: &str) -> String {
+/// The address the other nodes reach this one by (what Ray and torch want
+/// for `--node-ip-address`): the first IPv4 address the host name resolves
+/// to that is not a loopback one. Debian-style `/etc/hosts` maps a host's
+/// own name to 127.0.1.1, which other nodes cannot use: that is an error.
+pub fn address_of(host: &str) -> Result<String, String> {
     use std::net::ToSocketAddrs;
-    (host, 0)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.find(|a| a.is_ipv4()))
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| host.to_string())
+    let all: Vec<std::net::IpAddr> =
+        (host, 0).to_socket_addrs().map(|a| a.map(|a| a.ip()).filter(|ip| ip.is_ipv4()).collect()).unwrap_or_default();
+    if let Some(ip) = all.iter().find(|ip| !ip.is_loopback()) {
+        return Ok(ip.to_string());
+    }
+    Err(match all.first() {
+        Some(ip) => format!(
+            "'{host}' resolves only to the loopback address {ip}: the other nodes cannot reach it \
+             (a server on several nodes needs each node's name to resolve to its network address)"
+        ),
+        None => format!("'{host}' does not resolve: a server on several nodes needs each node's address"),
+    })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -181,20 +189,29 @@ impl Part {
         self.write(&format!("node-{}.json", self.rank), info)
     }
 
+    /// The names in the meeting folder: one listing per poll, not one
+    /// lookup per rank (at thousands of nodes, metadata load counts).
+    fn listing(&self) -> std::collections::HashSet<String> {
+        let Some(d) = &self.dir else { return Default::default() };
+        std::fs::read_dir(d)
+            .map(|it| it.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// The head waits (until `deadline`) for every part's `node-<rank>.json`,
     /// in rank order; the error names the ranks still missing.
     pub async fn wait_nodes(&self, deadline: Instant) -> Result<Vec<serde_json::Value>, String> {
         loop {
-            let mut found = Vec::new();
-            let mut missing = Vec::new();
-            for r in 0..self.size {
-                match self.file(&format!("node-{r}.json")).and_then(|p| read_json::<serde_json::Value>(&p)) {
-                    Some(v) => found.push(v),
-                    None => missing.push(r),
-                }
-            }
+            let names = self.listing();
+            let missing: Vec<u32> = (0..self.size).filter(|r| !names.contains(&format!("node-{r}.json"))).collect();
             if missing.is_empty() {
-                return Ok(found);
+                return (0..self.size)
+                    .map(|r| {
+                        self.file(&format!("node-{r}.json"))
+                            .and_then(|p| read_json::<serde_json::Value>(&p))
+                            .ok_or(format!("rank {r}'s node-{r}.json cannot be read"))
+                    })
+                    .collect();
             }
             if let Some(why) = self.failed_other() {
                 return Err(why);
@@ -224,7 +241,8 @@ impl Part {
 
     /// Another part's failure, as one line, if one has been recorded.
     pub fn failed_other(&self) -> Option<String> {
-        (0..self.size).filter(|r| *r != self.rank).find_map(|r| {
+        let names = self.listing();
+        (0..self.size).filter(|r| *r != self.rank && names.contains(&format!("failed-{r}.json"))).find_map(|r| {
             let v: serde_json::Value = read_json(&self.file(&format!("failed-{r}.json"))?)?;
             Some(format!(
                 "rank {r} on {} failed: {}",

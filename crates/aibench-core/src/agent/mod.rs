@@ -196,11 +196,26 @@ impl Timeline {
     }
 }
 
+/// Fills `{name}` placeholders; `${name}` is the shell's own and stays.
 fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = text.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        let (before, from) = rest.split_at(i);
+        out.push_str(before);
+        let name = from[1..].find('}').map(|j| &from[1..1 + j]);
+        match name.and_then(|n| vars.get(n).map(|v| (n, v))) {
+            Some((n, v)) if !before.ends_with('$') => {
+                out.push_str(v);
+                rest = &from[n.len() + 2..];
+            }
+            _ => {
+                out.push('{');
+                rest = &from[1..];
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -269,7 +284,11 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     let mut vars = place.placeholders(&spec);
     // The head says where it is before anything starts; the others wait
     // for it, so every node's command knows {head_host}:{head_port}.
-    let node_addr = cluster::address_of(&place.host);
+    let node_addr = match cluster::address_of(&place.host) {
+        Ok(a) => a,
+        Err(e) if part.spans_nodes() => return Err(part_failed(&part, &place.node, None, e)),
+        Err(_) => place.host.clone(),
+    };
     let head = if part.is_head() {
         let head = cluster::Head {
             node: place.node.clone(),
@@ -283,7 +302,12 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         head
     } else {
         tokio::select! {
-            h = part.wait_head() => h.map_err(|e| part_failed(&part, &place.node, None, e))?,
+            h = part.wait_head() => match h {
+                Ok(h) => h,
+                // A head that failed has said so: this part only echoes it.
+                Err(e) if part.failed_other().is_some() => return Err(e),
+                Err(e) => return Err(part_failed(&part, &place.node, None, e)),
+            },
             _ = stop.as_mut() => {
                 say("stop requested while waiting for the head");
                 return Ok(143);
@@ -294,10 +318,11 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     // Each node fills its own copy of the script (the folder is shared).
     let mut script_copy = None;
     if let Some(s) = &spec.script {
-        let body = std::fs::read_to_string(s).map_err(|e| format!("{s}: {e}"))?;
+        let body =
+            std::fs::read_to_string(s).map_err(|e| part_failed(&part, &place.node, None, format!("{s}: {e}")))?;
         let target = if part.spans_nodes() { format!("{s}.node{}", part.rank) } else { s.clone() };
         crate::util::atomic_write(Path::new(&target), fill(&body, &vars).as_bytes(), Some(0o600))
-            .map_err(|e| format!("{target}: {e}"))?;
+            .map_err(|e| part_failed(&part, &place.node, None, format!("{target}: {e}")))?;
         if target != *s {
             script_copy = Some((s.clone(), target));
         }
@@ -320,7 +345,8 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
     ));
     // Everything that can fail is checked before the service starts, so an
     // error never leaves it running without a supervisor.
-    let registry = Registry::open(Path::new(&spec.home)).map_err(|e| e.to_string())?;
+    let registry =
+        Registry::open(Path::new(&spec.home)).map_err(|e| part_failed(&part, &place.node, None, e.to_string()))?;
     let mut svc = Service::spawn(place.command(&argv, &spec, &part), &argv[0])
         .map_err(|e| part_failed(&part, &place.node, None, e))?;
     timeline.service_start = Some(crate::clock::now());
@@ -403,38 +429,45 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         });
     }
     let mut ended = ended.unwrap_or(Ended::Signalled);
-    // When srun ends a step (another part failed, a node died, scancel) it
-    // signals every process of it at once: the command may be seen to exit
-    // (143) just before the agent's own SIGTERM is. That is a stop, not this
-    // part's failure.
-    if part.spans_nodes()
-        && matches!(ended, Ended::Exited(c) if c > 128)
-        && let Ok(e) = tokio::time::timeout(Duration::from_millis(300), stop.as_mut()).await
-    {
-        ended = e;
+    if part.spans_nodes() {
+        // When srun ends a step (another part failed, a node died, scancel)
+        // it signals every process of it at once: the command may be seen
+        // to exit just before the agent's own SIGTERM is, and a command
+        // whose peer on another node failed exits too. Give both a moment
+        // to show, then record a failure only if it is this part's own, at
+        // once (before the grace of stopping), so that it comes first.
+        if matches!(ended, Ended::Exited(_))
+            && let Ok(e) = tokio::time::timeout(Duration::from_millis(300), stop.as_mut()).await
+        {
+            ended = e;
+        }
+        let own = match &ended {
+            _ if part.failed_other().is_some() => None,
+            Ended::Exited(c) => Some((Some(*c), format!("the command exited with code {c}"))),
+            Ended::Unhealthy(why) => Some((None, why.clone())),
+            _ => None,
+        };
+        if let Some((exit, why)) = own {
+            part.fail(&place.node, exit, &why);
+        }
     }
-    let own_failure = match &ended {
-        _ if part.failed_other().is_some() => None,
-        Ended::Exited(c) => Some((Some(*c), format!("the command exited with code {c}"))),
-        Ended::Unhealthy(why) => Some((None, why.clone())),
-        _ => None,
-    };
     let mut code = stop_service(&mut svc, ended, &spec).await;
     if let Some(service) = registered {
         match registry.deregister(service, &spec.instance_id) {
             Ok(_) => say(format!("deregistered from {service}")),
             Err(e) => say(format!("error: cannot deregister: {e}")),
         }
+    } else if part.spans_nodes()
+        && let Some(service) = &spec.service
+    {
+        // The head registers; should its node die with it, any part that
+        // is still here removes the entry (removing an absent one is fine).
+        let _ = registry.deregister(service, &spec.instance_id);
     }
-    if part.spans_nodes() {
-        // Any part ending ends the whole deployment: say which and why, and
-        // exit with an error so that srun stops the other parts.
-        if let Some((exit, why)) = own_failure {
-            part_failed(&part, &place.node, exit, why);
-        }
-        if code == 0 {
-            code = 1;
-        }
+    if part.spans_nodes() && code == 0 {
+        // Any part ending ends the whole deployment: exit with an error so
+        // that srun stops the other parts.
+        code = 1;
     }
     Ok(code)
 }
@@ -597,5 +630,21 @@ async fn stop_service(svc: &mut Service, ended: Ended, spec: &AgentSpec) -> i32 
             svc.terminate(spec.grace_s).await;
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_but_the_shells_own_braces_stay() {
+        let vars = BTreeMap::from([("port".to_string(), "8000".to_string()), ("node".to_string(), "n1".to_string())]);
+        assert_eq!(
+            fill("--port {port} on {node}; ${port:-1} ${node} {other} {port}{port}", &vars),
+            "--port 8000 on n1; ${port:-1} ${node} {other} 80008000"
+        );
+        assert_eq!(fill("{ unclosed {port", &vars), "{ unclosed {port");
+        assert_eq!(fill("x$ {port}", &vars), "x$ 8000");
     }
 }
