@@ -42,6 +42,7 @@ cleanup() {
   "$REPO/scripts/slurm-dev-cluster.sh" up --nodes 3 >/dev/null 2>&1 || echo "ci-fresh-root: the host's dev cluster did not come back up" >&2
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 command -v debootstrap >/dev/null || { apt-get update -q; DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; }
 scripts/slurm-dev-cluster.sh down
@@ -54,6 +55,11 @@ debootstrap --variant=minbase \
   || { tail -n 20 "$ROOT.debootstrap.log" >&2; exit 1; }
 rm -f "$ROOT.debootstrap.log"
 cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
+# The machine's trust store and pip settings too, as its resolv.conf: where
+# a site's TLS proxy signs with its own CA (this machine's), pip needs it to
+# fetch Ray. A CI machine on the open internet has nothing extra here.
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
 mkdir -p "$ROOT/root/.cargo" "$ROOT/root/.rustup" "$ROOT/work"
 mount -t proc proc "$ROOT/proc"
 mount --rbind /sys "$ROOT/sys"
