@@ -12,11 +12,10 @@
 ---   `--distributed-executor-backend ray`). Ray stays in the foreground
 ---   (`--block`), so a node whose Ray ends ends its part, and the whole
 ---   deployment with it.
+local fs = require("aibench.fs")
 local util = require("aibench.util")
 
 local M = {}
-
-M.LAUNCHERS = { ["per-node"] = true, ray = true }
 
 --- Checks a server recipe's multi-node fields; raises one line naming the
 --- recipe file and field. Returns the node count.
@@ -137,7 +136,6 @@ function M.node_script(r, file, dir, nodes)
   if nodes <= 1 then
     return nil
   end
-  local fs = require("aibench.fs")
   local cluster_dir = fs.join(dir, "nodes")
   local health_s = r.service.health and r.service.health.timeout_s or 300
   local cluster = {
