@@ -189,14 +189,17 @@ local function instance_specs(spec, file, k)
   return out
 end
 
---- The agent description a client job runs under.
-local function agent_json(r, executor, instance_id)
+--- The agent description a client job runs under; `gang` ({dir, rank?})
+--- for a task of a gang (its agent tells the barrier if the task dies
+--- before the start).
+local function agent_json(r, executor, instance_id, gang)
   return require("aibench.agent").encode({
     instance_id = instance_id,
     recipe_name = r.name,
     executor = executor,
     home = aibench.home(),
     time_limit_s = executor == "local" and deploy.time_limit_s(r) or nil,
+    gang = gang,
   })
 end
 
@@ -227,7 +230,7 @@ local function submit_gang(r, file, executor, specs, cache)
   jspec.resources.nodes = jspec.resources.nodes or k
   jspec.tasks = k
   deploy.check_job_spec(jspec, file, r)
-  local files = { [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id) }
+  local files = { [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id, { dir = fs.join(dir, "gang") }) }
   for i = 1, k do
     files[fs.join(dir, string.format("spec-%d.json", i - 1))] = specs[i]
   end
@@ -271,7 +274,7 @@ local function submit_jobs(r, file, executor, spec, cache, guard)
     deploy.check_job_spec(jspec, file, r)
     assert(deploy.write_files({
       [fs.join(dir, "spec.json")] = specs[i],
-      [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id),
+      [fs.join(dir, "agent.json")] = agent_json(r, executor, instance_id, k > 1 and { dir = gang_dir, rank = i - 1 } or nil),
     }))
     local meta = { kind = "client", recipe = r.name, recipe_file = file, instance_id = instance_id, executor = executor, dir = dir }
     local ok, err = deploy.submit(jspec, meta)
@@ -831,6 +834,15 @@ local function hold_for(rank)
   return (r and tonumber(r) == rank) and tonumber(secs) or nil
 end
 
+--- Test hook: AIBENCH_TEST_GANG_CRASH="RANK" makes that task of a gang exit
+--- at once before the barrier, saying nothing (as a task the OOM killer
+--- took would), to see its agent tell the others.
+local function crash_now(rank)
+  if require("aibench.env").get("AIBENCH_TEST_GANG_CRASH", "") == tostring(rank) then
+    os.exit(137)
+  end
+end
+
 --- This task's place in a gang: --rank/--size, else SLURM's task id and count.
 local function gang_place(g)
   local env = require("aibench.env")
@@ -874,6 +886,9 @@ function M.exec(spec_path, out_path, g)
       pcall(fs.write, fs.join(gang.dir, string.format("failed-%d", gang.rank)), aibench.error_message(spec))
     end
     error(spec, 0)
+  end
+  if gang then
+    crash_now(gang.rank)
   end
   -- Progress for the submitting side: progress.json beside the result.
   local last = {}

@@ -67,6 +67,26 @@ t.case("server run --count 3, client run, stop-all", function()
   t.eq(#registry.list("vllm"), 0)
 end)
 
+t.case("a gang task that dies before the start is told at the barrier by its agent: the other stops at once", function()
+  local ready = assert(server.run({ recipe = "vllm-sim", executor = "local", quiet = true }))
+  local env = require("aibench.env")
+  local time = require("aibench.time")
+  -- Rank 1 exits at once before the barrier and says nothing (a test hook,
+  -- as a task the OOM killer took); without its agent, rank 0 would wait
+  -- out the barrier's 600 s.
+  env.set("AIBENCH_TEST_GANG_CRASH", "1")
+  local t0 = time.monotonic()
+  local saved, err = client.run({ recipe = "vllm-simple-test", url = ready[1].instance.url, out_dir = fs.join(dir, "results"), progress = false,
+    set = { "orchestration.instances=2", "workload.duration_seconds=5" } })
+  env.set("AIBENCH_TEST_GANG_CRASH", nil)
+  local took = time.monotonic() - t0
+  t.ok(took < 60, "the run ended after " .. took .. " s")
+  t.eq(saved, nil)
+  t.contains(err.message, "rank 1 failed before the start: the task on ")
+  t.contains(err.message, "ended with exit status 137 before the start")
+  assert(server.stop(ready[1].instance_id))
+end)
+
 t.case("a command that exits 1 ends FAILED with its log tail, unregistered", function()
   local p = flows.recipe(dir, "broken", "echo boom-from-the-service >&2\nexit 1", "  health: {path: /health, timeout_s: 30}")
   local v, err = server.run({ recipe = p, executor = "local", quiet = true })

@@ -451,7 +451,11 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
             part.fail(&place.node, exit, &why);
         }
     }
+    let crashed = matches!(ended, Ended::Exited(c) if c != 0);
     let mut code = stop_service(&mut svc, ended, &spec).await;
+    if crashed && let Some(g) = &spec.gang {
+        gang_task_failed(g, &place.node, code);
+    }
     if let Some(service) = registered {
         match registry.deregister(service, &spec.instance_id) {
             Ok(_) => say(format!("deregistered from {service}")),
@@ -470,6 +474,31 @@ async fn run_inner(spec_path: &Path, cmd: Vec<String>) -> Result<i32, String> {
         code = 1;
     }
     Ok(code)
+}
+
+/// A gang's client task ended in error: if the common start has not been
+/// set and the task has not said why itself, tell the others at the barrier
+/// (a task killed outright, by the OOM killer say, could not), so that they
+/// stop waiting for it at once instead of after the barrier's timeout.
+fn gang_task_failed(g: &spec::GangSpec, node: &str, code: i32) {
+    let rank = g.rank.or_else(|| std::env::var("SLURM_PROCID").ok().and_then(|v| v.trim().parse().ok()));
+    let Some(rank) = rank else { return };
+    let dir = Path::new(&g.dir);
+    let failed = dir.join(format!("failed-{rank}"));
+    // After the start nobody waits; and a task that stopped because another
+    // failed (or said why itself) has nothing to add.
+    let any_failed = std::fs::read_dir(dir)
+        .map(|it| it.flatten().any(|e| e.file_name().to_string_lossy().starts_with("failed-")))
+        .unwrap_or(false);
+    if dir.join("start").exists() || any_failed {
+        return;
+    }
+    let why = format!("the task on {node} ended with exit status {code} before the start");
+    let _ = std::fs::create_dir_all(dir);
+    match crate::util::atomic_write(&failed, why.as_bytes(), Some(0o600)) {
+        Ok(()) => say(format!("told the gang: rank {rank} {why}")),
+        Err(e) => say(format!("error: cannot tell the gang that rank {rank} failed: {e}")),
+    }
 }
 
 /// Records a part's failure (when it spans nodes) and gives the message back.

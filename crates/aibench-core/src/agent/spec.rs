@@ -66,6 +66,21 @@ pub struct AgentSpec {
     /// A deployment spanning nodes: this agent is one part of it.
     #[serde(default)]
     pub cluster: Option<super::cluster::ClusterSpec>,
+    /// A client task of a gang: should its command end in error before the
+    /// common start, the agent says so at the barrier (`failed-<rank>`), so
+    /// the others stop waiting for it.
+    #[serde(default)]
+    pub gang: Option<GangSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GangSpec {
+    /// The barrier's folder.
+    pub dir: String,
+    /// This task's rank (local jobs); absent, SLURM's task id.
+    #[serde(default)]
+    pub rank: Option<u32>,
 }
 
 /// Where GPU metrics come from (`monitoring.gpu` in a server recipe).
